@@ -16,7 +16,7 @@ from models.features import FEATURES, LABEL, Encoding, bucket_name, transformed_
 
 BATCH_SIZE = 256
 LEARNING_RATE = 1e-3
-HIDDEN_UNITS = (128, 64)
+HIDDEN_UNITS = (64, 32)
 
 
 def category_sizes(tf_transform_output: tft.TFTransformOutput) -> dict[str, int]:

@@ -1,0 +1,1 @@
+"""The taxi TFX pipeline: configuration, definition, local runner and CLI."""

@@ -1,0 +1,125 @@
+"""Command line: `python -m pipeline run | prepare-data`.
+
+Exit codes: 0 the run finished (whether or not the gate let the model be pushed);
+1 a component failed (one line with the reason and the log's path);
+2 bad usage or unusable input data (one line).
+"""
+
+import argparse
+import json
+import sys
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"error: {message} (see {self.prog} --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="pipeline", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = commands.add_parser("run", help="run the pipeline end to end")
+    run.add_argument("--data-dir", help="folder of span-<N>/ CSV folders (default: data/taxi, "
+                     "prepared from the tfx package when missing)")
+    run.add_argument("--output-dir", help="pipeline root, metadata.db and serving/ (default: outputs)")
+    run.add_argument("--train-steps", type=_positive_int, help="Trainer steps (default: 400)")
+    run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    run.add_argument("--verbose", action="store_true", help="show TensorFlow/TFX/Beam logs")
+
+    prepare = commands.add_parser("prepare-data", help="copy the default taxi CSV into data/")
+    prepare.add_argument("--data-dir", help="destination (default: data/taxi)")
+    return parser
+
+
+def _print_summary(summary: dict, out) -> None:
+    rows = ", ".join(f"{split} {count}" for split, count in summary["rows"].items())
+    print(f"rows in:    {rows or 'n/a'}", file=out)
+    print(f"anomalies:  {len(summary['anomalies'])}", file=out)
+    for anomaly in summary["anomalies"]:
+        print(f"  {anomaly['split']:<6} {anomaly['feature']:<24} {anomaly['type']}: "
+              f"{anomaly['description']}", file=out)
+    shown = ("auc", "binary_accuracy", "example_count")
+    metrics = "  ".join(
+        f"{name} {summary['metrics'][name]:.4f}" if name != "example_count"
+        else f"{name} {summary['metrics'][name]:.0f}"
+        for name in shown if name in summary["metrics"])
+    print(f"eval:       {metrics or 'n/a'}", file=out)
+    baseline = summary["baseline_metrics"]
+    if baseline:
+        print("baseline:   " + "  ".join(
+            f"{name} {baseline[name]:.4f}" for name in shown[:2] if name in baseline), file=out)
+    print(f"blessed:    {'yes' if summary['blessed'] else 'no'}", file=out)
+    print(f"pushed:     {summary['pushed_path'] if summary['pushed'] else 'no'}", file=out)
+    print(f"log:        {summary['log']}", file=out)
+
+
+def _run(args) -> int:
+    from pipeline import data
+    from pipeline.config import DEFAULT_DATA_DIR, make_config
+
+    cfg = make_config(data_dir=args.data_dir, output_dir=args.output_dir,
+                      train_steps=args.train_steps)
+    try:
+        if args.data_dir is None and not cfg.data_dir.is_dir():
+            target = data.prepare_default_data(DEFAULT_DATA_DIR)
+            print(f"prepared the default data: {target}", file=sys.stderr)
+        latest = data.check_data_dir(cfg.data_dir)
+        cfg.output_dir.mkdir(parents=True, exist_ok=True)
+    except data.DataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as error:
+        print(f"error: cannot use output directory {cfg.output_dir}: {error.strerror}",
+              file=sys.stderr)
+        return EXIT_USAGE
+
+    from pipeline import runner
+
+    progress = sys.stderr if args.json else sys.stdout
+    print(f"running pipeline '{cfg.pipeline_name}' on {latest} -> {cfg.output_dir}", file=progress)
+    try:
+        summary = runner.run(cfg, verbose=args.verbose, progress_to_stderr=args.json)
+    except runner.ComponentFailed as error:
+        first_line = str(error).strip().splitlines()[0]
+        print(f"error: {first_line} (log: {error.log_path})", file=sys.stderr)
+        return EXIT_FAILED
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        _print_summary(summary, sys.stdout)
+    return EXIT_OK
+
+
+def _prepare(args) -> int:
+    from pipeline import data
+    from pipeline.config import make_config
+
+    cfg = make_config(data_dir=args.data_dir)
+    try:
+        print(data.prepare_default_data(cfg.data_dir))
+    except (data.DataError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return {"run": _run, "prepare-data": _prepare}[args.command](args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

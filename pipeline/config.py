@@ -1,0 +1,83 @@
+"""The pipeline's one configuration object, and the only place defaults are decided.
+
+`Config` is frozen: the CLI builds it once with `make_config`, `create_pipeline` reads
+it, tests derive variants with `dataclasses.replace`.
+"""
+
+import dataclasses
+from pathlib import Path
+
+import models
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_DIR = REPO_ROOT / "data" / "taxi"
+DEFAULT_OUTPUT_DIR = REPO_ROOT / "outputs"
+DEFAULT_SCHEMA_PATH = REPO_ROOT / "schema" / "schema.pbtxt"
+
+# CsvExampleGen input layout: every span is a folder `span-<N>/` of CSV files; the
+# pipeline trains on the latest span.
+SPAN_PATTERN = "span-{SPAN}/*.csv"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    data_dir: Path
+    output_dir: Path
+    schema_path: Path
+    # Hash of the models/ package: part of Transform's and Trainer's config, so editing
+    # the model code invalidates their cache entries.
+    model_fingerprint: str
+    input_pattern: str = SPAN_PATTERN
+    pipeline_name: str = "taxi"
+    model_name: str = "big_tipper"
+    # Hash-based train/eval split of every span: 2 buckets train, 1 eval (2/3 : 1/3).
+    train_buckets: int = 2
+    eval_buckets: int = 1
+    train_steps: int = 400
+    eval_steps: int = 50
+    # Evaluator gate: the candidate must reach these on the eval split...
+    min_auc: float = 0.94
+    min_accuracy: float = 0.88
+    # ...and must not be worse than the latest blessed model by more than this.
+    max_regression: float = 0.0
+    seed: int = 0
+    enable_cache: bool = True
+    beam_pipeline_args: tuple[str, ...] = (
+        "--direct_running_mode=in_memory",
+        "--direct_num_workers=1",
+    )
+
+    @property
+    def pipeline_root(self) -> Path:
+        return self.output_dir / "tfx"
+
+    @property
+    def metadata_path(self) -> Path:
+        return self.output_dir / "metadata.db"
+
+    @property
+    def serving_dir(self) -> Path:
+        return self.output_dir / "serving"
+
+    @property
+    def model_serving_dir(self) -> Path:
+        """Where Pusher writes `<integer version>/` folders, as TF Serving expects."""
+        return self.serving_dir / self.model_name
+
+    @property
+    def log_dir(self) -> Path:
+        return self.output_dir / "logs"
+
+
+def make_config(**overrides) -> Config:
+    """The default configuration with `overrides` applied (paths made absolute)."""
+    values = {
+        "data_dir": DEFAULT_DATA_DIR,
+        "output_dir": DEFAULT_OUTPUT_DIR,
+        "schema_path": DEFAULT_SCHEMA_PATH,
+        "model_fingerprint": models.fingerprint(),
+    }
+    values.update({key: value for key, value in overrides.items() if value is not None})
+    for key in ("data_dir", "output_dir", "schema_path"):
+        values[key] = Path(values[key]).expanduser().resolve()
+    return Config(**values)

@@ -1,0 +1,137 @@
+"""Reads what a run did from ML Metadata and its artifacts: component states, rows,
+anomalies, evaluation metrics, blessing and push. Read-only; used by the runner's
+progress lines and summary."""
+
+import json
+from pathlib import Path
+
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+_STATES = {
+    metadata_store_pb2.Execution.COMPLETE: "executed",
+    metadata_store_pb2.Execution.CACHED: "cached",
+    metadata_store_pb2.Execution.FAILED: "failed",
+    metadata_store_pb2.Execution.RUNNING: "running",
+    metadata_store_pb2.Execution.CANCELED: "canceled",
+}
+
+
+def open_store(metadata_path: Path) -> metadata_store.MetadataStore:
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = str(metadata_path)
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    return metadata_store.MetadataStore(config)
+
+
+def node_state(store, pipeline_name: str, node_id: str) -> str:
+    """State of the newest execution of one component ('executed', 'cached', ...)."""
+    context = store.get_context_by_type_and_name("node", f"{pipeline_name}.{node_id}")
+    if context is None:
+        return "unknown"
+    executions = store.get_executions_by_context(context.id)
+    if not executions:
+        return "unknown"
+    newest = max(executions, key=lambda execution: execution.id)
+    return _STATES.get(newest.last_known_state, "unknown")
+
+
+def latest_run_id(store) -> str | None:
+    """The newest run; each output directory has its own store, so one pipeline."""
+    runs = store.get_contexts_by_type("pipeline_run")
+    return max(runs, key=lambda context: context.id).name if runs else None
+
+
+def run_outputs(store, run_id: str) -> dict[str, dict]:
+    """For each component of a run: its state and its output artifacts by type name."""
+    run = store.get_context_by_type_and_name("pipeline_run", run_id)
+    executions = store.get_executions_by_context(run.id)
+    node_type = store.get_context_type("node")
+    outputs = {}
+    for execution in sorted(executions, key=lambda e: e.id):
+        node = next(
+            (c for c in store.get_contexts_by_execution(execution.id)
+             if c.type_id == node_type.id),
+            None,
+        )
+        if node is None:
+            continue
+        events = store.get_events_by_execution_ids([execution.id])
+        artifact_ids = [e.artifact_id for e in events if e.type == metadata_store_pb2.Event.OUTPUT]
+        artifacts = store.get_artifacts_by_id(artifact_ids) if artifact_ids else []
+        types = {t.id: t.name for t in store.get_artifact_types_by_id(
+            sorted({a.type_id for a in artifacts}))} if artifacts else {}
+        by_type = {}
+        for artifact in artifacts:
+            by_type.setdefault(types[artifact.type_id], []).append(artifact)
+        outputs[node.name.split(".", 1)[1]] = {
+            "state": _STATES.get(execution.last_known_state, "unknown"),
+            "artifacts": by_type,
+        }
+    return outputs
+
+
+def _split_names(artifact) -> list[str]:
+    value = artifact.properties.get("split_names") or artifact.custom_properties.get(
+        "split_names")
+    return json.loads(value.string_value) if value else []
+
+
+def row_counts(statistics) -> dict[str, int]:
+    # TFDV and TFMA import TensorFlow; imported on use so that the runner can send
+    # TensorFlow's start-up messages to the log file first.
+    import tensorflow_data_validation as tfdv
+
+    counts = {}
+    for split in _split_names(statistics):
+        stats = tfdv.load_stats_binary(f"{statistics.uri}/Split-{split}/FeatureStats.pb")
+        counts[split] = int(stats.datasets[0].num_examples)
+    return counts
+
+
+def anomalies(example_anomalies) -> list[dict]:
+    """One row per (split, feature, anomaly type), with TFDV's description."""
+    from tensorflow_data_validation.utils import anomalies_util
+    from tensorflow_metadata.proto.v0 import anomalies_pb2
+
+    rows = []
+    for split in _split_names(example_anomalies):
+        found = anomalies_util.load_anomalies_binary(
+            f"{example_anomalies.uri}/Split-{split}/SchemaDiff.pb")
+        for feature, info in sorted(found.anomaly_info.items()):
+            for reason in info.reason or [None]:
+                rows.append({
+                    "split": split,
+                    "feature": feature,
+                    "type": anomalies_pb2.AnomalyInfo.Type.Name(reason.type) if reason else None,
+                    "description": reason.description if reason else info.description,
+                })
+    return rows
+
+
+def metrics(evaluation) -> dict[str, dict[str, float]]:
+    """Overall-slice metrics by model ('candidate', and 'baseline' when there is one)."""
+    import tensorflow_model_analysis as tfma
+
+    result: dict[str, dict[str, float]] = {}
+    for metrics_for_slice in tfma.load_metrics(evaluation.uri):
+        if metrics_for_slice.slice_key.single_slice_keys:
+            continue
+        for entry in metrics_for_slice.metric_keys_and_values:
+            if entry.key.is_diff:
+                continue
+            if not entry.value.HasField("double_value"):
+                continue
+            model = entry.key.model_name or "candidate"
+            result.setdefault(model, {})[entry.key.name] = entry.value.double_value.value
+    return result
+
+
+def custom_int(artifact, key: str) -> int | None:
+    value = artifact.custom_properties.get(key)
+    return value.int_value if value is not None else None
+
+
+def custom_str(artifact, key: str) -> str | None:
+    value = artifact.custom_properties.get(key)
+    return value.string_value if value is not None else None

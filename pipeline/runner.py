@@ -1,0 +1,156 @@
+"""Runs the pipeline with LocalDagRunner: quiet logs, one progress line per component,
+and a summary of the run read back from ML Metadata."""
+
+import contextlib
+import dataclasses
+import datetime
+import hashlib
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from pipeline import results
+from pipeline.config import Config
+
+_RUNNING = "Component %s is running."
+_FINISHED = "Component %s is finished."
+
+
+class ComponentFailed(Exception):
+    def __init__(self, node_id: str | None, error: BaseException, log_path: Path):
+        super().__init__(f"{node_id or 'the pipeline'} failed: {type(error).__name__}: {error}")
+        self.node_id, self.log_path = node_id, log_path
+
+
+class _Progress(logging.Handler):
+    """Turns LocalDagRunner's per-component log records into progress lines."""
+
+    def __init__(self, cfg: Config, out):
+        super().__init__(logging.INFO)
+        self.cfg, self.out = cfg, out
+        self.current: str | None = None
+        self.started = 0.0
+        self.components: list[dict] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.msg not in (_RUNNING, _FINISHED) or not record.args:
+            return
+        node_id = str(record.args[0])
+        if record.msg == _RUNNING:
+            self.current, self.started = node_id, time.monotonic()
+            return
+        seconds = time.monotonic() - self.started
+        store = results.open_store(self.cfg.metadata_path)
+        state = results.node_state(store, self.cfg.pipeline_name, node_id)
+        self.components.append({"id": node_id, "state": state, "seconds": round(seconds, 1)})
+        print(f"  {node_id:<28} {state:<9} {seconds:6.1f} s", file=self.out, flush=True)
+        self.current = None
+
+
+@contextlib.contextmanager
+def _captured_output(log_path: Path, verbose: bool):
+    """Sends everything written to fds 1 and 2 (Python, TF's C++ logs, Beam) to the log
+    file; yields (stdout, stderr) streams that still reach the terminal."""
+    if verbose:
+        yield sys.stdout, sys.stderr
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    terminal_out = os.fdopen(os.dup(saved[0]), "w", buffering=1)
+    terminal_err = os.fdopen(os.dup(saved[1]), "w", buffering=1)
+    with open(log_path, "a", encoding="utf-8") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield terminal_out, terminal_err
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+            terminal_out.close()
+            terminal_err.close()
+
+
+def snapshot_schema(cfg: Config) -> Path:
+    """A content-addressed copy of the curated schema under the output directory.
+
+    ImportSchemaGen's cache key is the schema file's path, not its content; importing
+    from a path that changes with the content makes an edited schema re-run everything
+    downstream of it, and keeps every version that a run used.
+    """
+    content = cfg.schema_path.read_bytes()
+    digest = hashlib.sha256(content).hexdigest()[:16]
+    snapshot = cfg.output_dir / "schemas" / digest / cfg.schema_path.name
+    if not snapshot.is_file():
+        snapshot.parent.mkdir(parents=True, exist_ok=True)
+        partial = snapshot.with_suffix(".partial")
+        partial.write_bytes(content)
+        partial.replace(snapshot)
+    return snapshot
+
+
+def run(cfg: Config, *, verbose: bool = False, progress_to_stderr: bool = False) -> dict:
+    """Runs the pipeline once and returns its summary (see `summarize`)."""
+    cfg.log_dir.mkdir(parents=True, exist_ok=True)
+    cfg = dataclasses.replace(cfg, schema_path=snapshot_schema(cfg))
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    log_path = cfg.log_dir / f"run-{stamp}.log"
+    with _captured_output(log_path, verbose) as (out, err):
+        # Imported here: TensorFlow's import prints to fd 2, which is now the log.
+        from absl import logging as absl_logging
+        from tfx import v1 as tfx
+
+        from pipeline.definition import create_pipeline
+
+        absl_logging.set_verbosity(absl_logging.INFO)
+        progress = _Progress(cfg, err if progress_to_stderr else out)
+        absl_logger = logging.getLogger("absl")
+        absl_logger.addHandler(progress)
+        try:
+            tfx.orchestration.LocalDagRunner().run(create_pipeline(cfg))
+        except Exception as error:
+            raise ComponentFailed(progress.current, error, log_path) from error
+        finally:
+            absl_logger.removeHandler(progress)
+        summary = summarize(cfg, progress.components)
+    summary["log"] = str(log_path)
+    return summary
+
+
+def summarize(cfg: Config, components: list[dict]) -> dict:
+    """What the newest run read, found, measured, decided and pushed."""
+    store = results.open_store(cfg.metadata_path)
+    run_id = results.latest_run_id(store)
+    outputs = results.run_outputs(store, run_id)
+
+    def artifact(node_id: str, type_name: str):
+        found = outputs.get(node_id, {}).get("artifacts", {}).get(type_name, [])
+        return found[0] if found else None
+
+    statistics = artifact("StatisticsGen", "ExampleStatistics")
+    example_anomalies = artifact("ExampleValidator", "ExampleAnomalies")
+    evaluation = artifact("Evaluator", "ModelEvaluation")
+    blessing = artifact("Evaluator", "ModelBlessing")
+    pushed_model = artifact("Pusher", "PushedModel")
+    all_metrics = results.metrics(evaluation) if evaluation else {}
+    pushed = bool(pushed_model and results.custom_int(pushed_model, "pushed"))
+    return {
+        "run_id": run_id,
+        "rows": results.row_counts(statistics) if statistics else {},
+        "anomalies": results.anomalies(example_anomalies) if example_anomalies else [],
+        "metrics": all_metrics.get("candidate", {}),
+        "baseline_metrics": all_metrics.get("baseline", {}),
+        "blessed": bool(blessing and results.custom_int(blessing, "blessed")),
+        "pushed": pushed,
+        "pushed_path": results.custom_str(pushed_model, "pushed_destination") if pushed else None,
+        "components": components or [
+            {"id": node_id, "state": node["state"], "seconds": None}
+            for node_id, node in outputs.items()
+        ],
+    }
