@@ -8,10 +8,10 @@ import hashlib
 from pathlib import Path
 
 
-def fingerprint() -> str:
-    """A short hash of every Python source file in this package."""
+def fingerprint(package_dir: Path | None = None) -> str:
+    """A short hash of every Python source file in this package (or in `package_dir`)."""
     digest = hashlib.sha256()
-    package_dir = Path(__file__).resolve().parent
+    package_dir = package_dir or Path(__file__).resolve().parent
     for path in sorted(package_dir.rglob("*.py")):
         digest.update(path.relative_to(package_dir).as_posix().encode())
         digest.update(path.read_bytes())

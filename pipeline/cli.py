@@ -27,6 +27,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value < 0.0:
+        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="pipeline", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -34,8 +44,15 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run the pipeline end to end")
     run.add_argument("--data-dir", help="folder of span-<N>/ CSV folders (default: data/taxi, "
                      "prepared from the tfx package when missing)")
-    run.add_argument("--output-dir", help="pipeline root, metadata.db and serving/ (default: outputs)")
+    run.add_argument("--output-dir",
+                     help="pipeline root, metadata.db and serving/ (default: outputs)")
     run.add_argument("--train-steps", type=_positive_int, help="Trainer steps (default: 400)")
+    run.add_argument("--min-auc", type=_fraction,
+                     help="Evaluator gate: lowest eval AUC that can be blessed; above 1 blocks "
+                     "every model (default: 0.94)")
+    run.add_argument("--min-accuracy", type=_fraction,
+                     help="Evaluator gate: lowest eval accuracy that can be blessed "
+                     "(default: 0.88)")
     run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     run.add_argument("--verbose", action="store_true", help="show TensorFlow/TFX/Beam logs")
 
@@ -71,7 +88,8 @@ def _run(args) -> int:
     from pipeline.config import DEFAULT_DATA_DIR, make_config
 
     cfg = make_config(data_dir=args.data_dir, output_dir=args.output_dir,
-                      train_steps=args.train_steps)
+                      train_steps=args.train_steps, min_auc=args.min_auc,
+                      min_accuracy=args.min_accuracy)
     try:
         if args.data_dir is None and not cfg.data_dir.is_dir():
             target = data.prepare_default_data(DEFAULT_DATA_DIR)

@@ -6,6 +6,7 @@ Trainer -> latest-blessed-model Resolver -> Evaluator -> Pusher (gated by the bl
 """
 
 import tensorflow_model_analysis as tfma
+from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
 from models.features import LABEL
@@ -131,8 +132,13 @@ def create_pipeline(cfg: Config) -> tfx.dsl.Pipeline:
             pusher,
         ],
         enable_cache=cfg.enable_cache,
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            str(cfg.metadata_path)
+        # Built directly: TFX's sqlite_metadata_connection_config helper creates the
+        # folder, and defining a pipeline must not touch the disk.
+        metadata_connection_config=metadata_store_pb2.ConnectionConfig(
+            sqlite=metadata_store_pb2.SqliteMetadataSourceConfig(
+                filename_uri=str(cfg.metadata_path),
+                connection_mode=metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE,
+            )
         ),
         beam_pipeline_args=list(cfg.beam_pipeline_args),
     )

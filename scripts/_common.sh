@@ -23,7 +23,7 @@ die() { echo "error: $*" >&2; exit 2; }
 say() { echo "[env] $*" >&2; }
 
 env_key() {
-    { cat "$LOCK_FILE" 2>/dev/null; echo "suite=$ROOT_SUITE apt=$ROOT_APT_PACKAGES"; } \
+    { grep -v "^#" "$LOCK_FILE" 2>/dev/null; echo "suite=$ROOT_SUITE apt=$ROOT_APT_PACKAGES"; } \
         | sha256sum | cut -c1-16
 }
 

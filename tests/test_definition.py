@@ -1,0 +1,109 @@
+"""create_pipeline wiring, checked on the DSL objects (no run, no I/O)."""
+
+import dataclasses
+import importlib
+import json
+
+import pytest
+import tensorflow_model_analysis as tfma
+from google.protobuf import json_format
+from tfx import v1 as tfx
+
+from models.features import LABEL
+from pipeline.baseline import LatestBlessedBeforeCandidateStrategy
+from pipeline.config import make_config
+from pipeline.definition import create_pipeline
+
+EXPECTED = [
+    "CsvExampleGen", "StatisticsGen", "SchemaGen", "ImportSchemaGen", "ExampleValidator",
+    "Transform", "Trainer", "LatestBlessedModelResolver", "Evaluator", "Pusher",
+]
+
+
+@pytest.fixture(scope="module")
+def cfg(tmp_path_factory):
+    out = tmp_path_factory.mktemp("unused")
+    return make_config(output_dir=out / "out", data_dir=out / "data")
+
+
+@pytest.fixture(scope="module")
+def components(cfg):
+    return {c.id: c for c in create_pipeline(cfg).components}
+
+
+def _proto(value, message):
+    """An exec property as a proto (TFX keeps some as JSON text)."""
+    return json_format.Parse(value, message) if isinstance(value, str) else value
+
+
+def _producer(channel):
+    return channel.producer_component_id, channel.output_key
+
+
+def test_all_components_are_present(components):
+    assert sorted(components) == sorted(EXPECTED)
+
+
+def test_curated_schema_is_used_downstream_and_inferred_one_only_for_review(components):
+    for consumer in ("ExampleValidator", "Transform", "Trainer"):
+        assert _producer(components[consumer].inputs["schema"]) == ("ImportSchemaGen", "schema")
+    consumers_of_inferred = [
+        c.id for c in components.values()
+        if any(getattr(ch, "producer_component_id", None) == "SchemaGen"
+               for ch in c.inputs.values())
+    ]
+    assert consumers_of_inferred == []
+
+
+def test_pusher_is_gated_by_the_evaluator_blessing(components, cfg):
+    pusher = components["Pusher"]
+    assert _producer(pusher.inputs["model_blessing"]) == ("Evaluator", "blessing")
+    assert _producer(pusher.inputs["model"]) == ("Trainer", "model")
+    destination = _proto(pusher.exec_properties["push_destination"],
+                         tfx.proto.PushDestination())
+    assert destination.filesystem.base_directory == str(cfg.model_serving_dir)
+
+
+def test_evaluator_compares_with_the_latest_blessed_model(components, cfg):
+    evaluator = components["Evaluator"]
+    resolver = components["LatestBlessedModelResolver"]
+    assert evaluator.inputs["baseline_model"] is resolver.outputs["model"]
+    assert _producer(evaluator.inputs["model"]) == ("Trainer", "model")
+    # The resolver sees the candidate, so that it never offers it as its own baseline.
+    assert {node.id for node in resolver.upstream_nodes} == {"Trainer"}
+    assert resolver.exec_properties["resolver_class"] is LatestBlessedBeforeCandidateStrategy
+    eval_config = _proto(evaluator.exec_properties["eval_config"], tfma.EvalConfig())
+    assert eval_config.model_specs[0].label_key == LABEL.key
+    thresholds = {m.class_name: m.threshold for m in eval_config.metrics_specs[0].metrics}
+    assert thresholds["AUC"].value_threshold.lower_bound.value == cfg.min_auc
+    assert thresholds["BinaryAccuracy"].value_threshold.lower_bound.value == cfg.min_accuracy
+    assert thresholds["AUC"].change_threshold.absolute.value <= 0
+
+
+def test_user_code_is_referenced_by_importable_dotted_paths(components):
+    for component, key in (("Transform", "preprocessing_fn"), ("Trainer", "run_fn")):
+        path = components[component].exec_properties[key]
+        module, _, name = path.rpartition(".")
+        assert callable(getattr(importlib.import_module(module), name)), path
+
+
+def test_model_code_fingerprint_is_in_transform_and_trainer_config(cfg):
+    edited = dataclasses.replace(cfg, model_fingerprint="edited")
+    for components_of in (cfg, edited):
+        for component in create_pipeline(components_of).components:
+            if component.id in ("Transform", "Trainer"):
+                config = json.loads(component.exec_properties["custom_config"])
+                assert config["model_fingerprint"] == components_of.model_fingerprint
+
+
+def test_pipeline_settings(cfg):
+    pipeline = create_pipeline(cfg)
+    assert pipeline.enable_cache
+    assert pipeline.pipeline_info.pipeline_root == str(cfg.pipeline_root)
+    assert pipeline.metadata_connection_config.sqlite.filename_uri == str(cfg.metadata_path)
+    assert pipeline.beam_pipeline_args == list(cfg.beam_pipeline_args)
+
+
+def test_create_pipeline_touches_no_files(cfg):
+    create_pipeline(cfg)
+    assert not cfg.output_dir.exists() and not cfg.data_dir.exists()
