@@ -30,8 +30,8 @@ class Config:
     input_pattern: str = SPAN_PATTERN
     pipeline_name: str = "taxi"
     model_name: str = "big_tipper"
-    # Hash-based train/eval split of every span: 2 buckets train, 1 eval (2/3 : 1/3).
-    train_buckets: int = 2
+    # Hash-based train/eval split of every span: 4 buckets train, 1 eval (80% : 20%).
+    train_buckets: int = 4
     eval_buckets: int = 1
     train_steps: int = 400
     eval_steps: int = 50

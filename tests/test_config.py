@@ -35,9 +35,9 @@ def test_config_is_frozen_and_variants_come_from_replace():
     assert isinstance(variant, Config)
 
 
-def test_split_ratio_is_two_to_one():
+def test_split_ratio_is_four_to_one():
     cfg = make_config()
-    assert (cfg.train_buckets, cfg.eval_buckets) == (2, 1)
+    assert (cfg.train_buckets, cfg.eval_buckets) == (4, 1)
 
 
 def test_model_fingerprint_follows_the_model_code(tmp_path):
