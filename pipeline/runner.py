@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from pipeline import results
@@ -115,6 +116,9 @@ def run(cfg: Config, *, verbose: bool = False, progress_to_stderr: bool = False)
         try:
             tfx.orchestration.LocalDagRunner().run(create_pipeline(cfg))
         except Exception as error:
+            # The full traceback goes to the log (stderr is the log file here); the CLI
+            # shows one line that points to it.
+            traceback.print_exc()
             raise ComponentFailed(progress.current, error, log_path) from error
         finally:
             absl_logger.removeHandler(progress)
