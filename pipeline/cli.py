@@ -113,6 +113,9 @@ def _run(args) -> int:
         first_line = str(error).strip().splitlines()[0]
         print(f"error: {first_line} (log: {error.log_path})", file=sys.stderr)
         return EXIT_FAILED
+    except OSError as error:  # before the run: the schema or the output folder
+        print(f"error: {error.strerror}: {error.filename}", file=sys.stderr)
+        return EXIT_USAGE
     if args.json:
         print(json.dumps(summary, indent=2))
     else:

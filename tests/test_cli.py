@@ -1,6 +1,8 @@
 """The CLI's answers to bad input: one line on stderr, a documented exit code, no
 traceback. These fail before TensorFlow is imported, so they are fast."""
 
+import os
+import shutil
 import subprocess
 import sys
 
@@ -83,3 +85,17 @@ def test_prepare_data_copies_the_packaged_taxi_csv(tmp_path):
     assert len(lines) == 15003  # header + 15,002 trips
     assert lines[0].startswith("pickup_community_area,fare,")
     assert not list(tmp_path.rglob("*.partial"))
+
+
+def test_missing_curated_schema(tmp_path):
+    code = tmp_path / "code"
+    for part in ("pipeline", "models"):
+        shutil.copytree(REPO_ROOT / part, code / part,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    write_taxi_sample(tmp_path / "data", rows=5)
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline", "run", "--data-dir", str(tmp_path / "data"),
+         "--output-dir", str(tmp_path / "out")],
+        cwd=code, env={**os.environ, "PYTHONPATH": str(code)},
+        capture_output=True, text=True, timeout=120)
+    _one_line_error(result, 2, "schema.pbtxt")
