@@ -1,15 +1,17 @@
 """Command line: `python -m pipeline run | prepare-data`.
 
-Exit codes: 0 the run finished (whether or not the gate let the model be pushed);
+Exit codes: 0 the run finished (whether or not the Evaluator let the model be pushed);
 1 a component failed (one line with the reason and the log's path);
-2 bad usage or unusable input data (one line).
+2 bad usage or unusable input data (one line);
+3 the data gate stopped the run: ExampleValidator found anomalies that are not tolerated
+  (printed as a table); nothing was trained or pushed.
 """
 
 import argparse
 import json
 import sys
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DATA_BLOCKED = 0, 1, 2, 3
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--min-accuracy", type=_fraction,
                      help="Evaluator gate: lowest eval accuracy that can be blessed "
                      "(default: 0.88)")
+    run.add_argument("--tolerate", action="append", metavar="RULE",
+                     help="let an anomaly warn instead of stop the run: a feature, an anomaly "
+                     "type, or FEATURE:TYPE (repeatable)")
     run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     run.add_argument("--verbose", action="store_true", help="show TensorFlow/TFX/Beam logs")
 
@@ -60,13 +65,27 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _anomaly_table(rows: list[dict], out) -> None:
+    widths = [max([len(title)] + [len(str(row[key])) for row in rows])
+              for title, key in (("split", "split"), ("feature", "feature"), ("type", "type"))]
+    print(f"  {'split':<{widths[0]}}  {'feature':<{widths[1]}}  {'anomaly type':<{widths[2]}}"
+          "  description", file=out)
+    for row in rows:
+        print(f"  {row['split']:<{widths[0]}}  {row['feature']:<{widths[1]}}  "
+              f"{row['type']:<{widths[2]}}  {row['description'].strip()}", file=out)
+
+
 def _print_summary(summary: dict, out) -> None:
     rows = ", ".join(f"{split} {count}" for split, count in summary["rows"].items())
     print(f"rows in:    {rows or 'n/a'}", file=out)
-    print(f"anomalies:  {len(summary['anomalies'])}", file=out)
-    for anomaly in summary["anomalies"]:
-        print(f"  {anomaly['split']:<6} {anomaly['feature']:<24} {anomaly['type']}: "
-              f"{anomaly['description']}", file=out)
+    print(f"anomalies:  {len(summary['blocking_anomalies'])} blocking, "
+          f"{len(summary['tolerated_anomalies'])} tolerated", file=out)
+    if summary["tolerated_anomalies"]:
+        _anomaly_table(summary["tolerated_anomalies"], out)
+    if not summary["data_passed"]:
+        print("data gate:  STOPPED: Transform, Trainer, Evaluator and Pusher did not run",
+              file=out)
+        _anomaly_table(summary["blocking_anomalies"], out)
     shown = ("auc", "binary_accuracy", "example_count")
     metrics = "  ".join(
         f"{name} {summary['metrics'][name]:.4f}" if name != "example_count"
@@ -88,7 +107,8 @@ def _run(args) -> int:
 
     cfg = make_config(data_dir=args.data_dir, output_dir=args.output_dir,
                       train_steps=args.train_steps, min_auc=args.min_auc,
-                      min_accuracy=args.min_accuracy)
+                      min_accuracy=args.min_accuracy,
+                      tolerated_anomalies=tuple(args.tolerate) if args.tolerate else None)
     try:
         if args.data_dir is None and not cfg.data_dir.is_dir():
             target = data.prepare_default_data(DEFAULT_DATA_DIR)
@@ -120,7 +140,7 @@ def _run(args) -> int:
         print(json.dumps(summary, indent=2))
     else:
         _print_summary(summary, sys.stdout)
-    return EXIT_OK
+    return EXIT_OK if summary["data_passed"] else EXIT_DATA_BLOCKED
 
 
 def _prepare(args) -> int:

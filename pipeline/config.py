@@ -5,6 +5,7 @@ it, tests derive variants with `dataclasses.replace`.
 """
 
 import dataclasses
+import hashlib
 from pathlib import Path
 
 import models
@@ -27,6 +28,8 @@ class Config:
     # Hash of the models/ package: part of Transform's and Trainer's config, so editing
     # the model code invalidates their cache entries.
     model_fingerprint: str
+    # Hash of pipeline/gate.py: part of the DataGate's parameters, for the same reason.
+    gate_fingerprint: str
     input_pattern: str = SPAN_PATTERN
     pipeline_name: str = "taxi"
     model_name: str = "big_tipper"
@@ -41,6 +44,10 @@ class Config:
     # ...and must not be worse than the latest blessed model by more than this.
     max_regression: float = 0.0
     seed: int = 0
+    # Anomalies that only warn instead of stopping the pipeline. A rule names a feature
+    # ("company"), an anomaly type ("ENUM_TYPE_UNEXPECTED_STRING_VALUES") or one type of
+    # one feature ("payment_type:ENUM_TYPE_UNEXPECTED_STRING_VALUES").
+    tolerated_anomalies: tuple[str, ...] = ()
     enable_cache: bool = True
     beam_pipeline_args: tuple[str, ...] = (
         "--direct_running_mode=in_memory",
@@ -76,6 +83,8 @@ def make_config(**overrides) -> Config:
         "output_dir": DEFAULT_OUTPUT_DIR,
         "schema_path": DEFAULT_SCHEMA_PATH,
         "model_fingerprint": models.fingerprint(),
+        "gate_fingerprint": hashlib.sha256(
+            (Path(__file__).parent / "gate.py").read_bytes()).hexdigest()[:16],
     }
     values.update({key: value for key, value in overrides.items() if value is not None})
     for key in ("data_dir", "output_dir", "schema_path"):

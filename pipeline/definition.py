@@ -1,9 +1,12 @@
 """`create_pipeline(cfg)`: the TFX DAG, and nothing else (no I/O, no globals).
 
 CsvExampleGen -> StatisticsGen -> SchemaGen (inferred, for review) and ImportSchemaGen
-(curated schema/schema.pbtxt, used downstream) -> ExampleValidator -> Transform ->
-Trainer -> latest-blessed-model Resolver -> Evaluator -> Pusher (gated by the blessing).
+(curated schema/schema.pbtxt, used downstream) -> ExampleValidator -> DataGate; only
+when the gate passes: Transform -> Trainer -> latest-blessed-model Resolver ->
+Evaluator -> Pusher (gated by the blessing).
 """
+
+import json
 
 import tensorflow_model_analysis as tfma
 from ml_metadata.proto import metadata_store_pb2
@@ -14,6 +17,7 @@ from models.model import run_fn
 from models.preprocessing import preprocessing_fn
 from pipeline.baseline import CANDIDATE_KEY, LatestBlessedBeforeCandidateStrategy
 from pipeline.config import Config
+from pipeline.gate import PASSED, DataGate
 
 
 def dotted_path(fn) -> str:
@@ -79,6 +83,40 @@ def create_pipeline(cfg: Config) -> tfx.dsl.Pipeline:
         statistics=statistics_gen.outputs["statistics"],
         schema=curated_schema.outputs["schema"],
     )
+    gate = DataGate(
+        anomalies=example_validator.outputs["anomalies"],
+        tolerated_anomalies=json.dumps(list(cfg.tolerated_anomalies)),
+        code_fingerprint=cfg.gate_fingerprint,
+    )
+    with tfx.dsl.Cond(gate.outputs["verdict"].future()[0].custom_property(PASSED) == 1):
+        model_components = _model_components(cfg, example_gen, curated_schema)
+    return tfx.dsl.Pipeline(
+        pipeline_name=cfg.pipeline_name,
+        pipeline_root=str(cfg.pipeline_root),
+        components=[
+            example_gen,
+            statistics_gen,
+            inferred_schema,
+            curated_schema,
+            example_validator,
+            gate,
+            *model_components,
+        ],
+        enable_cache=cfg.enable_cache,
+        # Built directly: TFX's sqlite_metadata_connection_config helper creates the
+        # folder, and defining a pipeline must not touch the disk.
+        metadata_connection_config=metadata_store_pb2.ConnectionConfig(
+            sqlite=metadata_store_pb2.SqliteMetadataSourceConfig(
+                filename_uri=str(cfg.metadata_path),
+                connection_mode=metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE,
+            )
+        ),
+        beam_pipeline_args=list(cfg.beam_pipeline_args),
+    )
+
+
+def _model_components(cfg: Config, example_gen, curated_schema) -> list:
+    """Transform -> Trainer -> baseline Resolver -> Evaluator -> Pusher."""
     code_config = {"model_fingerprint": cfg.model_fingerprint}
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"],
@@ -116,29 +154,4 @@ def create_pipeline(cfg: Config) -> tfx.dsl.Pipeline:
             )
         ),
     )
-    return tfx.dsl.Pipeline(
-        pipeline_name=cfg.pipeline_name,
-        pipeline_root=str(cfg.pipeline_root),
-        components=[
-            example_gen,
-            statistics_gen,
-            inferred_schema,
-            curated_schema,
-            example_validator,
-            transform,
-            trainer,
-            baseline_resolver,
-            evaluator,
-            pusher,
-        ],
-        enable_cache=cfg.enable_cache,
-        # Built directly: TFX's sqlite_metadata_connection_config helper creates the
-        # folder, and defining a pipeline must not touch the disk.
-        metadata_connection_config=metadata_store_pb2.ConnectionConfig(
-            sqlite=metadata_store_pb2.SqliteMetadataSourceConfig(
-                filename_uri=str(cfg.metadata_path),
-                connection_mode=metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE,
-            )
-        ),
-        beam_pipeline_args=list(cfg.beam_pipeline_args),
-    )
+    return [transform, trainer, baseline_resolver, evaluator, pusher]

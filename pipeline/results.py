@@ -24,14 +24,17 @@ def open_store(metadata_path: Path) -> metadata_store.MetadataStore:
     return metadata_store.MetadataStore(config)
 
 
-def node_state(store, pipeline_name: str, node_id: str) -> str:
-    """State of the newest execution of one component ('executed', 'cached', ...)."""
-    context = store.get_context_by_type_and_name("node", f"{pipeline_name}.{node_id}")
-    if context is None:
-        return "unknown"
-    executions = store.get_executions_by_context(context.id)
+def node_state(store, pipeline_name: str, node_id: str, run_id: str) -> str:
+    """What one component did in one run: 'executed', 'cached', 'failed', ... or
+    'skipped' (a false tfx.dsl.Cond, or the run stopped before it)."""
+    node = store.get_context_by_type_and_name("node", f"{pipeline_name}.{node_id}")
+    run = store.get_context_by_type_and_name("pipeline_run", run_id)
+    if node is None or run is None:
+        return "skipped"
+    in_run = {execution.id for execution in store.get_executions_by_context(run.id)}
+    executions = [e for e in store.get_executions_by_context(node.id) if e.id in in_run]
     if not executions:
-        return "unknown"
+        return "skipped"
     newest = max(executions, key=lambda execution: execution.id)
     return _STATES.get(newest.last_known_state, "unknown")
 
@@ -90,14 +93,18 @@ def row_counts(statistics) -> dict[str, int]:
 
 
 def anomalies(example_anomalies) -> list[dict]:
+    """The anomalies of an ExampleAnomalies MLMD artifact (see `anomaly_rows`)."""
+    return anomaly_rows(example_anomalies.uri, _split_names(example_anomalies))
+
+
+def anomaly_rows(uri: str, split_names: list[str]) -> list[dict]:
     """One row per (split, feature, anomaly type), with TFDV's description."""
     from tensorflow_data_validation.utils import anomalies_util
     from tensorflow_metadata.proto.v0 import anomalies_pb2
 
     rows = []
-    for split in _split_names(example_anomalies):
-        found = anomalies_util.load_anomalies_binary(
-            f"{example_anomalies.uri}/Split-{split}/SchemaDiff.pb")
+    for split in split_names:
+        found = anomalies_util.load_anomalies_binary(f"{uri}/Split-{split}/SchemaDiff.pb")
         for feature, info in sorted(found.anomaly_info.items()):
             for reason in info.reason or [None]:
                 rows.append({
@@ -105,6 +112,14 @@ def anomalies(example_anomalies) -> list[dict]:
                     "feature": feature,
                     "type": anomalies_pb2.AnomalyInfo.Type.Name(reason.type) if reason else None,
                     "description": reason.description if reason else info.description,
+                })
+        if found.HasField("dataset_anomaly_info"):
+            for reason in found.dataset_anomaly_info.reason:
+                rows.append({
+                    "split": split,
+                    "feature": "(dataset)",
+                    "type": anomalies_pb2.AnomalyInfo.Type.Name(reason.type),
+                    "description": reason.description,
                 })
     return rows
 
@@ -125,6 +140,14 @@ def metrics(evaluation) -> dict[str, dict[str, float]]:
             model = entry.key.model_name or "candidate"
             result.setdefault(model, {})[entry.key.name] = entry.value.double_value.value
     return result
+
+
+def verdict(data_verdict) -> dict:
+    """The DataGate's decision: passed, blocking and tolerated anomaly rows."""
+    from pipeline.gate import VERDICT_FILE
+
+    with open(f"{data_verdict.uri}/{VERDICT_FILE}", encoding="utf-8") as handle:
+        return json.load(handle)
 
 
 def custom_int(artifact, key: str) -> int | None:

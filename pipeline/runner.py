@@ -44,7 +44,9 @@ class _Progress(logging.Handler):
             return
         seconds = time.monotonic() - self.started
         store = results.open_store(self.cfg.metadata_path)
-        state = results.node_state(store, self.cfg.pipeline_name, node_id)
+        # The run being executed is the newest: its context exists from its first node.
+        run_id = results.latest_run_id(store)
+        state = results.node_state(store, self.cfg.pipeline_name, node_id, run_id)
         self.components.append({"id": node_id, "state": state, "seconds": round(seconds, 1)})
         print(f"  {node_id:<28} {state:<9} {seconds:6.1f} s", file=self.out, flush=True)
         self.current = None
@@ -139,22 +141,24 @@ def summarize(cfg: Config, components: list[dict]) -> dict:
 
     statistics = artifact("StatisticsGen", "ExampleStatistics")
     example_anomalies = artifact("ExampleValidator", "ExampleAnomalies")
+    verdict = artifact("DataGate", "DataVerdict")
     evaluation = artifact("Evaluator", "ModelEvaluation")
     blessing = artifact("Evaluator", "ModelBlessing")
     pushed_model = artifact("Pusher", "PushedModel")
     all_metrics = results.metrics(evaluation) if evaluation else {}
     pushed = bool(pushed_model and results.custom_int(pushed_model, "pushed"))
+    gate = results.verdict(verdict) if verdict else {}
     return {
         "run_id": run_id,
         "rows": results.row_counts(statistics) if statistics else {},
         "anomalies": results.anomalies(example_anomalies) if example_anomalies else [],
+        "data_passed": bool(gate.get("passed")),
+        "blocking_anomalies": gate.get("blocking", []),
+        "tolerated_anomalies": gate.get("tolerated", []),
         "metrics": all_metrics.get("candidate", {}),
         "baseline_metrics": all_metrics.get("baseline", {}),
         "blessed": bool(blessing and results.custom_int(blessing, "blessed")),
         "pushed": pushed,
         "pushed_path": results.custom_str(pushed_model, "pushed_destination") if pushed else None,
-        "components": components or [
-            {"id": node_id, "state": node["state"], "seconds": None}
-            for node_id, node in outputs.items()
-        ],
+        "components": components,
     }

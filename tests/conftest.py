@@ -1,11 +1,14 @@
 """Shared test helpers: small slices of the real taxi data."""
 
 import csv
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from pipeline.config import DEFAULT_SCHEMA_PATH
+from pipeline.config import DEFAULT_SCHEMA_PATH, REPO_ROOT
 from pipeline.data import packaged_taxi_csv
 
 
@@ -52,3 +55,14 @@ def serialize_example(row: dict) -> bytes:
             feature = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(float(value))]))
         features[name] = feature
     return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
+
+
+def run_pipeline(data_dir: Path, output_dir: Path, *args: str,
+                 code_dir: Path = REPO_ROOT) -> subprocess.CompletedProcess:
+    """`python -m pipeline run` in a fresh process, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", "run", "--data-dir", str(data_dir),
+         "--output-dir", str(output_dir), *args],
+        cwd=code_dir, env={**os.environ, "PYTHONPATH": str(code_dir)},
+        capture_output=True, text=True, timeout=900,
+    )

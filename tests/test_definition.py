@@ -8,6 +8,7 @@ import pytest
 import tensorflow_model_analysis as tfma
 from google.protobuf import json_format
 from tfx import v1 as tfx
+from tfx.dsl.compiler import compiler
 
 from models.features import LABEL
 from pipeline.baseline import LatestBlessedBeforeCandidateStrategy
@@ -16,7 +17,7 @@ from pipeline.definition import create_pipeline
 
 EXPECTED = [
     "CsvExampleGen", "StatisticsGen", "SchemaGen", "ImportSchemaGen", "ExampleValidator",
-    "Transform", "Trainer", "LatestBlessedModelResolver", "Evaluator", "Pusher",
+    "DataGate", "Transform", "Trainer", "LatestBlessedModelResolver", "Evaluator", "Pusher",
 ]
 
 
@@ -69,8 +70,9 @@ def test_evaluator_compares_with_the_latest_blessed_model(components, cfg):
     resolver = components["LatestBlessedModelResolver"]
     assert evaluator.inputs["baseline_model"] is resolver.outputs["model"]
     assert _producer(evaluator.inputs["model"]) == ("Trainer", "model")
-    # The resolver sees the candidate, so that it never offers it as its own baseline.
-    assert {node.id for node in resolver.upstream_nodes} == {"Trainer"}
+    # The resolver sees the candidate, so that it never offers it as its own baseline
+    # (DataGate is upstream because the resolver runs only when the gate passes).
+    assert {node.id for node in resolver.upstream_nodes} == {"Trainer", "DataGate"}
     assert resolver.exec_properties["resolver_class"] is LatestBlessedBeforeCandidateStrategy
     eval_config = _proto(evaluator.exec_properties["eval_config"], tfma.EvalConfig())
     assert eval_config.model_specs[0].label_key == LABEL.key
@@ -78,6 +80,25 @@ def test_evaluator_compares_with_the_latest_blessed_model(components, cfg):
     assert thresholds["AUC"].value_threshold.lower_bound.value == cfg.min_auc
     assert thresholds["BinaryAccuracy"].value_threshold.lower_bound.value == cfg.min_accuracy
     assert thresholds["AUC"].change_threshold.absolute.value <= 0
+
+
+def test_data_gate_reads_the_validator_and_guards_every_model_component(components, cfg):
+    gate = components["DataGate"]
+    assert _producer(gate.inputs["anomalies"]) == ("ExampleValidator", "anomalies")
+    assert json.loads(gate.exec_properties["tolerated_anomalies"]) == list(
+        cfg.tolerated_anomalies)
+    assert gate.exec_properties["code_fingerprint"] == cfg.gate_fingerprint
+    # What LocalDagRunner executes: the compiled IR's per-node conditions.
+    ir = compiler.Compiler().compile(create_pipeline(cfg))
+    guarded = {"Transform", "Trainer", "LatestBlessedModelResolver", "Evaluator", "Pusher"}
+    for node in ir.nodes:
+        node_id = node.pipeline_node.node_info.id
+        conditions = [str(c) for c in node.pipeline_node.inputs.conditionals.values()]
+        if node_id in guarded:
+            assert len(conditions) == 1, node_id
+            assert "DataGate" in conditions[0] and '"passed"' in conditions[0], conditions
+        else:
+            assert conditions == [], node_id
 
 
 def test_user_code_is_referenced_by_importable_dotted_paths(components):

@@ -6,23 +6,20 @@ output directory, which is what makes "fully cached" and "re-executed" observabl
 """
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 import tensorflow as tf
 
 from pipeline import results
 from pipeline.config import REPO_ROOT
-from tests.conftest import serialize_example, write_taxi_sample
+from tests.conftest import run_pipeline, serialize_example, write_taxi_sample
 
 pytestmark = pytest.mark.e2e
 
 NODES = {
     "CsvExampleGen", "StatisticsGen", "SchemaGen", "ImportSchemaGen", "ExampleValidator",
-    "Transform", "Trainer", "LatestBlessedModelResolver", "Evaluator", "Pusher",
+    "DataGate", "Transform", "Trainer", "LatestBlessedModelResolver", "Evaluator", "Pusher",
 }
 # Resolvers query ML Metadata on every run; they have no cache entry.
 CACHEABLE = NODES - {"LatestBlessedModelResolver"}
@@ -42,13 +39,8 @@ def workspace(tmp_path_factory):
 
 
 def run_cli(ws, *extra):
-    env = {"PYTHONPATH": str(ws["code"])}
-    result = subprocess.run(
-        [sys.executable, "-m", "pipeline", "run", "--data-dir", str(ws["data"]),
-         "--output-dir", str(ws["out"]), "--train-steps", "150", "--json", *extra],
-        cwd=ws["code"], capture_output=True, text=True, timeout=900,
-        env={**os.environ, **env},
-    )
+    result = run_pipeline(ws["data"], ws["out"], "--train-steps", "150", "--json", *extra,
+                          code_dir=ws["code"])
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout), result.stderr
 
@@ -83,10 +75,10 @@ def test_first_run_executes_every_component_once(first_run, workspace):
 def test_first_run_summary(first_run, workspace):
     summary, _ = first_run
     assert set(summary) >= {"blessed", "pushed", "pushed_path", "metrics", "anomalies",
-                            "components", "rows"}
+                            "components", "rows", "data_passed"}
     assert sum(summary["rows"].values()) == 3000
     assert set(summary["rows"]) == {"train", "eval"}
-    assert summary["anomalies"] == []
+    assert summary["anomalies"] == [] and summary["data_passed"]
     assert summary["metrics"]["example_count"] == summary["rows"]["eval"]
     assert summary["metrics"]["auc"] >= 0.8
     assert summary["blessed"] and summary["pushed"]
@@ -138,5 +130,5 @@ def test_editing_model_code_reruns_transform_and_trainer(workspace):
     got = states(summary)
     assert got["Transform"] == got["Trainer"] == "executed"
     for upstream in ("CsvExampleGen", "StatisticsGen", "SchemaGen", "ImportSchemaGen",
-                     "ExampleValidator"):
+                     "ExampleValidator", "DataGate"):
         assert got[upstream] == "cached", upstream

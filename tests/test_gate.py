@@ -1,0 +1,36 @@
+"""Which anomalies stop the pipeline and which only warn."""
+
+import pytest
+
+from pipeline.gate import classify, is_tolerated
+
+NEW_CATEGORY = {"split": "train", "feature": "payment_type",
+                "type": "ENUM_TYPE_UNEXPECTED_STRING_VALUES", "description": "Bitcoin"}
+MISSING = {"split": "eval", "feature": "company", "type": "FEATURE_TYPE_LOW_NUMBER_VALUES",
+           "description": "fewer values"}
+
+
+@pytest.mark.parametrize("rule, tolerated", [
+    ("payment_type", True),
+    ("ENUM_TYPE_UNEXPECTED_STRING_VALUES", True),
+    ("payment_type:ENUM_TYPE_UNEXPECTED_STRING_VALUES", True),
+    ("payment_type:FEATURE_TYPE_LOW_NUMBER_VALUES", False),
+    ("company", False),
+    ("payment", False),
+])
+def test_rules(rule, tolerated):
+    assert is_tolerated(NEW_CATEGORY, [rule]) is tolerated
+
+
+def test_no_anomalies_pass():
+    assert classify([], []) == {"passed": True, "blocking": [], "tolerated": []}
+
+
+def test_any_untolerated_anomaly_blocks():
+    result = classify([NEW_CATEGORY, MISSING], ["payment_type"])
+    assert result == {"passed": False, "blocking": [MISSING], "tolerated": [NEW_CATEGORY]}
+
+
+def test_all_tolerated_pass_with_warnings():
+    result = classify([NEW_CATEGORY, MISSING], ["payment_type", "company"])
+    assert result["passed"] and result["tolerated"] == [NEW_CATEGORY, MISSING]
