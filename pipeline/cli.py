@@ -10,6 +10,7 @@ Exit codes: 0 the run finished (whether or not the Evaluator let the model be pu
 import argparse
 import json
 import sys
+from pathlib import Path
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DATA_BLOCKED = 0, 1, 2, 3
 
@@ -57,6 +58,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--tolerate", action="append", metavar="RULE",
                      help="let an anomaly warn instead of stop the run: a feature, an anomaly "
                      "type, or FEATURE:TYPE (repeatable)")
+    run.add_argument("--training-spans", type=_positive_int, metavar="N",
+                     help="train on the latest N spans (default: 1)")
+    run.add_argument("--drift-warn", action="store_true",
+                     help="let drift between the latest and the previous span warn instead "
+                     "of stop the run")
     run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     run.add_argument("--verbose", action="store_true", help="show TensorFlow/TFX/Beam logs")
 
@@ -77,7 +83,8 @@ def _anomaly_table(rows: list[dict], out) -> None:
 
 def _print_summary(summary: dict, out) -> None:
     rows = ", ".join(f"{split} {count}" for split, count in summary["rows"].items())
-    print(f"rows in:    {rows or 'n/a'}", file=out)
+    span = f" (span-{summary['span']})" if summary["span"] is not None else ""
+    print(f"rows in:    {rows or 'n/a'}{span}", file=out)
     print(f"anomalies:  {len(summary['blocking_anomalies'])} blocking, "
           f"{len(summary['tolerated_anomalies'])} tolerated", file=out)
     if summary["tolerated_anomalies"]:
@@ -86,6 +93,9 @@ def _print_summary(summary: dict, out) -> None:
         print("data gate:  STOPPED: Transform, Trainer, Evaluator and Pusher did not run",
               file=out)
         _anomaly_table(summary["blocking_anomalies"], out)
+    if summary["training_spans"]:
+        trained = ", ".join(f"span-{span}" for span in summary["training_spans"])
+        print(f"trained on: {trained}", file=out)
     shown = ("auc", "binary_accuracy", "example_count")
     metrics = "  ".join(
         f"{name} {summary['metrics'][name]:.4f}" if name != "example_count"
@@ -105,19 +115,25 @@ def _run(args) -> int:
     from pipeline import data
     from pipeline.config import DEFAULT_DATA_DIR, make_config
 
-    cfg = make_config(data_dir=args.data_dir, output_dir=args.output_dir,
-                      train_steps=args.train_steps, min_auc=args.min_auc,
-                      min_accuracy=args.min_accuracy,
-                      tolerated_anomalies=tuple(args.tolerate) if args.tolerate else None)
+    data_dir = Path(args.data_dir).expanduser().resolve() if args.data_dir else DEFAULT_DATA_DIR
     try:
-        if args.data_dir is None and not cfg.data_dir.is_dir():
-            target = data.prepare_default_data(DEFAULT_DATA_DIR)
+        if args.data_dir is None and not data_dir.is_dir():
+            target = data.prepare_default_data(data_dir)
             print(f"prepared the default data: {target}", file=sys.stderr)
-        latest = data.check_data_dir(cfg.data_dir)
-        cfg.output_dir.mkdir(parents=True, exist_ok=True)
+        spans = data.check_data_dir(data_dir)
+        if args.training_spans and args.training_spans > len(spans):
+            raise data.DataError(f"--training-spans {args.training_spans} asks for more spans "
+                                 f"than {data_dir} has ({len(spans)})")
     except data.DataError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    cfg = make_config(data_dir=data_dir, spans=spans, output_dir=args.output_dir,
+                      train_steps=args.train_steps, training_spans=args.training_spans,
+                      min_auc=args.min_auc, min_accuracy=args.min_accuracy,
+                      tolerated_anomalies=tuple(args.tolerate) if args.tolerate else None,
+                      drift_blocks=False if args.drift_warn else None)
+    try:
+        cfg.output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         print(f"error: cannot use output directory {cfg.output_dir}: {error.strerror}",
               file=sys.stderr)
@@ -126,7 +142,9 @@ def _run(args) -> int:
     from pipeline import runner
 
     progress = sys.stderr if args.json else sys.stdout
-    print(f"running pipeline '{cfg.pipeline_name}' on {latest} -> {cfg.output_dir}", file=progress)
+    window = ", ".join(f"span-{span}" for span in cfg.training_window)
+    print(f"running pipeline '{cfg.pipeline_name}' on {cfg.data_dir} ({window}) -> "
+          f"{cfg.output_dir}", file=progress)
     try:
         summary = runner.run(cfg, verbose=args.verbose, progress_to_stderr=args.json)
     except runner.ComponentFailed as error:

@@ -53,25 +53,35 @@ def span_dirs(data_dir: Path) -> dict[int, Path]:
     return spans
 
 
-def check_data_dir(data_dir: Path) -> Path:
-    """The latest span's folder, after checking its CSVs can be read; DataError if not."""
+def check_data_dir(data_dir: Path) -> tuple[int, ...]:
+    """The span numbers of a data directory, after checking that every span's CSVs can
+    be read and that the spans have no gaps; DataError if not."""
     if not data_dir.is_dir():
         raise DataError(f"data directory {data_dir} does not exist")
     spans = span_dirs(data_dir)
     if not spans:
         raise DataError(
             f"{data_dir} has no span folders; put CSV files in {data_dir}/span-1/")
-    latest = spans[max(spans)]
-    csv_files = sorted(latest.glob("*.csv"))
+    numbers = tuple(sorted(spans))
+    missing = sorted(set(range(numbers[0], numbers[-1] + 1)) - set(numbers))
+    if missing:
+        raise DataError(f"{data_dir} has no span-{missing[0]}/ between span-{numbers[0]}/ "
+                        f"and span-{numbers[-1]}/; number spans without gaps")
+    for number in numbers:
+        _check_csvs(spans[number])
+    return numbers
+
+
+def _check_csvs(span_dir: Path) -> None:
+    csv_files = sorted(span_dir.glob("*.csv"))
     if not csv_files:
-        raise DataError(f"{latest} has no .csv files")
+        raise DataError(f"{span_dir} has no .csv files")
     header = None
     for path in csv_files:
         file_header = _read_header(path)
         if header is not None and file_header != header:
             raise DataError(f"{path} has a different header from {csv_files[0]}")
         header = file_header
-    return latest
 
 
 def _read_header(path: Path) -> list[str]:

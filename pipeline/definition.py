@@ -1,18 +1,25 @@
 """`create_pipeline(cfg)`: the TFX DAG, and nothing else (no I/O, no globals).
 
-CsvExampleGen -> StatisticsGen -> SchemaGen (inferred, for review) and ImportSchemaGen
-(curated schema/schema.pbtxt, used downstream) -> ExampleValidator -> DataGate; only
-when the gate passes: Transform -> Trainer -> latest-blessed-model Resolver ->
-Evaluator -> Pusher (gated by the blessing).
+CsvExampleGen (training window of spans) -> StatisticsGen -> SchemaGen (inferred, for
+review) and ImportSchemaGen (curated schema/schema.pbtxt, used downstream) ->
+ExampleValidator, and with two or more spans a DistributionValidator comparing the
+latest span with the previous one -> DataGate; only when the gate passes: Transform ->
+Trainer -> latest-blessed-model Resolver -> Evaluator -> Pusher (gated by the blessing).
 """
 
 import json
 
+import tensorflow_data_validation as tfdv
 import tensorflow_model_analysis as tfma
 from ml_metadata.proto import metadata_store_pb2
+from tensorflow_metadata.proto.v0 import path_pb2, schema_pb2
 from tfx import v1 as tfx
 
-from models.features import LABEL
+# TFX 1.21 ships DistributionValidator but does not export it in tfx.v1 yet.
+from tfx.components.distribution_validator.component import DistributionValidator
+from tfx.types import channel_utils
+
+from models.features import FEATURES, LABEL, Encoding
 from models.model import run_fn
 from models.preprocessing import preprocessing_fn
 from pipeline.baseline import CANDIDATE_KEY, LatestBlessedBeforeCandidateStrategy
@@ -59,8 +66,14 @@ def eval_config(cfg: Config) -> tfma.EvalConfig:
     )
 
 
-def create_pipeline(cfg: Config) -> tfx.dsl.Pipeline:
-    example_gen = tfx.components.CsvExampleGen(
+def _example_gen(cfg: Config, span: int | None) -> tfx.components.CsvExampleGen:
+    """CsvExampleGen over one span (ExampleGen reads one span per component), or over
+    the latest span found when no spans are configured."""
+    range_config = None
+    if span is not None:
+        range_config = tfx.proto.RangeConfig(
+            static_range=tfx.proto.StaticRange(start_span_number=span, end_span_number=span))
+    return tfx.components.CsvExampleGen(
         input_base=str(cfg.data_dir),
         input_config=tfx.proto.Input(
             splits=[tfx.proto.Input.Split(name="single_split", pattern=cfg.input_pattern)]
@@ -73,8 +86,72 @@ def create_pipeline(cfg: Config) -> tfx.dsl.Pipeline:
                 ]
             )
         ),
+        range_config=range_config,
     )
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+
+
+def _older_span_gens(cfg: Config) -> dict[int, tfx.components.CsvExampleGen]:
+    """One ExampleGen per span before the latest that the run needs (the rest of the
+    training window, and the previous span for drift), keyed by distance from the latest:
+    `CsvExampleGen_prev1` reads the previous span, `CsvExampleGen_prev2` the one before."""
+    needed = set(cfg.training_window[:-1])
+    if cfg.previous_span is not None:
+        needed.add(cfg.previous_span)
+    return {
+        cfg.latest_span - span: _example_gen(cfg, span).with_id(
+            f"CsvExampleGen_prev{cfg.latest_span - span}")
+        for span in sorted(needed, reverse=True)
+    }
+
+
+def drift_config(cfg: Config) -> tfx.proto.DistributionValidatorConfig:
+    """Per-feature drift comparators: Jensen-Shannon divergence for numeric features,
+    L-infinity distance for categorical ones."""
+    features = []
+    for name, threshold in cfg.drift_thresholds:
+        comparator = schema_pb2.FeatureComparator()
+        if FEATURES[name].encoding is Encoding.NUMERIC:
+            comparator.jensen_shannon_divergence.threshold = threshold
+        else:
+            comparator.infinity_norm.threshold = threshold
+        features.append(tfx.proto.FeatureComparator(
+            path=path_pb2.Path(step=[name]), distribution_comparator=comparator))
+    return tfx.proto.DistributionValidatorConfig(
+        default_slice_config=tfx.proto.DistributionValidatorConfig.DatasetConfig(
+            feature=features))
+
+
+def _drift_validator(cfg: Config, latest_statistics, previous_gen):
+    """Compares the latest span's statistics with the previous span's; None when there
+    is no previous span (the first span has no baseline)."""
+    if previous_gen is None:
+        return None, []
+    previous_stats = tfx.components.StatisticsGen(
+        examples=previous_gen.outputs["examples"],
+        stats_options=tfdv.StatsOptions(num_histogram_buckets=cfg.histogram_buckets),
+    ).with_id("StatisticsGen_prev1")
+    validator = DistributionValidator(
+        statistics=latest_statistics,
+        baseline_statistics=previous_stats.outputs["statistics"],
+        config=drift_config(cfg),
+    )
+    return validator, [previous_stats, validator]
+
+
+def create_pipeline(cfg: Config) -> tfx.dsl.Pipeline:
+    # Statistics, validation and drift concern the latest span: the new data. Older
+    # spans of the training window were checked when they were the latest.
+    example_gen = _example_gen(cfg, cfg.latest_span)
+    older_gens = _older_span_gens(cfg)
+    window = [example_gen] + [older_gens[cfg.latest_span - span]
+                              for span in cfg.training_window[:-1]]
+    training_examples = (
+        example_gen.outputs["examples"] if len(window) == 1
+        else channel_utils.union([gen.outputs["examples"] for gen in window]))
+    statistics_gen = tfx.components.StatisticsGen(
+        examples=example_gen.outputs["examples"],
+        stats_options=tfdv.StatsOptions(num_histogram_buckets=cfg.histogram_buckets),
+    )
     inferred_schema = tfx.components.SchemaGen(
         statistics=statistics_gen.outputs["statistics"], infer_feature_shape=False
     )
@@ -83,22 +160,28 @@ def create_pipeline(cfg: Config) -> tfx.dsl.Pipeline:
         statistics=statistics_gen.outputs["statistics"],
         schema=curated_schema.outputs["schema"],
     )
+    drift_validator, drift_nodes = _drift_validator(
+        cfg, statistics_gen.outputs["statistics"], older_gens.get(1))
     gate = DataGate(
         anomalies=example_validator.outputs["anomalies"],
+        drift=drift_validator.outputs["anomalies"] if drift_validator else None,
         tolerated_anomalies=json.dumps(list(cfg.tolerated_anomalies)),
+        drift_blocks=int(cfg.drift_blocks),
         code_fingerprint=cfg.gate_fingerprint,
     )
     with tfx.dsl.Cond(gate.outputs["verdict"].future()[0].custom_property(PASSED) == 1):
-        model_components = _model_components(cfg, example_gen, curated_schema)
+        model_components = _model_components(cfg, training_examples, curated_schema)
     return tfx.dsl.Pipeline(
         pipeline_name=cfg.pipeline_name,
         pipeline_root=str(cfg.pipeline_root),
         components=[
             example_gen,
+            *older_gens.values(),
             statistics_gen,
             inferred_schema,
             curated_schema,
             example_validator,
+            *drift_nodes,
             gate,
             *model_components,
         ],
@@ -115,11 +198,11 @@ def create_pipeline(cfg: Config) -> tfx.dsl.Pipeline:
     )
 
 
-def _model_components(cfg: Config, example_gen, curated_schema) -> list:
+def _model_components(cfg: Config, examples, curated_schema) -> list:
     """Transform -> Trainer -> baseline Resolver -> Evaluator -> Pusher."""
     code_config = {"model_fingerprint": cfg.model_fingerprint}
     transform = tfx.components.Transform(
-        examples=example_gen.outputs["examples"],
+        examples=examples,
         schema=curated_schema.outputs["schema"],
         preprocessing_fn=dotted_path(preprocessing_fn),
         custom_config=code_config,
@@ -140,7 +223,7 @@ def _model_components(cfg: Config, example_gen, curated_schema) -> list:
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
     ).with_id("LatestBlessedModelResolver")
     evaluator = tfx.components.Evaluator(
-        examples=example_gen.outputs["examples"],
+        examples=examples,
         model=trainer.outputs["model"],
         baseline_model=baseline_resolver.outputs["model"],
         eval_config=eval_config(cfg),

@@ -1,7 +1,9 @@
-"""The data gate: stops the pipeline when ExampleValidator finds anomalies.
+"""The data gate: stops the pipeline when ExampleValidator finds anomalies or the
+DistributionValidator finds drift.
 
-TFX 1.21's ExampleValidator only reports. `DataGate` reads its anomalies, sets aside the
-ones the configuration tolerates (they become warnings), and writes a `DataVerdict`
+TFX 1.21's validators only report. `DataGate` reads their anomalies, sets aside the ones
+the configuration tolerates (they become warnings; so does drift when drift does not
+block), and writes a `DataVerdict`
 artifact whose `passed` property the pipeline's `tfx.dsl.Cond` checks before Transform,
 Trainer, Evaluator and Pusher may run. The verdict's `verdict.json` lists every anomaly
 (split, feature, type, description) for the CLI's table.
@@ -33,11 +35,31 @@ def is_tolerated(row: dict, tolerated: list[str]) -> bool:
     return any(rule in keys for rule in tolerated)
 
 
-def classify(rows: list[dict], tolerated: list[str]) -> dict:
-    """Splits anomaly rows into blocking and tolerated ones."""
+def classify(rows: list[dict], tolerated: list[str], drift_rows: list[dict] = (),
+             drift_blocks: bool = True) -> dict:
+    """Splits validation and drift anomaly rows into blocking and tolerated ones."""
+    rows = [*rows, *drift_rows] if drift_blocks else list(rows)
     blocking = [row for row in rows if not is_tolerated(row, tolerated)]
     warnings = [row for row in rows if is_tolerated(row, tolerated)]
+    if not drift_blocks:
+        warnings += list(drift_rows)
     return {PASSED: not blocking, "blocking": blocking, "tolerated": warnings}
+
+
+def _validation_rows(anomalies) -> list[dict]:
+    splits = artifact_utils.decode_split_names(anomalies.split_names)
+    return anomaly_rows(anomalies.uri, splits)
+
+
+def _drift_rows(anomalies) -> list[dict]:
+    """DistributionValidator's rows, with split pairs such as `train_train` shown as
+    `train/prev`: the latest span's train split against the previous span's."""
+    # The validator names its split pairs only in its per-pair "blessed" property.
+    pairs = anomalies.get_json_value_custom_property("blessed") or {}
+    rows = anomaly_rows(anomalies.uri, sorted(pairs), split_dir="SplitPair-")
+    for row in rows:
+        row["split"] = f"{row['split'].split('_')[0]}/prev"
+    return rows
 
 
 @tfx.dsl.components.component
@@ -45,13 +67,16 @@ def DataGate(  # noqa: N802 - TFX names components like classes
     anomalies: tfx.dsl.components.InputArtifact[ExampleAnomalies],
     verdict: tfx.dsl.components.OutputArtifact[DataVerdict],
     tolerated_anomalies: tfx.dsl.components.Parameter[str],
+    drift_blocks: tfx.dsl.components.Parameter[int],
     code_fingerprint: tfx.dsl.components.Parameter[str],
+    drift: tfx.dsl.components.InputArtifact[ExampleAnomalies] = None,
 ) -> None:
-    """`tolerated_anomalies` is a JSON list of rules (see `is_tolerated`);
-    `code_fingerprint` ties the cache entry to this file's content."""
+    """`tolerated_anomalies` is a JSON list of rules (see `is_tolerated`); `drift` is the
+    DistributionValidator's output (absent for the first span); `code_fingerprint` ties
+    the cache entry to this file's content."""
     del code_fingerprint
-    splits = artifact_utils.decode_split_names(anomalies.split_names)
-    result = classify(anomaly_rows(anomalies.uri, splits), json.loads(tolerated_anomalies))
+    result = classify(_validation_rows(anomalies), json.loads(tolerated_anomalies),
+                      _drift_rows(drift) if drift is not None else [], bool(drift_blocks))
     os.makedirs(verdict.uri, exist_ok=True)
     with open(os.path.join(verdict.uri, VERDICT_FILE), "w", encoding="utf-8") as handle:
         json.dump(result, handle, indent=2)

@@ -46,7 +46,8 @@ def latest_run_id(store) -> str | None:
 
 
 def run_outputs(store, run_id: str) -> dict[str, dict]:
-    """For each component of a run: its state and its output artifacts by type name."""
+    """For each component of a run: its state, and its input and output artifacts by
+    type name (`inputs`, `artifacts`)."""
     run = store.get_context_by_type_and_name("pipeline_run", run_id)
     executions = store.get_executions_by_context(run.id)
     node_type = store.get_context_type("node")
@@ -60,18 +61,31 @@ def run_outputs(store, run_id: str) -> dict[str, dict]:
         if node is None:
             continue
         events = store.get_events_by_execution_ids([execution.id])
-        artifact_ids = [e.artifact_id for e in events if e.type == metadata_store_pb2.Event.OUTPUT]
-        artifacts = store.get_artifacts_by_id(artifact_ids) if artifact_ids else []
-        types = {t.id: t.name for t in store.get_artifact_types_by_id(
-            sorted({a.type_id for a in artifacts}))} if artifacts else {}
-        by_type = {}
-        for artifact in artifacts:
-            by_type.setdefault(types[artifact.type_id], []).append(artifact)
         outputs[node.name.split(".", 1)[1]] = {
             "state": _STATES.get(execution.last_known_state, "unknown"),
-            "artifacts": by_type,
+            "inputs": _artifacts_by_type(store, events, metadata_store_pb2.Event.INPUT),
+            "artifacts": _artifacts_by_type(store, events, metadata_store_pb2.Event.OUTPUT),
         }
     return outputs
+
+
+def _artifacts_by_type(store, events, event_type) -> dict[str, list]:
+    ids = [event.artifact_id for event in events if event.type == event_type]
+    artifacts = store.get_artifacts_by_id(ids) if ids else []
+    if not artifacts:
+        return {}
+    types = {t.id: t.name for t in store.get_artifact_types_by_id(
+        sorted({a.type_id for a in artifacts}))}
+    by_type: dict[str, list] = {}
+    for artifact in artifacts:
+        by_type.setdefault(types[artifact.type_id], []).append(artifact)
+    return by_type
+
+
+def spans(artifacts) -> list[int]:
+    """The span numbers of Examples artifacts (TFX keeps them as a custom property)."""
+    return sorted(a.custom_properties["span"].int_value
+                  for a in artifacts if "span" in a.custom_properties)
 
 
 def _split_names(artifact) -> list[str]:
@@ -97,14 +111,17 @@ def anomalies(example_anomalies) -> list[dict]:
     return anomaly_rows(example_anomalies.uri, _split_names(example_anomalies))
 
 
-def anomaly_rows(uri: str, split_names: list[str]) -> list[dict]:
-    """One row per (split, feature, anomaly type), with TFDV's description."""
+def anomaly_rows(uri: str, split_names: list[str], split_dir: str = "Split-") -> list[dict]:
+    """One row per (split, feature, anomaly type), with TFDV's description.
+
+    ExampleValidator writes `Split-<split>/`; DistributionValidator writes
+    `SplitPair-<split>_<baseline split>/` (pass split_dir="SplitPair-")."""
     from tensorflow_data_validation.utils import anomalies_util
     from tensorflow_metadata.proto.v0 import anomalies_pb2
 
     rows = []
     for split in split_names:
-        found = anomalies_util.load_anomalies_binary(f"{uri}/Split-{split}/SchemaDiff.pb")
+        found = anomalies_util.load_anomalies_binary(f"{uri}/{split_dir}{split}/SchemaDiff.pb")
         for feature, info in sorted(found.anomaly_info.items()):
             for reason in info.reason or [None]:
                 rows.append({

@@ -135,6 +135,9 @@ def summarize(cfg: Config, components: list[dict]) -> dict:
     run_id = results.latest_run_id(store)
     outputs = results.run_outputs(store, run_id)
 
+    transform_inputs = outputs.get("Transform", {}).get("inputs", {}).get("Examples", [])
+    latest_examples = outputs.get("CsvExampleGen", {}).get("artifacts", {}).get("Examples", [])
+
     def artifact(node_id: str, type_name: str):
         found = outputs.get(node_id, {}).get("artifacts", {}).get(type_name, [])
         return found[0] if found else None
@@ -150,7 +153,10 @@ def summarize(cfg: Config, components: list[dict]) -> dict:
     gate = results.verdict(verdict) if verdict else {}
     return {
         "run_id": run_id,
+        # Rows and validation are about the newest span; training may use a window.
+        "span": (results.spans(latest_examples) or [None])[-1],
         "rows": results.row_counts(statistics) if statistics else {},
+        "training_spans": results.spans(transform_inputs),
         "anomalies": results.anomalies(example_anomalies) if example_anomalies else [],
         "data_passed": bool(gate.get("passed")),
         "blocking_anomalies": gate.get("blocking", []),

@@ -99,3 +99,17 @@ def test_missing_curated_schema(tmp_path):
         cwd=code, env={**os.environ, "PYTHONPATH": str(code)},
         capture_output=True, text=True, timeout=120)
     _one_line_error(result, 2, "schema.pbtxt")
+
+
+def test_spans_must_not_have_gaps(tmp_path):
+    write_taxi_sample(tmp_path, rows=5, span=1)
+    write_taxi_sample(tmp_path, rows=5, span=3)
+    _one_line_error(_cli("run", "--data-dir", str(tmp_path), "--output-dir",
+                         str(tmp_path / "out")), 2, "span-2")
+
+
+def test_training_window_larger_than_the_data(tmp_path):
+    write_taxi_sample(tmp_path, rows=5, span=1)
+    _one_line_error(_cli("run", "--data-dir", str(tmp_path), "--output-dir",
+                         str(tmp_path / "out"), "--training-spans", "2"), 2,
+                    "--training-spans")

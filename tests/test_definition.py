@@ -128,3 +128,59 @@ def test_pipeline_settings(cfg):
 def test_create_pipeline_touches_no_files(cfg):
     create_pipeline(cfg)
     assert not cfg.output_dir.exists() and not cfg.data_dir.exists()
+
+
+def _by_id(cfg):
+    return {c.id: c for c in create_pipeline(cfg).components}
+
+
+def _static_range(component):
+    config = _proto(component.exec_properties["range_config"], tfx.proto.RangeConfig())
+    return config.static_range.start_span_number, config.static_range.end_span_number
+
+
+def test_single_span_has_no_drift_check(cfg):
+    nodes = _by_id(dataclasses.replace(cfg, spans=(1,)))
+    assert "DistributionValidator" not in nodes and "CsvExampleGen_prev1" not in nodes
+    assert _static_range(nodes["CsvExampleGen"]) == (1, 1)
+    assert "drift" not in nodes["DataGate"].inputs
+
+
+def test_latest_span_is_compared_with_the_previous_one(cfg):
+    nodes = _by_id(dataclasses.replace(cfg, spans=(1, 2, 3)))
+    assert _static_range(nodes["CsvExampleGen"]) == (3, 3)
+    assert _static_range(nodes["CsvExampleGen_prev1"]) == (2, 2)
+    assert "CsvExampleGen_prev2" not in nodes
+    validator = nodes["DistributionValidator"]
+    assert _producer(validator.inputs["statistics"]) == ("StatisticsGen", "statistics")
+    assert _producer(validator.inputs["baseline_statistics"]) == (
+        "StatisticsGen_prev1", "statistics")
+    assert _producer(nodes["StatisticsGen_prev1"].inputs["examples"]) == (
+        "CsvExampleGen_prev1", "examples")
+    assert _producer(nodes["DataGate"].inputs["drift"]) == ("DistributionValidator",
+                                                           "anomalies")
+    config = _proto(validator.exec_properties["distribution_validator_config"],
+                    tfx.proto.DistributionValidatorConfig())
+    comparators = {f.path.step[0]: f.distribution_comparator
+                   for f in config.default_slice_config.feature}
+    assert set(comparators) == {name for name, _ in cfg.drift_thresholds}
+    assert comparators["fare"].jensen_shannon_divergence.threshold == 0.2
+    assert comparators["payment_type"].infinity_norm.threshold == 0.1
+    # Only the latest span is trained on by default.
+    assert _producer(nodes["Transform"].inputs["examples"]) == ("CsvExampleGen", "examples")
+
+
+def test_training_window_of_several_spans(cfg):
+    nodes = _by_id(dataclasses.replace(cfg, spans=(1, 2, 3, 4), training_spans=3))
+    assert [_static_range(nodes[f"CsvExampleGen{suffix}"])
+            for suffix in ("", "_prev1", "_prev2")] == [(4, 4), (3, 3), (2, 2)]
+    for consumer in ("Transform", "Evaluator"):
+        channels = nodes[consumer].inputs["examples"].channels
+        assert {_producer(c) for c in channels} == {
+            ("CsvExampleGen", "examples"), ("CsvExampleGen_prev1", "examples"),
+            ("CsvExampleGen_prev2", "examples")}
+    # Validation and drift look at the newest span alone.
+    assert _producer(nodes["StatisticsGen"].inputs["examples"]) == ("CsvExampleGen",
+                                                                    "examples")
+    assert _producer(nodes["StatisticsGen_prev1"].inputs["examples"]) == (
+        "CsvExampleGen_prev1", "examples")

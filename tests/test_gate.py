@@ -34,3 +34,22 @@ def test_any_untolerated_anomaly_blocks():
 def test_all_tolerated_pass_with_warnings():
     result = classify([NEW_CATEGORY, MISSING], ["payment_type", "company"])
     assert result["passed"] and result["tolerated"] == [NEW_CATEGORY, MISSING]
+
+
+DRIFT = {"split": "train/prev", "feature": "fare",
+         "type": "COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH", "description": "0.48 > 0.2"}
+
+
+def test_drift_blocks_like_an_anomaly():
+    result = classify([], [], [DRIFT], drift_blocks=True)
+    assert result == {"passed": False, "blocking": [DRIFT], "tolerated": []}
+
+
+def test_drift_can_be_set_to_warn():
+    result = classify([MISSING], [], [DRIFT], drift_blocks=False)
+    assert result == {"passed": False, "blocking": [MISSING], "tolerated": [DRIFT]}
+    assert classify([], [], [DRIFT], drift_blocks=False)["passed"]
+
+
+def test_first_span_without_drift_check_passes():
+    assert classify([], [], [], drift_blocks=True)["passed"]

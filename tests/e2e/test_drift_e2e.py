@@ -1,0 +1,107 @@
+"""Drift between spans, end to end: the first span passes without a baseline, a span
+like the previous one passes, a strongly shifted span stops the run (or only warns with
+--drift-warn), and --training-spans trains on a window of spans."""
+
+import csv
+import json
+import random
+
+import pytest
+
+from pipeline.data import packaged_taxi_csv
+from tests.conftest import run_pipeline
+
+pytestmark = pytest.mark.e2e
+
+FAST = ["--train-steps", "50", "--min-auc", "0.5", "--min-accuracy", "0.5", "--json"]
+
+
+def _write(path, header, rows):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        csv.writer(handle).writerows([header, *rows])
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory):
+    """span-1 and span-2: two random halves of the taxi data; span-3: the second half
+    with fares tripled and every other cash trip paid by card."""
+    root = tmp_path_factory.mktemp("drift")
+    with packaged_taxi_csv().open(newline="") as handle:
+        header, *rows = list(csv.reader(handle))
+    random.Random(0).shuffle(rows)
+    half = len(rows) // 2
+    fare, payment = header.index("fare"), header.index("payment_type")
+    shifted = []
+    for n, row in enumerate(rows[half:]):
+        row = list(row)
+        row[fare] = f"{float(row[fare]) * 3:.2f}"
+        if row[payment] == "Cash" and n % 2:
+            row[payment] = "Credit Card"
+        shifted.append(row)
+    spans = {1: rows[:half], 2: rows[half:], 3: shifted}
+    return {"root": root, "header": header, "spans": spans, "out": root / "out"}
+
+
+def _run(ws, spans, *extra):
+    data = ws["root"] / f"data-{'-'.join(map(str, spans))}"
+    for span in spans:
+        _write(data / f"span-{span}" / "data.csv", ws["header"], ws["spans"][span])
+    result = run_pipeline(data, ws["out"], *FAST, *extra)
+    assert result.returncode in (0, 3), result.stderr[-3000:]
+    return result.returncode, json.loads(result.stdout)
+
+
+def _states(summary):
+    return {c["id"]: c["state"] for c in summary["components"]}
+
+
+def _drift_rows(rows):
+    return [row for row in rows if row["type"].startswith("COMPARATOR_")]
+
+
+def _versions(ws):
+    serving = ws["out"] / "serving" / "big_tipper"
+    return sorted(p.name for p in serving.iterdir()) if serving.exists() else []
+
+
+def test_first_span_has_no_baseline_and_passes(ws):
+    code, summary = _run(ws, [1])
+    assert code == 0 and summary["data_passed"] and summary["pushed"]
+    assert "DistributionValidator" not in _states(summary)
+
+
+def test_a_span_like_the_previous_one_passes(ws):
+    code, summary = _run(ws, [1, 2])
+    assert code == 0 and summary["data_passed"]
+    assert _states(summary)["DistributionValidator"] == "executed"
+    assert _drift_rows(summary["anomalies"] + summary["tolerated_anomalies"]) == []
+    assert _states(summary)["Trainer"] == "executed"
+
+
+def test_a_shifted_span_stops_the_run(ws):
+    before = _versions(ws)
+    code, summary = _run(ws, [1, 2, 3])
+    assert code == 3 and not summary["data_passed"]
+    drifted = {(row["split"], row["feature"], row["type"])
+               for row in _drift_rows(summary["blocking_anomalies"])}
+    assert ("train/prev", "fare", "COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH") in drifted
+    assert ("train/prev", "payment_type", "COMPARATOR_L_INFTY_HIGH") in drifted
+    assert {row["feature"] for row in _drift_rows(summary["blocking_anomalies"])} <= {
+        "fare", "payment_type"}
+    assert _states(summary)["Trainer"] == "skipped"
+    assert _versions(ws) == before
+
+
+def test_drift_can_warn_and_the_window_spans_several_spans(ws):
+    code, summary = _run(ws, [1, 2, 3], "--drift-warn", "--training-spans", "2")
+    assert code == 0 and summary["data_passed"]
+    assert _drift_rows(summary["tolerated_anomalies"])
+    assert _drift_rows(summary["blocking_anomalies"]) == []
+    assert summary["span"] == 3 and sum(summary["rows"].values()) == len(ws["spans"][3])
+    assert summary["training_spans"] == [2, 3]
+    # The Evaluator scores the eval split of the whole window.
+    assert 0.15 * 2 * len(ws["spans"][3]) < summary["metrics"]["example_count"]
+    states = _states(summary)
+    assert states["CsvExampleGen_prev1"] in ("executed", "cached")
+    assert states["Trainer"] == "executed"
