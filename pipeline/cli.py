@@ -9,6 +9,7 @@ Exit codes: 0 the run finished (whether or not the Evaluator let the model be pu
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -68,6 +69,21 @@ def _parser() -> argparse.ArgumentParser:
 
     prepare = commands.add_parser("prepare-data", help="copy the default taxi CSV into data/")
     prepare.add_argument("--data-dir", help="destination (default: data/taxi)")
+
+    schema_diff = commands.add_parser(
+        "schema-diff", help="compare the latest run's inferred schema with schema/schema.pbtxt")
+    schema_update = commands.add_parser(
+        "schema-update", help="copy features of the latest inferred schema into "
+        "schema/schema.pbtxt")
+    choice = schema_update.add_mutually_exclusive_group(required=True)
+    choice.add_argument("--feature", action="append", metavar="NAME",
+                        help="take this feature's definition from the inferred schema "
+                        "(repeatable; removes it when the inferred schema has none)")
+    choice.add_argument("--all", action="store_true",
+                        help="replace the whole curated schema with the inferred one")
+    for command in (schema_diff, schema_update):
+        command.add_argument("--output-dir", help="the runs to read (default: outputs)")
+        command.add_argument("--json", action="store_true", help="print JSON")
     return parser
 
 
@@ -174,9 +190,79 @@ def _prepare(args) -> int:
     return EXIT_OK
 
 
+def _schema_review(args, err):
+    """The curated schema, the latest inferred one and its path, or a one-line error."""
+    from pipeline import schema_review
+    from pipeline.config import make_config
+
+    cfg = make_config(output_dir=args.output_dir)
+    try:
+        inferred, inferred_path = schema_review.latest_inferred_schema(
+            cfg.metadata_path, cfg.pipeline_name)
+        curated = schema_review.tfdv.load_schema_text(str(cfg.schema_path))
+    except (schema_review.NoInferredSchema, OSError) as error:
+        print(f"error: {error}", file=err)
+        return None
+    return cfg, curated, inferred, inferred_path
+
+
+def _schema_diff(args, out, err) -> int:
+    from pipeline import schema_review
+
+    found = _schema_review(args, err)
+    if found is None:
+        return EXIT_USAGE
+    cfg, curated, inferred, inferred_path = found
+    changes = schema_review.diff(curated, inferred)
+    if args.json:
+        print(json.dumps({"curated": str(cfg.schema_path), "inferred": inferred_path,
+                          "changes": changes}, indent=2), file=out)
+        return EXIT_OK
+    print(f"curated:  {cfg.schema_path}\ninferred: {inferred_path}", file=out)
+    if not changes:
+        print("no differences", file=out)
+    for name, lines in changes.items():
+        print(f"\n{name}", file=out)
+        for line in lines:
+            print(f"  {line}", file=out)
+    if changes:
+        print("\nTake a feature over with: python -m pipeline schema-update --feature NAME",
+              file=out)
+    return EXIT_OK
+
+
+def _schema_update(args, out, err) -> int:
+    from pipeline import schema_review
+
+    found = _schema_review(args, err)
+    if found is None:
+        return EXIT_USAGE
+    cfg, curated, inferred, inferred_path = found
+    try:
+        updated = schema_review.update(curated, inferred, None if args.all else args.feature)
+    except KeyError as error:
+        print(f"error: {error.args[0]}", file=err)
+        return EXIT_USAGE
+    schema_review.write_curated(updated, cfg.schema_path)
+    taken = "every feature" if args.all else ", ".join(args.feature)
+    if args.json:
+        print(json.dumps({"curated": str(cfg.schema_path), "inferred": inferred_path,
+                          "updated": None if args.all else args.feature}), file=out)
+    else:
+        print(f"updated {cfg.schema_path}: {taken} from {inferred_path}", file=out)
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command in ("schema-diff", "schema-update"):
+            from pipeline.runner import captured_output
+
+            # TensorFlow's start-up lines would bury the answer: send fds 1 and 2 away.
+            with captured_output(Path(os.devnull), verbose=False) as streams:
+                command = _schema_diff if args.command == "schema-diff" else _schema_update
+                return command(args, *streams)
         return {"run": _run, "prepare-data": _prepare}[args.command](args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -82,6 +82,19 @@ def _artifacts_by_type(store, events, event_type) -> dict[str, list]:
     return by_type
 
 
+def newest_output(store, pipeline_name: str, node_id: str, type_name: str):
+    """The newest artifact of `type_name` that a component has output in any run."""
+    node = store.get_context_by_type_and_name("node", f"{pipeline_name}.{node_id}")
+    if node is None:
+        return None
+    execution_ids = [e.id for e in store.get_executions_by_context(node.id)]
+    if not execution_ids:
+        return None
+    events = store.get_events_by_execution_ids(execution_ids)
+    found = _artifacts_by_type(store, events, metadata_store_pb2.Event.OUTPUT).get(type_name)
+    return max(found, key=lambda artifact: artifact.id) if found else None
+
+
 def spans(artifacts) -> list[int]:
     """The span numbers of Examples artifacts (TFX keeps them as a custom property)."""
     return sorted(a.custom_properties["span"].int_value

@@ -53,7 +53,7 @@ class _Progress(logging.Handler):
 
 
 @contextlib.contextmanager
-def _captured_output(log_path: Path, verbose: bool):
+def captured_output(log_path: Path, verbose: bool):
     """Sends everything written to fds 1 and 2 (Python, TF's C++ logs, Beam) to the log
     file; yields (stdout, stderr) streams that still reach the terminal."""
     if verbose:
@@ -104,7 +104,7 @@ def run(cfg: Config, *, verbose: bool = False, progress_to_stderr: bool = False)
     cfg = dataclasses.replace(cfg, schema_path=snapshot_schema(cfg))
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     log_path = cfg.log_dir / f"run-{stamp}.log"
-    with _captured_output(log_path, verbose) as (out, err):
+    with captured_output(log_path, verbose) as (out, err):
         # Imported here: TensorFlow's import prints to fd 2, which is now the log.
         from absl import logging as absl_logging
         from tfx import v1 as tfx

@@ -1,0 +1,122 @@
+"""The reviewed schema update workflow: compare the schema SchemaGen inferred on the
+latest run with the curated `schema/schema.pbtxt`, and copy inferred features into the
+curated file only when asked (`python -m pipeline schema-diff` / `schema-update`).
+
+The inferred schema knows only what one span looked like, so it is never used directly:
+a person reads the differences and takes over the ones that are right.
+"""
+
+import difflib
+from pathlib import Path
+
+import tensorflow_data_validation as tfdv
+from google.protobuf import text_format
+from tensorflow_metadata.proto.v0 import schema_pb2
+
+from pipeline import results
+
+
+class NoInferredSchema(Exception):
+    """No run has produced an inferred schema yet."""
+
+
+def latest_inferred_schema(metadata_path: Path, pipeline_name: str
+                           ) -> tuple[schema_pb2.Schema, str]:
+    """SchemaGen's newest schema and its file's path."""
+    if not metadata_path.is_file():
+        raise NoInferredSchema(f"no runs in {metadata_path.parent} yet; run the pipeline first")
+    artifact = results.newest_output(
+        results.open_store(metadata_path), pipeline_name, "SchemaGen", "Schema")
+    if artifact is None:
+        raise NoInferredSchema(f"no run in {metadata_path.parent} has an inferred schema yet")
+    path = f"{artifact.uri}/schema.pbtxt"
+    return tfdv.load_schema_text(path), path
+
+
+def _feature_text(schema: schema_pb2.Schema, name: str) -> list[str]:
+    return text_format.MessageToString(tfdv.get_feature(schema, name)).splitlines()
+
+
+def _domain_values(schema: schema_pb2.Schema, name: str) -> set[str]:
+    if not _has(schema, name) or not tfdv.get_feature(schema, name).HasField("domain"):
+        return set()
+    return set(tfdv.get_domain(schema, name).value)
+
+
+def diff(curated: schema_pb2.Schema, inferred: schema_pb2.Schema) -> dict[str, list[str]]:
+    """Per feature, the lines that differ from the curated to the inferred definition
+    (`-`/`+`), then the string values the data has that the curated domain lacks, and
+    how many curated values the data did not show.
+
+    The inferred schema has no ranges, environments or distribution constraints; those
+    show up as lines only the curated side has. New values, changed types and changed
+    presence are what usually needs a decision."""
+    names = sorted({f.name for f in curated.feature} | {f.name for f in inferred.feature})
+    changes = {}
+    for name in names:
+        before = _feature_text(curated, name) if _has(curated, name) else []
+        after = _feature_text(inferred, name) if _has(inferred, name) else []
+        lines = [line for line in difflib.unified_diff(before, after, n=0, lineterm="")
+                 if line[:1] in "+-" and line[:3] not in ("---", "+++")]
+        curated_values = _domain_values(curated, name)
+        inferred_values = _domain_values(inferred, name)
+        lines += [f"+domain value: {value!r}"
+                  for value in sorted(inferred_values - curated_values)]
+        unseen = curated_values - inferred_values
+        if curated_values and inferred_values and unseen:
+            lines.append(f" ({len(unseen)} curated domain values did not occur in the data)")
+        if lines:
+            changes[name] = lines
+    return changes
+
+
+def _has(schema: schema_pb2.Schema, name: str) -> bool:
+    return any(feature.name == name for feature in schema.feature)
+
+
+def update(curated: schema_pb2.Schema, inferred: schema_pb2.Schema,
+           features: list[str] | None) -> schema_pb2.Schema:
+    """The curated schema with `features` (all when None) taken from the inferred one:
+    replaced, added, or removed when the inferred schema no longer has them."""
+    if features is None:
+        return inferred
+    unknown = [n for n in features if not _has(curated, n) and not _has(inferred, n)]
+    if unknown:
+        raise KeyError(f"neither schema has a feature named {', '.join(unknown)}")
+    result = schema_pb2.Schema()
+    result.CopyFrom(curated)
+    for name in features:
+        _remove(result, name)
+        if _has(inferred, name):
+            feature = tfdv.get_feature(inferred, name)
+            result.feature.add().CopyFrom(feature)
+            if feature.HasField("domain"):
+                result.string_domain.add().CopyFrom(tfdv.get_domain(inferred, name))
+    return result
+
+
+def _remove(schema: schema_pb2.Schema, name: str) -> None:
+    for index, feature in enumerate(schema.feature):
+        if feature.name == name:
+            domain = feature.domain if feature.HasField("domain") else None
+            del schema.feature[index]
+            if domain:
+                for d_index, string_domain in enumerate(schema.string_domain):
+                    if string_domain.name == domain:
+                        del schema.string_domain[d_index]
+                        break
+            return
+
+
+def write_curated(schema: schema_pb2.Schema, path: Path) -> None:
+    """Writes the schema, keeping the curated file's leading comment block."""
+    header = []
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            if not line.startswith("#"):
+                break
+            header.append(line)
+    body = text_format.MessageToString(schema)
+    partial = path.with_suffix(".partial")
+    partial.write_text("\n".join(header + [body]) if header else body)
+    partial.replace(path)
