@@ -1,10 +1,10 @@
-"""Command line: `python -m pipeline run | prepare-data`.
+"""Command line: `python -m pipeline run | prepare-data | schema-diff | schema-update`.
 
 Exit codes: 0 the run finished (whether or not the Evaluator let the model be pushed);
 1 a component failed (one line with the reason and the log's path);
 2 bad usage or unusable input data (one line);
-3 the data gate stopped the run: ExampleValidator found anomalies that are not tolerated
-  (printed as a table); nothing was trained or pushed.
+3 the data gate stopped the run: anomalies or drift that are not tolerated (printed as
+  a table); nothing was trained or pushed.
 """
 
 import argparse
@@ -199,7 +199,7 @@ def _schema_review(args, err):
     try:
         inferred, inferred_path = schema_review.latest_inferred_schema(
             cfg.metadata_path, cfg.pipeline_name)
-        curated = schema_review.tfdv.load_schema_text(str(cfg.schema_path))
+        curated = schema_review.load_schema(cfg.schema_path)
     except (schema_review.NoInferredSchema, OSError) as error:
         print(f"error: {error}", file=err)
         return None

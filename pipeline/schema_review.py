@@ -20,6 +20,10 @@ class NoInferredSchema(Exception):
     """No run has produced an inferred schema yet."""
 
 
+def load_schema(path: Path) -> schema_pb2.Schema:
+    return tfdv.load_schema_text(str(path))
+
+
 def latest_inferred_schema(metadata_path: Path, pipeline_name: str
                            ) -> tuple[schema_pb2.Schema, str]:
     """SchemaGen's newest schema and its file's path."""
@@ -30,7 +34,7 @@ def latest_inferred_schema(metadata_path: Path, pipeline_name: str
     if artifact is None:
         raise NoInferredSchema(f"no run in {metadata_path.parent} has an inferred schema yet")
     path = f"{artifact.uri}/schema.pbtxt"
-    return tfdv.load_schema_text(path), path
+    return load_schema(Path(path)), path
 
 
 def _feature_text(schema: schema_pb2.Schema, name: str) -> list[str]:
