@@ -26,7 +26,8 @@ VERDICT_FILE = "verdict.json"
 class DataVerdict(Artifact):
     """Whether a span's data may be used; `passed` is 1 or 0."""
 
-    TYPE_NAME = "DataVerdict"
+    # `<namespace>.<Title>`: the form Kubeflow V2 / Vertex accept for custom types.
+    TYPE_NAME = "taxi_pipeline.DataVerdict"
 
 
 def is_tolerated(row: dict, tolerated: list[str]) -> bool:

@@ -144,7 +144,9 @@ def summarize(cfg: Config, components: list[dict]) -> dict:
 
     statistics = artifact("StatisticsGen", "ExampleStatistics")
     example_anomalies = artifact("ExampleValidator", "ExampleAnomalies")
-    verdict = artifact("DataGate", "DataVerdict")
+    from pipeline.gate import DataVerdict  # imports TFX: only once output is captured
+
+    verdict = artifact("DataGate", DataVerdict.TYPE_NAME)
     evaluation = artifact("Evaluator", "ModelEvaluation")
     blessing = artifact("Evaluator", "ModelBlessing")
     pushed_model = artifact("Pusher", "PushedModel")

@@ -87,7 +87,8 @@ run_in_root() {
                 mkdir -p "$root$dir"
                 mount --bind "$dir" "$root$dir"
             done
-            exec chroot "$root" /bin/bash -c '\''cd "$1" 2>/dev/null || cd /; shift; exec "$@"'\'' \
-                _ "$cwd" "$@"
+            exec chroot "$root" /bin/bash -c '\''cd "$1" 2>/dev/null || {
+                    echo "[env] $1 is not mounted inside the environment; running from /" >&2
+                    cd /; }; shift; exec "$@"'\'' _ "$cwd" "$@"
         ' _ "$root" "$cwd" "${#binds[@]}" "${binds[@]}" "$@"
 }
