@@ -13,6 +13,8 @@ import os
 import sys
 from pathlib import Path
 
+from pipeline.beam import PROFILES
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DATA_BLOCKED = 0, 1, 2, 3
 
 
@@ -37,6 +39,8 @@ def _number(convert, noun: str, is_valid, requirement: str):
 
 
 _positive_int = _number(int, "whole number", lambda value: value >= 1, "must be at least 1")
+_non_negative_int = _number(int, "whole number", lambda value: value >= 0,
+                            "must not be negative")
 _fraction = _number(float, "number", lambda value: value >= 0.0, "must not be negative")
 
 
@@ -64,6 +68,21 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--drift-warn", action="store_true",
                      help="let drift between the latest and the previous span warn instead "
                      "of stop the run")
+    beam = run.add_argument_group("where Beam runs (see README: Scaling out)")
+    beam.add_argument("--beam", choices=PROFILES, dest="beam_profile",
+                      help="Beam runner profile (default: in-memory)")
+    beam.add_argument("--beam-workers", type=_non_negative_int, metavar="N",
+                      help="multi-processing: worker processes, 0 = one per core (default: 0)")
+    beam.add_argument("--job-endpoint", metavar="HOST:PORT",
+                      help="flink/spark: the job server to submit to")
+    beam.add_argument("--beam-environment", metavar="TYPE",
+                      help="flink/spark: SDK worker environment, DOCKER, PROCESS, EXTERNAL or "
+                      "LOOPBACK (default: DOCKER)")
+    beam.add_argument("--beam-environment-config", metavar="CONFIG",
+                      help="flink/spark: e.g. the SDK container image for DOCKER")
+    beam.add_argument("--dataflow-project", metavar="PROJECT")
+    beam.add_argument("--dataflow-region", metavar="REGION")
+    beam.add_argument("--temp-location", metavar="URI", help="dataflow: gs:// staging folder")
     run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     run.add_argument("--verbose", action="store_true", help="show TensorFlow/TFX/Beam logs")
 
@@ -128,7 +147,7 @@ def _print_summary(summary: dict, out) -> None:
 
 
 def _run(args) -> int:
-    from pipeline import data
+    from pipeline import beam, data
     from pipeline.config import DEFAULT_DATA_DIR, make_config
 
     data_dir = Path(args.data_dir).expanduser().resolve() if args.data_dir else DEFAULT_DATA_DIR
@@ -147,7 +166,16 @@ def _run(args) -> int:
                       train_steps=args.train_steps, training_spans=args.training_spans,
                       min_auc=args.min_auc, min_accuracy=args.min_accuracy,
                       tolerated_anomalies=tuple(args.tolerate) if args.tolerate else None,
-                      drift_blocks=False if args.drift_warn else None)
+                      drift_blocks=False if args.drift_warn else None,
+                      **{name: getattr(args, name) for name in (
+                          "beam_profile", "beam_workers", "job_endpoint", "beam_environment",
+                          "beam_environment_config", "dataflow_project", "dataflow_region",
+                          "temp_location")})
+    try:
+        beam.beam_pipeline_args(cfg)
+    except beam.ProfileError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         cfg.output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:

@@ -75,10 +75,15 @@ class Config:
     # Histogram resolution of StatisticsGen; the drift thresholds assume 50.
     histogram_buckets: int = 50
     enable_cache: bool = True
-    beam_pipeline_args: tuple[str, ...] = (
-        "--direct_running_mode=in_memory",
-        "--direct_num_workers=1",
-    )
+    # Where Beam runs (see pipeline/beam.py for the profiles and their arguments).
+    beam_profile: str = "in-memory"
+    beam_workers: int = 0
+    job_endpoint: str | None = None
+    beam_environment: str = "DOCKER"
+    beam_environment_config: str | None = None
+    dataflow_project: str | None = None
+    dataflow_region: str | None = None
+    temp_location: str | None = None
 
     @property
     def latest_span(self) -> int | None:

@@ -23,6 +23,7 @@ from models.features import FEATURES, LABEL, Encoding
 from models.model import run_fn
 from models.preprocessing import preprocessing_fn
 from pipeline.baseline import CANDIDATE_KEY, LatestBlessedBeforeCandidateStrategy
+from pipeline.beam import beam_pipeline_args
 from pipeline.config import Config
 from pipeline.gate import PASSED, DataGate
 
@@ -194,7 +195,7 @@ def create_pipeline(cfg: Config) -> tfx.dsl.Pipeline:
                 connection_mode=metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE,
             )
         ),
-        beam_pipeline_args=list(cfg.beam_pipeline_args),
+        beam_pipeline_args=beam_pipeline_args(cfg),
     )
 
 

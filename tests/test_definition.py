@@ -12,6 +12,7 @@ from tfx.dsl.compiler import compiler
 
 from models.features import LABEL
 from pipeline.baseline import LatestBlessedBeforeCandidateStrategy
+from pipeline.beam import beam_pipeline_args
 from pipeline.config import make_config
 from pipeline.definition import create_pipeline
 
@@ -122,7 +123,7 @@ def test_pipeline_settings(cfg):
     assert pipeline.enable_cache
     assert pipeline.pipeline_info.pipeline_root == str(cfg.pipeline_root)
     assert pipeline.metadata_connection_config.sqlite.filename_uri == str(cfg.metadata_path)
-    assert pipeline.beam_pipeline_args == list(cfg.beam_pipeline_args)
+    assert pipeline.beam_pipeline_args == beam_pipeline_args(cfg)
 
 
 def test_create_pipeline_touches_no_files(cfg):

@@ -1,0 +1,49 @@
+"""Beam runner profiles: where the data-heavy components (ExampleGen, StatisticsGen,
+Transform, Evaluator) run, chosen with one name. Each profile turns into the
+`beam_pipeline_args` TFX hands to Apache Beam; nothing else changes in the pipeline.
+
+- in-memory: DirectRunner in this process (default; fastest for small data).
+- multi-processing: DirectRunner with `beam_workers` worker processes (0: one per core).
+- flink / spark: the portable runner, submitting to a Flink or Spark job server at
+  `job_endpoint`, with SDK workers of `beam_environment` type.
+- dataflow: Google Cloud Dataflow in `dataflow_project` / `dataflow_region`, staging in
+  `temp_location`; workers install this project from its setup.py.
+"""
+
+from pipeline.config import REPO_ROOT, Config
+
+PROFILES = ("in-memory", "multi-processing", "flink", "spark", "dataflow")
+
+
+class ProfileError(ValueError):
+    """A profile that lacks a setting it needs; the message is one sentence."""
+
+
+def beam_pipeline_args(cfg: Config) -> list[str]:
+    profile = cfg.beam_profile
+    if profile == "in-memory":
+        return ["--runner=DirectRunner", "--direct_running_mode=in_memory",
+                "--direct_num_workers=1"]
+    if profile == "multi-processing":
+        return ["--runner=DirectRunner", "--direct_running_mode=multi_processing",
+                f"--direct_num_workers={cfg.beam_workers}"]
+    if profile in ("flink", "spark"):
+        if not cfg.job_endpoint:
+            raise ProfileError(f"the {profile} profile needs a job endpoint (HOST:PORT of "
+                               f"the {profile.capitalize()} job server)")
+        args = ["--runner=PortableRunner", f"--job_endpoint={cfg.job_endpoint}",
+                f"--environment_type={cfg.beam_environment}"]
+        if cfg.beam_environment_config:
+            args.append(f"--environment_config={cfg.beam_environment_config}")
+        return args
+    if profile == "dataflow":
+        missing = [name for name, value in (("project", cfg.dataflow_project),
+                                            ("region", cfg.dataflow_region),
+                                            ("temp location", cfg.temp_location))
+                   if not value]
+        if missing:
+            raise ProfileError(f"the dataflow profile needs a {', '.join(missing)}")
+        return ["--runner=DataflowRunner", f"--project={cfg.dataflow_project}",
+                f"--region={cfg.dataflow_region}", f"--temp_location={cfg.temp_location}",
+                f"--setup_file={REPO_ROOT / 'setup.py'}"]
+    raise ProfileError(f"unknown Beam profile {profile!r}; choose one of {', '.join(PROFILES)}")

@@ -1,0 +1,57 @@
+"""Each Beam profile's pipeline arguments."""
+
+import dataclasses
+
+import pytest
+
+from pipeline.beam import PROFILES, ProfileError, beam_pipeline_args
+from pipeline.config import REPO_ROOT, make_config
+
+CFG = make_config()
+
+
+def _args(**changes):
+    return beam_pipeline_args(dataclasses.replace(CFG, **changes))
+
+
+def test_default_is_the_direct_runner_in_memory():
+    assert CFG.beam_profile == "in-memory"
+    assert _args() == ["--runner=DirectRunner", "--direct_running_mode=in_memory",
+                       "--direct_num_workers=1"]
+
+
+def test_multi_processing_with_workers():
+    assert _args(beam_profile="multi-processing", beam_workers=2) == [
+        "--runner=DirectRunner", "--direct_running_mode=multi_processing",
+        "--direct_num_workers=2"]
+    assert "--direct_num_workers=0" in _args(beam_profile="multi-processing")
+
+
+@pytest.mark.parametrize("profile", ["flink", "spark"])
+def test_portable_runners_submit_to_a_job_endpoint(profile):
+    assert _args(beam_profile=profile, job_endpoint="jobs:8099") == [
+        "--runner=PortableRunner", "--job_endpoint=jobs:8099", "--environment_type=DOCKER"]
+    assert _args(beam_profile=profile, job_endpoint="jobs:8099", beam_environment="DOCKER",
+                 beam_environment_config="apache/beam_python3.13_sdk:2.77.0")[-1] == (
+        "--environment_config=apache/beam_python3.13_sdk:2.77.0")
+    with pytest.raises(ProfileError, match="job endpoint"):
+        _args(beam_profile=profile)
+
+
+def test_dataflow_needs_project_region_and_temp_location():
+    assert _args(beam_profile="dataflow", dataflow_project="p", dataflow_region="europe-west4",
+                 temp_location="gs://b/tmp") == [
+        "--runner=DataflowRunner", "--project=p", "--region=europe-west4",
+        "--temp_location=gs://b/tmp", f"--setup_file={REPO_ROOT / 'setup.py'}"]
+    with pytest.raises(ProfileError, match="project, region, temp location"):
+        _args(beam_profile="dataflow")
+
+
+def test_every_profile_is_handled_and_unknown_ones_refused():
+    for profile in PROFILES:
+        try:
+            _args(beam_profile=profile)
+        except ProfileError as error:
+            assert "needs" in str(error)
+    with pytest.raises(ProfileError, match="unknown"):
+        _args(beam_profile="local-cluster")
