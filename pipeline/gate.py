@@ -39,11 +39,9 @@ def is_tolerated(row: dict, tolerated: list[str]) -> bool:
 def classify(rows: list[dict], tolerated: list[str], drift_rows: list[dict] = (),
              drift_blocks: bool = True) -> dict:
     """Splits validation and drift anomaly rows into blocking and tolerated ones."""
-    rows = [*rows, *drift_rows] if drift_blocks else list(rows)
-    blocking = [row for row in rows if not is_tolerated(row, tolerated)]
-    warnings = [row for row in rows if is_tolerated(row, tolerated)]
-    if not drift_blocks:
-        warnings += list(drift_rows)
+    may_block = [*rows, *drift_rows] if drift_blocks else list(rows)
+    blocking = [row for row in may_block if not is_tolerated(row, tolerated)]
+    warnings = [row for row in [*rows, *drift_rows] if row not in blocking]
     return {PASSED: not blocking, "blocking": blocking, "tolerated": warnings}
 
 

@@ -22,7 +22,7 @@ _FINISHED = "Component %s is finished."
 class ComponentFailed(Exception):
     def __init__(self, node_id: str | None, error: BaseException, log_path: Path):
         super().__init__(f"{node_id or 'the pipeline'} failed: {type(error).__name__}: {error}")
-        self.node_id, self.log_path = node_id, log_path
+        self.log_path = log_path
 
 
 class _Progress(logging.Handler):
