@@ -13,6 +13,14 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx_bsl.public.tfxio import TensorFlowDatasetOptions
 
 from models.features import FEATURES, LABEL, Encoding, bucket_name, transformed_name
+from models.signatures import (
+    EXAMPLES_INPUT,
+    EXAMPLES_SIGNATURE,
+    JSON_SIGNATURE,
+    MISSING_VALUES,
+    OUTPUT,
+    TRANSFORM_SIGNATURE,
+)
 
 BATCH_SIZE = 256
 LEARNING_RATE = 1e-3
@@ -67,25 +75,59 @@ def _dataset(fn_args: FnArgs, files, tf_transform_output, seed) -> tf.data.Datas
     ).repeat()
 
 
+def _present(value: tf.Tensor) -> tf.Tensor:
+    """Which entries of a JSON-signature input carry a value (see MISSING_VALUES)."""
+    if value.dtype.is_floating:
+        return tf.logical_not(tf.math.is_nan(value))
+    return tf.not_equal(value, MISSING_VALUES[value.dtype.name])
+
+
+def _as_optional_column(value: tf.Tensor) -> tf.SparseTensor:
+    """A dense [batch] input as the [batch, 1] sparse column tf.io.parse_example gives
+    for an optional feature: marked entries become absent values."""
+    rows = tf.where(_present(value))
+    return tf.SparseTensor(
+        indices=tf.concat([rows, tf.zeros_like(rows)], axis=1),
+        values=tf.gather_nd(value, rows),
+        dense_shape=tf.stack([tf.shape(value, out_type=tf.int64)[0], 1]),
+    )
+
+
 def _signatures(model: tf.keras.Model, tf_transform_output: tft.TFTransformOutput) -> dict:
-    """serving_default scores serialized tf.Examples of raw features (no label);
-    transform_features lets TFMA compute the label from raw examples."""
+    """Three signatures over the same Transform graph; none takes the label.
+
+    serving_default: one [batch] tensor per model feature (what TF Serving's REST API
+    builds from plain JSON); from_examples: serialized tf.Examples of raw columns;
+    transform_features: lets TFMA compute the label from raw examples.
+    """
     model.tft_layer = tf_transform_output.transform_features_layer()
     raw_spec = tf_transform_output.raw_feature_spec()
     serving_spec = {
         name: spec for name, spec in raw_spec.items() if name != LABEL.tips_column
     }
+    json_spec = {
+        name: tf.TensorSpec([None], raw_spec[name].dtype, name=name) for name in FEATURES
+    }
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    @tf.function(input_signature=[json_spec])
+    def serve_json(features):
+        raw = {name: _as_optional_column(value) for name, value in features.items()}
+        return {OUTPUT: model(model.tft_layer(raw))}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)])
     def serve_examples(serialized):
         features = model.tft_layer(tf.io.parse_example(serialized, serving_spec))
-        return {"probability": model(features)}
+        return {OUTPUT: model(features)}
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)])
     def transform_features(serialized):
         return model.tft_layer(tf.io.parse_example(serialized, raw_spec))
 
-    return {"serving_default": serve_examples, "transform_features": transform_features}
+    return {
+        JSON_SIGNATURE: serve_json,
+        EXAMPLES_SIGNATURE: serve_examples,
+        TRANSFORM_SIGNATURE: transform_features,
+    }
 
 
 def run_fn(fn_args: FnArgs) -> None:

@@ -1,4 +1,5 @@
-"""Command line: `python -m pipeline run | prepare-data | schema-diff | schema-update`.
+"""Command line: `python -m pipeline run | prepare-data | predict | schema-diff |
+schema-update`.
 
 Exit codes: 0 the run finished (whether or not the Evaluator let the model be pushed);
 1 a component failed (one line with the reason and the log's path);
@@ -60,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--min-accuracy", type=_fraction,
                      help="Evaluator gate: lowest eval accuracy that can be blessed "
                      "(default: 0.88)")
+    run.add_argument("--max-regression", type=_fraction, metavar="X",
+                     help="Evaluator gate: how much AUC or accuracy a model may lose against "
+                     "the latest blessed one (default: 0.0)")
     run.add_argument("--tolerate", action="append", metavar="RULE",
                      help="let an anomaly warn instead of stop the run: a feature, an anomaly "
                      "type, or FEATURE:TYPE (repeatable)")
@@ -88,6 +92,14 @@ def _parser() -> argparse.ArgumentParser:
 
     prepare = commands.add_parser("prepare-data", help="copy the default taxi CSV into data/")
     prepare.add_argument("--data-dir", help="destination (default: data/taxi)")
+
+    predict = commands.add_parser(
+        "predict", help="score a TF Serving REST JSON body or CSV rows with a pushed version")
+    predict.add_argument("file", type=Path, help="a .json request body ({\"instances\": "
+                         "[...]} or {\"inputs\": {...}}) or a .csv with a header row")
+    predict.add_argument("--version", type=_positive_int,
+                         help="the version to use (default: the newest)")
+    predict.add_argument("--output-dir", help="the runs to read (default: outputs)")
 
     schema_diff = commands.add_parser(
         "schema-diff", help="compare the latest run's inferred schema with schema/schema.pbtxt")
@@ -143,6 +155,11 @@ def _print_summary(summary: dict, out) -> None:
             f"{name} {baseline[name]:.4f}" for name in shown[:2] if name in baseline), file=out)
     print(f"blessed:    {'yes' if summary['blessed'] else 'no'}", file=out)
     print(f"pushed:     {summary['pushed_path'] if summary['pushed'] else 'no'}", file=out)
+    check = summary.get("servable_check")
+    if check:
+        print(f"servable:   {check['warmup_requests']} warm-up requests and REST JSON "
+              f"requests served; scores match the evaluated model on {check['examples']} "
+              f"examples (max difference {check['max_difference']:.1g})", file=out)
     print(f"log:        {summary['log']}", file=out)
 
 
@@ -165,6 +182,7 @@ def _run(args) -> int:
     cfg = make_config(data_dir=data_dir, spans=spans, output_dir=args.output_dir,
                       train_steps=args.train_steps, training_spans=args.training_spans,
                       min_auc=args.min_auc, min_accuracy=args.min_accuracy,
+                      max_regression=args.max_regression,
                       tolerated_anomalies=tuple(args.tolerate) if args.tolerate else None,
                       drift_blocks=False if args.drift_warn else None,
                       **{name: getattr(args, name) for name in (
@@ -281,16 +299,57 @@ def _schema_update(args, out, err) -> int:
     return EXIT_OK
 
 
+def _predict(args, out, err) -> int:
+    """Prints what TF Serving's REST `:predict` would answer, as JSON."""
+    from pipeline import serving
+    from pipeline.config import make_config
+
+    cfg = make_config(output_dir=args.output_dir)
+    available = serving.versions(cfg.model_serving_dir)
+    if not available:
+        print(f"error: no pushed model in {cfg.model_serving_dir}: run the pipeline first",
+              file=err)
+        return EXIT_USAGE
+    version = args.version or available[-1]
+    if version not in available:
+        print(f"error: no version {version} in {cfg.model_serving_dir} (pushed: "
+              f"{', '.join(map(str, available))})", file=err)
+        return EXIT_USAGE
+    version_dir = cfg.model_serving_dir / str(version)
+    try:
+        if args.file.suffix.lower() == ".csv":
+            inputs = serving.signature_inputs(version_dir, serving.JSON_SIGNATURE)
+            body = {"instances": serving.csv_instances(args.file, inputs)}
+        else:
+            body = json.loads(args.file.read_text(encoding="utf-8"))
+        import tensorflow as tf
+
+        model = tf.saved_model.load(str(version_dir), tags=["serve"])
+        answer = serving.predict_json(model, version_dir, body)
+    except OSError as error:
+        print(f"error: {error.strerror}: {error.filename}", file=err)
+        return EXIT_USAGE
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        print(f"error: {args.file} is not a JSON request body: {error}", file=err)
+        return EXIT_USAGE
+    except serving.RequestError as error:
+        print(f"error: {error}", file=err)
+        return EXIT_USAGE
+    print(json.dumps(answer), file=out)
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        if args.command in ("schema-diff", "schema-update"):
+        quiet = {"schema-diff": _schema_diff, "schema-update": _schema_update,
+                 "predict": _predict}
+        if args.command in quiet:
             from pipeline.runner import captured_output
 
             # TensorFlow's start-up lines would bury the answer: send fds 1 and 2 away.
             with captured_output(Path(os.devnull), verbose=False) as streams:
-                command = _schema_diff if args.command == "schema-diff" else _schema_update
-                return command(args, *streams)
+                return quiet[args.command](args, *streams)
         return {"run": _run, "prepare-data": _prepare}[args.command](args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

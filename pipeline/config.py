@@ -30,6 +30,8 @@ class Config:
     model_fingerprint: str
     # Hash of pipeline/gate.py: part of the DataGate's parameters, for the same reason.
     gate_fingerprint: str
+    # Hash of pipeline/pusher.py and pipeline/serving.py: part of the Pusher's config.
+    serving_fingerprint: str
     input_pattern: str = SPAN_PATTERN
     # Span numbers present under data_dir (the CLI lists them). Empty: CsvExampleGen
     # takes the latest span it finds and there is no drift check.
@@ -120,6 +122,14 @@ class Config:
         return self.output_dir / "logs"
 
 
+def _source_fingerprint(*names: str) -> str:
+    """A hash of some of this package's source files."""
+    digest = hashlib.sha256()
+    for name in names:
+        digest.update((Path(__file__).parent / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def make_config(**overrides) -> Config:
     """The default configuration with `overrides` applied (paths made absolute)."""
     values = {
@@ -127,8 +137,8 @@ def make_config(**overrides) -> Config:
         "output_dir": DEFAULT_OUTPUT_DIR,
         "schema_path": DEFAULT_SCHEMA_PATH,
         "model_fingerprint": models.fingerprint(),
-        "gate_fingerprint": hashlib.sha256(
-            (Path(__file__).parent / "gate.py").read_bytes()).hexdigest()[:16],
+        "gate_fingerprint": _source_fingerprint("gate.py"),
+        "serving_fingerprint": _source_fingerprint("pusher.py", "serving.py"),
     }
     values.update({key: value for key, value in overrides.items() if value is not None})
     for key in ("data_dir", "output_dir", "schema_path"):

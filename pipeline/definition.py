@@ -4,7 +4,8 @@ CsvExampleGen (training window of spans) -> StatisticsGen -> SchemaGen (inferred
 review) and ImportSchemaGen (curated schema/schema.pbtxt, used downstream) ->
 ExampleValidator, and with two or more spans a DistributionValidator comparing the
 latest span with the previous one -> DataGate; only when the gate passes: Transform ->
-Trainer -> latest-blessed-model Resolver -> Evaluator -> Pusher (gated by the blessing).
+Trainer -> latest-blessed-model Resolver -> Evaluator -> Pusher (gated by the blessing;
+publishes a checked, servable version atomically: pipeline/pusher.py).
 """
 
 import json
@@ -22,10 +23,12 @@ from tfx.types import channel_utils
 from models.features import FEATURES, LABEL, Encoding
 from models.model import run_fn
 from models.preprocessing import preprocessing_fn
+from models.signatures import EXAMPLES_SIGNATURE, TRANSFORM_SIGNATURE
 from pipeline.baseline import CANDIDATE_KEY, LatestBlessedBeforeCandidateStrategy
 from pipeline.beam import beam_pipeline_args
 from pipeline.config import Config
 from pipeline.gate import PASSED, DataGate
+from pipeline.pusher import ServingPusher
 
 
 def dotted_path(fn) -> str:
@@ -48,9 +51,9 @@ def eval_config(cfg: Config) -> tfma.EvalConfig:
     return tfma.EvalConfig(
         model_specs=[
             tfma.ModelSpec(
-                signature_name="serving_default",
+                signature_name=EXAMPLES_SIGNATURE,
                 label_key=LABEL.key,
-                preprocessing_function_names=["transform_features"],
+                preprocessing_function_names=[TRANSFORM_SIGNATURE],
             )
         ],
         slicing_specs=[tfma.SlicingSpec()],
@@ -171,7 +174,8 @@ def create_pipeline(cfg: Config) -> tfx.dsl.Pipeline:
         code_fingerprint=cfg.gate_fingerprint,
     )
     with tfx.dsl.Cond(gate.outputs["verdict"].future()[0].custom_property(PASSED) == 1):
-        model_components = _model_components(cfg, training_examples, curated_schema)
+        model_components = _model_components(
+            cfg, training_examples, example_gen.outputs["examples"], curated_schema)
     return tfx.dsl.Pipeline(
         pipeline_name=cfg.pipeline_name,
         pipeline_root=str(cfg.pipeline_root),
@@ -199,8 +203,9 @@ def create_pipeline(cfg: Config) -> tfx.dsl.Pipeline:
     )
 
 
-def _model_components(cfg: Config, examples, curated_schema) -> list:
-    """Transform -> Trainer -> baseline Resolver -> Evaluator -> Pusher."""
+def _model_components(cfg: Config, examples, latest_examples, curated_schema) -> list:
+    """Transform -> Trainer -> baseline Resolver -> Evaluator -> Pusher; the Pusher's
+    warm-up requests and servable check use the latest span's eval examples."""
     code_config = {"model_fingerprint": cfg.model_fingerprint}
     transform = tfx.components.Transform(
         examples=examples,
@@ -229,13 +234,12 @@ def _model_components(cfg: Config, examples, curated_schema) -> list:
         baseline_model=baseline_resolver.outputs["model"],
         eval_config=eval_config(cfg),
     )
-    pusher = tfx.components.Pusher(
+    pusher = ServingPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(
-                base_directory=str(cfg.model_serving_dir)
-            )
-        ),
-    )
+        examples=latest_examples,
+        model_serving_dir=str(cfg.model_serving_dir),
+        model_name=cfg.model_name,
+        code_fingerprint=cfg.serving_fingerprint,
+    ).with_id("Pusher")
     return [transform, trainer, baseline_resolver, evaluator, pusher]

@@ -5,6 +5,7 @@ import contextlib
 import dataclasses
 import datetime
 import hashlib
+import json
 import logging
 import os
 import sys
@@ -168,5 +169,9 @@ def summarize(cfg: Config, components: list[dict]) -> dict:
         "blessed": bool(blessing and results.custom_int(blessing, "blessed")),
         "pushed": pushed,
         "pushed_path": results.custom_str(pushed_model, "pushed_destination") if pushed else None,
+        "pushed_version": (int(results.custom_str(pushed_model, "pushed_version"))
+                           if pushed else None),
+        "servable_check": (json.loads(results.custom_str(pushed_model, "servable_check"))
+                           if pushed else None),
         "components": components,
     }

@@ -64,6 +64,11 @@ def test_pusher_is_gated_by_the_evaluator_blessing(components, cfg):
     destination = _proto(pusher.exec_properties["push_destination"],
                          tfx.proto.PushDestination())
     assert destination.filesystem.base_directory == str(cfg.model_serving_dir)
+    # Warm-up requests and the servable check use the latest span's examples.
+    assert _producer(pusher.inputs["examples"]) == ("CsvExampleGen", "examples")
+    config = json.loads(pusher.exec_properties["custom_config"])
+    assert config == {"model_name": cfg.model_name,
+                      "code_fingerprint": cfg.serving_fingerprint}
 
 
 def test_evaluator_compares_with_the_latest_blessed_model(components, cfg):

@@ -5,13 +5,17 @@ an unreachable gate, an edit of the model code. The later steps reuse the first 
 output directory, which is what makes "fully cached" and "re-executed" observable.
 """
 
+import csv
 import json
 import shutil
+import subprocess
+import sys
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipeline import results
+from pipeline import results, serving
 from pipeline.config import REPO_ROOT
 from tests.conftest import run_pipeline, serialize_example, write_taxi_sample
 
@@ -90,7 +94,7 @@ def test_pushed_model_scores_serialized_examples(first_run, taxi_rows):
     version_dir = summary["pushed_path"]
     assert (tf.io.gfile.exists(f"{version_dir}/saved_model.pb"))
     assert version_dir.rsplit("/", 1)[1].isdigit()  # <model>/<integer version>/
-    serve = tf.saved_model.load(version_dir).signatures["serving_default"]
+    serve = tf.saved_model.load(version_dir).signatures["from_examples"]
     examples = [serialize_example(row) for row in taxi_rows]
     scores = serve(examples=tf.constant(examples))["probability"].numpy().ravel()
     assert scores.shape == (len(taxi_rows),)
@@ -100,6 +104,48 @@ def test_pushed_model_scores_serialized_examples(first_run, taxi_rows):
             if row["payment_type"] == "Credit Card"]
     # Cash tips are almost never recorded; card payers are big tippers two times in three.
     assert max(cash) < 0.5 < sum(card) / len(card)
+
+
+def test_pushed_version_is_ready_for_tf_serving(first_run, workspace):
+    summary, _ = first_run
+    serving_dir = workspace["out"] / "serving"
+    version_dir = serving_dir / "big_tipper" / str(summary["pushed_version"])
+    assert summary["pushed_path"] == str(version_dir)
+    assert [p.name for p in version_dir.parent.iterdir()] == [version_dir.name]  # no staging
+    check = summary["servable_check"]
+    assert check["problems"] == [] and check["warmup_requests"] == 4
+    assert check["max_difference"] <= serving.TOLERANCE
+    requests = [log.predict_log.request for log in serving.read_warmup(version_dir)]
+    assert {r.model_spec.signature_name for r in requests} == {"serving_default",
+                                                               "from_examples"}
+    json_inputs = serving.signature_inputs(version_dir, "serving_default")
+    assert "tips" not in json_inputs and json_inputs["fare"] == "float32"
+    assert json_inputs["payment_type"] == "string" and json_inputs["trip_seconds"] == "int64"
+    config = (serving_dir / "models.config").read_text()
+    assert 'name: "big_tipper"' in config and f'base_path: "{version_dir.parent}"' in config
+
+
+def test_json_requests_score_like_examples_with_missing_values(first_run, workspace,
+                                                                taxi_rows):
+    """CSV cells through `predict` (empty cells become missing-value markers) against
+    tf.Examples without those features: missing values are handled alike."""
+    summary, _ = first_run
+    assert any(value == "" for row in taxi_rows for value in row.values())
+    rows_csv = workspace["out"].parent / "rows.csv"
+    with rows_csv.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(taxi_rows[0]))
+        writer.writeheader()
+        writer.writerows(taxi_rows)
+    predicted = subprocess.run(
+        [sys.executable, "-m", "pipeline", "predict", str(rows_csv),
+         "--output-dir", str(workspace["out"])],
+        cwd=workspace["code"], capture_output=True, text=True, timeout=300)
+    assert predicted.returncode == 0, predicted.stderr
+    json_scores = np.array(json.loads(predicted.stdout)["predictions"]).ravel()
+    serve = tf.saved_model.load(summary["pushed_path"]).signatures["from_examples"]
+    example_scores = serve(examples=tf.constant(
+        [serialize_example(row) for row in taxi_rows]))["probability"].numpy().ravel()
+    np.testing.assert_allclose(json_scores, example_scores, atol=1e-6)
 
 
 def test_rerun_is_fully_cached(workspace, first_run):
@@ -132,3 +178,23 @@ def test_editing_model_code_reruns_transform_and_trainer(workspace):
     for upstream in ("CsvExampleGen", "StatisticsGen", "SchemaGen", "ImportSchemaGen",
                      "ExampleValidator", "DataGate"):
         assert got[upstream] == "cached", upstream
+
+
+def test_model_that_tf_serving_cannot_run_is_not_pushed(workspace):
+    """A serving signature calling back into Python: blessed, but refused at push."""
+    model_py = workspace["code"] / "models" / "model.py"
+    source = model_py.read_text()
+    anchor = ("        raw = {name: _as_optional_column(value) "
+              "for name, value in features.items()}\n")
+    patched = source.replace(anchor, (
+        "        features = {**features, 'fare': tf.reshape(tf.py_function(\n"
+        "            lambda v: v, [features['fare']], tf.float32), [-1])}\n" + anchor))
+    assert patched != source
+    model_py.write_text(patched)
+    before = versions(workspace)
+    result = run_pipeline(workspace["data"], workspace["out"], "--train-steps", "150",
+                          *GATE, "--max-regression", "1", code_dir=workspace["code"])
+    assert result.returncode == 1
+    assert "Pusher failed" in result.stderr and "not servable" in result.stderr
+    assert "EagerPyFunc" in result.stderr
+    assert versions(workspace) == before

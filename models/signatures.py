@@ -1,0 +1,27 @@
+"""The serving contract of the exported model: signature names and how a JSON request
+marks a missing value.
+
+Plain Python, so that serving clients, `pipeline.serving` and its fresh-process
+servable check read it without importing TFX.
+"""
+
+from types import MappingProxyType
+
+# JSON clients of TF Serving's REST API call the default signature without naming it;
+# gRPC clients, TFMA and BulkInferrer name the tf.Example one.
+JSON_SIGNATURE = "serving_default"
+EXAMPLES_SIGNATURE = "from_examples"
+# Raw tf.Examples in, transformed features (and the label) out: what TFMA uses to get
+# the label from raw eval data.
+TRANSFORM_SIGNATURE = "transform_features"
+
+# The input name of the tf.Example signatures.
+EXAMPLES_INPUT = "examples"
+# The output of both serving signatures: P(big tipper), shape [batch, 1].
+OUTPUT = "probability"
+
+# How a request to the JSON signature says "no value" for a feature, by the input's
+# dtype name. TF Serving needs every input of a signature in every request, so an
+# absent value (an empty CSV cell at training time) needs a marker; the signature turns
+# it back into a missing value before the Transform graph sees it.
+MISSING_VALUES = MappingProxyType({"float32": float("nan"), "int64": -1, "string": ""})

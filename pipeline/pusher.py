@@ -1,0 +1,99 @@
+"""`ServingPusher`: TFX's Pusher with an atomic, checked publish.
+
+TFX's Pusher copies the model file by file into `<base>/<version>/`, so a model server
+polling the folder can load a half-copied version, and nothing checks that the copy
+serves. This component keeps Pusher's inputs, blessing checks and PushedModel output,
+adds the eval examples its warm-up requests are made of, and publishes through
+`pipeline.serving.publish`: stage, write warm-up requests, check in a fresh process,
+rename. It also writes TF Serving's `models.config` next to the serving folder.
+"""
+
+import json
+from pathlib import Path
+
+from tfx import v1 as tfx
+from tfx.components.pusher import executor as pusher_executor
+from tfx.dsl.components.base import base_component, executor_spec
+from tfx.proto import pusher_pb2
+from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
+from tfx.types.component_spec import ChannelParameter
+from tfx.utils import io_utils, proto_utils
+
+from models.features import LABEL
+from pipeline import serving
+
+EXAMPLES_KEY = "examples"
+# The split the warm-up requests and the check's sample are taken from.
+SAMPLE_SPLIT = "eval"
+
+
+class ServingPusherSpec(standard_component_specs.PusherSpec):
+    INPUTS = {
+        **standard_component_specs.PusherSpec.INPUTS,
+        EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
+    }
+
+
+def sample_examples(examples, split: str, count: int) -> list[bytes]:
+    """The first `count` serialized examples of a split, without the label column
+    (serving clients do not have it)."""
+    import tensorflow as tf
+
+    split_dir = Path(artifact_utils.get_split_uri([examples], split))
+    files = sorted(str(path) for path in split_dir.glob("*.gz"))
+    sample = []
+    for record in tf.data.TFRecordDataset(files, compression_type="GZIP").take(count):
+        example = tf.train.Example.FromString(record.numpy())
+        del example.features.feature[LABEL.tips_column]
+        sample.append(example.SerializeToString())
+    return sample
+
+
+class Executor(pusher_executor.Executor):
+    def Do(self, input_dict, output_dict, exec_properties) -> None:
+        self._log_startup(input_dict, output_dict, exec_properties)
+        pushed = artifact_utils.get_single_instance(
+            output_dict[standard_component_specs.PUSHED_MODEL_KEY])
+        if not self.CheckBlessing(input_dict):
+            self._MarkNotPushed(pushed)
+            return
+        destination = pusher_pb2.PushDestination()
+        proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination)
+        model_serving_dir = Path(destination.filesystem.base_directory)
+        config = json.loads(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY)
+                            or "{}")
+        model_name = config.get("model_name", model_serving_dir.name)
+        sample = sample_examples(
+            artifact_utils.get_single_instance(input_dict[EXAMPLES_KEY]),
+            SAMPLE_SPLIT, serving.SAMPLE_SIZE)
+        version, report = serving.publish(
+            Path(self.GetModelPath(input_dict)), model_serving_dir, model_name, sample)
+        version_dir = model_serving_dir / str(version)
+        serving.write_models_config(
+            model_serving_dir.parent / "models.config", model_name, model_serving_dir)
+        # Pusher's archive copy, as TFX keeps it: the version as published.
+        io_utils.copy_dir(str(version_dir), pushed.uri)
+        self._MarkPushed(pushed, pushed_destination=str(version_dir),
+                         pushed_version=str(version))
+        pushed.set_string_custom_property("servable_check", json.dumps(report))
+
+
+class ServingPusher(base_component.BaseComponent):
+    SPEC_CLASS = ServingPusherSpec
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
+
+    def __init__(self, model, model_blessing, examples, model_serving_dir: str,
+                 model_name: str, code_fingerprint: str):
+        super().__init__(spec=ServingPusherSpec(
+            model=model,
+            model_blessing=model_blessing,
+            examples=examples,
+            push_destination=tfx.proto.PushDestination(
+                filesystem=tfx.proto.PushDestination.Filesystem(
+                    base_directory=model_serving_dir)),
+            # The fingerprint makes a cached push re-run when this code changes.
+            custom_config=json.dumps(
+                {"model_name": model_name, "code_fingerprint": code_fingerprint}),
+            pushed_model=tfx.dsl.Channel(type=standard_artifacts.PushedModel),
+        ))

@@ -1,0 +1,409 @@
+"""The TF Serving side of a pushed model: the versioned layout, TF Serving's REST JSON
+formats, warm-up requests, the servable check every new version passes before it
+becomes visible, `models.config`, and scoring with a pushed version.
+
+The check runs as `python -m pipeline.serving check VERSION_DIR REFERENCE_DIR` in a
+fresh process that imports TensorFlow and nothing from TFX, as a model server would.
+"""
+
+import csv
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from models.signatures import (
+    EXAMPLES_INPUT,
+    EXAMPLES_SIGNATURE,
+    JSON_SIGNATURE,
+    MISSING_VALUES,
+    OUTPUT,
+)
+
+# TF Serving replays every record of this file when it loads a version.
+WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
+# Eval examples in the warm-up requests and in the check's comparison.
+SAMPLE_SIZE = 16
+# Ops that call back into a Python interpreter: a model server has none.
+PYTHON_OPS = frozenset({"PyFunc", "PyFuncStateless", "EagerPyFunc"})
+# A pushed version must score like the evaluated model to within float32 noise.
+TOLERANCE = 1e-5
+# Folders TF Serving ignores (it loads integer names only): where a version is
+# assembled and checked before one rename makes it visible.
+STAGING_PREFIX = ".staging-"
+
+
+class RequestError(ValueError):
+    """A request body TF Serving would reject, with its reason."""
+
+
+class ServingCheckFailed(RuntimeError):
+    """A new version failed the servable check and was not published."""
+
+
+def versions(model_dir: Path) -> list[int]:
+    """The published versions under `<serving>/<model_name>/`, oldest first."""
+    if not model_dir.is_dir():
+        return []
+    return sorted(int(child.name) for child in model_dir.iterdir()
+                  if child.name.isdigit() and child.is_dir())
+
+
+def _meta_graph(saved_model_dir: Path):
+    """The `serve` MetaGraphDef, read from saved_model.pb without loading the model."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved_model = saved_model_pb2.SavedModel.FromString(
+        (saved_model_dir / "saved_model.pb").read_bytes())
+    for meta_graph in saved_model.meta_graphs:
+        if "serve" in meta_graph.meta_info_def.tags:
+            return meta_graph
+    raise ServingCheckFailed(f"{saved_model_dir} has no MetaGraph tagged 'serve'")
+
+
+def signature_inputs(saved_model_dir: Path, signature: str) -> dict[str, str]:
+    """Input name -> dtype name ("float32", "int64", "string") of a signature."""
+    import tensorflow as tf
+
+    signature_def = _meta_graph(saved_model_dir).signature_def[signature]
+    return {name: tf.dtypes.as_dtype(info.dtype).name
+            for name, info in signature_def.inputs.items()}
+
+
+def graph_ops(saved_model_dir: Path) -> set[str]:
+    """Every op type in the serving graph, including inside its functions."""
+    graph = _meta_graph(saved_model_dir).graph_def
+    ops = {node.op for node in graph.node}
+    for function in graph.library.function:
+        ops.update(node.op for node in function.node_def)
+    return ops
+
+
+def unservable_ops(saved_model_dir: Path) -> list[str]:
+    """Ops a standard TF Serving build lacks: Python callbacks, and ops that core
+    TensorFlow does not register (custom-op libraries)."""
+    from tensorflow.python.framework import op_def_registry
+
+    return sorted(op for op in graph_ops(saved_model_dir)
+                  if op in PYTHON_OPS or op_def_registry.get(op) is None)
+
+
+def json_instances(serialized_examples: list[bytes], inputs: dict[str, str]) -> list[dict]:
+    """Raw tf.Examples as REST row-format instances for the JSON signature: the first
+    value of each input feature, or its missing-value marker."""
+    import tensorflow as tf
+
+    instances = []
+    for serialized in serialized_examples:
+        features = tf.train.Example.FromString(serialized).features.feature
+        instance = {}
+        for name, dtype in sorted(inputs.items()):
+            feature = features.get(name)
+            kind = feature.WhichOneof("kind") if feature is not None else None
+            values = getattr(feature, kind).value if kind else []
+            if not values:
+                instance[name] = MISSING_VALUES[dtype]
+            elif dtype == "string":
+                instance[name] = values[0].decode("utf-8")
+            else:
+                instance[name] = values[0] if dtype == "int64" else float(values[0])
+        instances.append(instance)
+    return instances
+
+
+def request_arrays(body: dict, inputs: dict[str, str]) -> tuple[dict, bool]:
+    """TF Serving's JSON-to-tensor step of a Predict request: numpy arrays per input,
+    and whether the body used the row ("instances") format."""
+    import numpy as np
+
+    if not isinstance(body, dict) or ("instances" in body) == ("inputs" in body):
+        raise RequestError(
+            'a request has exactly one of "instances" (row format) or "inputs" '
+            '(columnar format)')
+    row_format = "instances" in body
+    if row_format:
+        instances = body["instances"]
+        if not isinstance(instances, list) or not instances:
+            raise RequestError('"instances" must be a non-empty list of objects')
+        if not all(isinstance(instance, dict) for instance in instances):
+            raise RequestError('every instance must be an object of named inputs')
+        names = set().union(*instances)
+        incomplete = [i for i, instance in enumerate(instances) if set(instance) != names]
+        if incomplete:
+            raise RequestError(
+                f"instance {incomplete[0]} does not name the same inputs as the others "
+                "(TF Serving needs every input in every instance)")
+        columns = {name: [instance[name] for instance in instances] for name in names}
+    else:
+        columns = body["inputs"]
+        if not isinstance(columns, dict):
+            raise RequestError('"inputs" must be an object of named input lists')
+    missing, unknown = sorted(set(inputs) - set(columns)), sorted(set(columns) - set(inputs))
+    if missing or unknown:
+        raise RequestError(
+            f"inputs missing: {', '.join(missing) or 'none'}; unknown: "
+            f"{', '.join(unknown) or 'none'} (a value can be marked missing: "
+            "NaN for numbers, -1 for integers, \"\" for strings)")
+    arrays = {}
+    for name, dtype in inputs.items():
+        values = columns[name]
+        try:
+            if dtype == "string":
+                arrays[name] = np.array([str(value).encode("utf-8") for value in values],
+                                        dtype=object)
+            else:
+                arrays[name] = np.array(values, dtype=dtype)
+        except (TypeError, ValueError) as error:
+            raise RequestError(f"input {name!r} is not a list of {dtype}: {error}") from None
+    lengths = {len(array) for array in arrays.values()}
+    if len(lengths) > 1:
+        raise RequestError("every input needs one value per instance")
+    return arrays, row_format
+
+
+def _json_values(array):
+    """Nested lists of an output, float32 written as its shortest decimal (as TF Serving
+    does, rather than the float64 widening's spurious digits)."""
+    import numpy as np
+
+    if array.dtype == np.float32:
+        return np.vectorize(lambda value: float(str(np.float32(value))), otypes=[object])(
+            array).tolist()
+    if array.dtype == object:
+        return np.vectorize(lambda value: value.decode("utf-8"), otypes=[object])(
+            array).tolist()
+    return array.tolist()
+
+
+def response(outputs: dict, row_format: bool) -> dict:
+    """The REST response TF Serving builds from a signature's outputs."""
+    values = {name: _json_values(tensor.numpy()) for name, tensor in outputs.items()}
+    if row_format:
+        if len(values) == 1:
+            return {"predictions": next(iter(values.values()))}
+        count = len(next(iter(values.values())))
+        return {"predictions": [{name: value[i] for name, value in values.items()}
+                                for i in range(count)]}
+    return {"outputs": next(iter(values.values())) if len(values) == 1 else values}
+
+
+def predict_json(model, saved_model_dir: Path, body: dict) -> dict:
+    """What TF Serving's REST `:predict` answers for `body` (default signature)."""
+    import tensorflow as tf
+
+    arrays, row_format = request_arrays(body, signature_inputs(saved_model_dir, JSON_SIGNATURE))
+    tensors = {name: tf.constant(array) for name, array in arrays.items()}
+    return response(model.signatures[JSON_SIGNATURE](**tensors), row_format)
+
+
+def csv_instances(path: Path, inputs: dict[str, str]) -> list[dict]:
+    """CSV rows (with a header, as the training data) as row-format instances: empty
+    cells get the missing-value marker, columns that are not inputs are ignored."""
+    with path.open(newline="", encoding="utf-8") as source:
+        reader = csv.DictReader(source)
+        absent = sorted(set(inputs) - set(reader.fieldnames or []))
+        if absent:
+            raise RequestError(f"{path} lacks the columns {', '.join(absent)} "
+                               "(an empty cell marks a missing value)")
+        instances = []
+        for line, row in enumerate(reader, start=2):
+            instance = {}
+            for name, dtype in inputs.items():
+                cell = (row[name] or "").strip()
+                try:
+                    if not cell:
+                        instance[name] = MISSING_VALUES[dtype]
+                    elif dtype == "int64":
+                        instance[name] = int(float(cell))
+                    else:
+                        instance[name] = cell if dtype == "string" else float(cell)
+                except ValueError:
+                    raise RequestError(
+                        f"{path}:{line}: {name}={cell!r} is not a {dtype}") from None
+            instances.append(instance)
+    if not instances:
+        raise RequestError(f"{path} has a header but no rows")
+    return instances
+
+
+def warmup_logs(serialized_examples: list[bytes], saved_model_dir: Path, model_name: str):
+    """Warm-up PredictionLogs for both serving signatures: one example, then a batch."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
+    inputs = signature_inputs(saved_model_dir, JSON_SIGNATURE)
+    logs = []
+    for batch in (serialized_examples[:1], serialized_examples):
+        by_signature = {
+            EXAMPLES_SIGNATURE: {EXAMPLES_INPUT: tf.constant(batch, tf.string)},
+            JSON_SIGNATURE: request_arrays(
+                {"instances": json_instances(batch, inputs)}, inputs)[0],
+        }
+        for signature, tensors in by_signature.items():
+            request = predict_pb2.PredictRequest(
+                model_spec=model_pb2.ModelSpec(name=model_name, signature_name=signature))
+            for name, value in tensors.items():
+                request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
+            logs.append(prediction_log_pb2.PredictionLog(
+                predict_log=prediction_log_pb2.PredictLog(request=request)))
+    return logs
+
+
+def write_warmup(saved_model_dir: Path, logs) -> None:
+    import tensorflow as tf
+
+    path = saved_model_dir / WARMUP_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for log in logs:
+            writer.write(log.SerializeToString())
+
+
+def read_warmup(saved_model_dir: Path):
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    path = saved_model_dir / WARMUP_FILE
+    if not path.is_file():
+        return []
+    return [prediction_log_pb2.PredictionLog.FromString(record.numpy())
+            for record in tf.data.TFRecordDataset(str(path))]
+
+
+def check_servable(version_dir: Path, reference_dir: Path) -> dict:
+    """Serves `version_dir` as TF Serving would and compares it with the model the
+    Evaluator scored (`reference_dir`). Returns {"problems": [...], ...numbers}."""
+    import numpy as np
+    import tensorflow as tf
+
+    report = {"problems": []}
+    problems = report["problems"]
+    bad_ops = unservable_ops(version_dir)
+    if bad_ops:
+        problems.append("the graph uses ops a standard TF Serving build does not have: "
+                        + ", ".join(bad_ops))
+        return report
+    logs = read_warmup(version_dir)
+    if not logs:
+        problems.append(f"no warm-up requests in {WARMUP_FILE}")
+        return report
+    model = tf.saved_model.load(str(version_dir), tags=["serve"])
+    scores, batch = {}, None
+    for log in logs:
+        request = log.predict_log.request
+        signature = request.model_spec.signature_name or JSON_SIGNATURE
+        tensors = {name: tf.constant(tf.make_ndarray(proto))
+                   for name, proto in request.inputs.items()}
+        try:
+            output = model.signatures[signature](**tensors)[OUTPUT].numpy().reshape(-1)
+        except Exception as error:  # any failure here is what TF Serving would hit
+            problems.append(f"warm-up request to {signature!r} failed: {error}")
+            continue
+        scores[signature] = output
+        if signature == EXAMPLES_SIGNATURE:
+            batch = [bytes(value) for value in tensors[EXAMPLES_INPUT].numpy()]
+    report["warmup_requests"] = len(logs)
+    if problems or batch is None:
+        problems.extend([] if problems else ["no warm-up request uses " + EXAMPLES_SIGNATURE])
+        return report
+    inputs = signature_inputs(version_dir, JSON_SIGNATURE)
+    instances = json_instances(batch, inputs)
+    # Through JSON text, as a REST client sends it (NaN is TF Serving's token for it).
+    row_body = json.loads(json.dumps({"instances": instances}))
+    columnar_body = json.loads(json.dumps(
+        {"inputs": {name: [row[name] for row in instances] for name in inputs}}))
+    scores["rest_row"] = np.array(predict_json(model, version_dir, row_body)["predictions"])
+    scores["rest_columnar"] = np.array(
+        predict_json(model, version_dir, columnar_body)["outputs"])
+    reference = tf.saved_model.load(str(reference_dir), tags=["serve"])
+    expected = reference.signatures[EXAMPLES_SIGNATURE](
+        **{EXAMPLES_INPUT: tf.constant(batch)})[OUTPUT].numpy().reshape(-1)
+    differences = {name: float(np.max(np.abs(score.reshape(-1) - expected)))
+                   for name, score in scores.items()}
+    report.update(examples=len(batch), max_difference=max(differences.values()))
+    for name, difference in differences.items():
+        if not difference <= TOLERANCE:
+            problems.append(f"{name} scores differ from the evaluated model by "
+                            f"{difference:.3g} (tolerance {TOLERANCE})")
+    return report
+
+
+def run_check(version_dir: Path, reference_dir: Path) -> dict:
+    """`check_servable` in a fresh Python process, as a model server loads a model."""
+    import subprocess
+
+    package_root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.serving", "check", str(version_dir),
+         str(reference_dir)],
+        capture_output=True, text=True, env=env, timeout=900)
+    lines = done.stdout.strip().splitlines()
+    try:
+        return json.loads(lines[-1])
+    except (IndexError, json.JSONDecodeError):
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"problems": [f"the check process exited {done.returncode}: {tail}"]}
+
+
+def publish(model_dir: Path, model_serving_dir: Path, model_name: str,
+            sample: list[bytes]) -> tuple[int, dict]:
+    """Copies a SavedModel into `<model_serving_dir>/<version>/` with warm-up requests,
+    checks it in a fresh process, and only then makes it visible with one rename.
+
+    Raises ServingCheckFailed (nothing published) when the check finds a problem.
+    """
+    model_serving_dir.mkdir(parents=True, exist_ok=True)
+    for leftover in model_serving_dir.glob(STAGING_PREFIX + "*"):
+        shutil.rmtree(leftover, ignore_errors=True)  # from a run killed mid-push
+    version = max([int(time.time()), *(v + 1 for v in versions(model_serving_dir))])
+    staging = model_serving_dir / f"{STAGING_PREFIX}{version}"
+    try:
+        shutil.copytree(model_dir, staging)
+        write_warmup(staging, warmup_logs(sample, staging, model_name))
+        report = run_check(staging, model_dir)
+        if report["problems"]:
+            raise ServingCheckFailed(
+                f"version {version} is not servable, so it was not pushed: "
+                + "; ".join(report["problems"]))
+        os.rename(staging, model_serving_dir / str(version))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return version, report
+
+
+def write_models_config(path: Path, model_name: str, base_path: Path) -> None:
+    """TF Serving's --model_config_file, listing `model_name` at `base_path` and keeping
+    any other models already listed there. Replaced atomically."""
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    config = model_server_config_pb2.ModelServerConfig()
+    if path.is_file():
+        text_format.Parse(path.read_text(), config)
+    entries = config.model_config_list.config
+    kept = [entry for entry in entries if entry.name != model_name]
+    del entries[:]
+    entries.extend(kept)
+    entries.add(name=model_name, base_path=str(base_path), model_platform="tensorflow")
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text_format.MessageToString(config))
+    partial.replace(path)
+
+
+def _main(argv: list[str]) -> int:
+    if len(argv) != 3 or argv[0] != "check":
+        print("usage: python -m pipeline.serving check VERSION_DIR REFERENCE_DIR",
+              file=sys.stderr)
+        return 2
+    report = check_servable(Path(argv[1]), Path(argv[2]))
+    # The caller reads the last line of stdout; TensorFlow's logs go to stderr.
+    print(json.dumps(report, allow_nan=True))
+    return 1 if report["problems"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
