@@ -157,9 +157,8 @@ def _print_summary(summary: dict, out) -> None:
     print(f"pushed:     {summary['pushed_path'] if summary['pushed'] else 'no'}", file=out)
     check = summary.get("servable_check")
     if check:
-        print(f"servable:   {check['warmup_requests']} warm-up requests and REST JSON "
-              f"requests served; scores match the evaluated model on {check['examples']} "
-              f"examples (max difference {check['max_difference']:.1g})", file=out)
+        print(f"servable:   yes ({check['warmup_requests']} warm-up and 2 REST requests; "
+              f"scores within {check['max_difference']:.1g} of the evaluated model)", file=out)
     print(f"log:        {summary['log']}", file=out)
 
 
@@ -211,6 +210,8 @@ def _run(args) -> int:
         summary = runner.run(cfg, verbose=args.verbose, progress_to_stderr=args.json)
     except runner.ComponentFailed as error:
         first_line = str(error).strip().splitlines()[0]
+        if len(first_line) > 400:  # e.g. TFMA quoting a whole signature map
+            first_line = first_line[:400] + " [...]"
         print(f"error: {first_line} (log: {error.log_path})", file=sys.stderr)
         return EXIT_FAILED
     except OSError as error:  # before the run: the schema or the output folder

@@ -63,6 +63,10 @@ def _meta_graph(saved_model_dir: Path):
     raise ServingCheckFailed(f"{saved_model_dir} has no MetaGraph tagged 'serve'")
 
 
+def signature_names(saved_model_dir: Path) -> set[str]:
+    return set(_meta_graph(saved_model_dir).signature_def)
+
+
 def signature_inputs(saved_model_dir: Path, signature: str) -> dict[str, str]:
     """Input name -> dtype name ("float32", "int64", "string") of a signature."""
     import tensorflow as tf

@@ -148,6 +148,34 @@ def test_json_requests_score_like_examples_with_missing_values(first_run, worksp
     np.testing.assert_allclose(json_scores, example_scores, atol=1e-6)
 
 
+def test_readme_requests_are_answered_in_both_formats(first_run, workspace):
+    """The request files the README's curl and gRPC examples use."""
+    summary, _ = first_run
+    answers = {}
+    for name in ("row", "columnar"):
+        predicted = subprocess.run(
+            [sys.executable, "-m", "pipeline", "predict",
+             str(REPO_ROOT / "examples" / "requests" / f"{name}.json"),
+             "--output-dir", str(workspace["out"])],
+            cwd=workspace["code"], capture_output=True, text=True, timeout=300)
+        assert predicted.returncode == 0, predicted.stderr
+        answers[name] = json.loads(predicted.stdout)
+    assert answers["row"]["predictions"] == answers["columnar"]["outputs"]
+    card, cash = (score for [score] in answers["row"]["predictions"])
+    assert 0 <= cash < card <= 1
+    sys.path.insert(0, str(REPO_ROOT / "examples"))
+    try:
+        import grpc_client
+    finally:
+        sys.path.pop(0)
+    request = grpc_client.predict_request([grpc_client.trip_example()])
+    model = tf.saved_model.load(summary["pushed_path"])
+    serve = model.signatures[request.model_spec.signature_name]
+    scores = serve(**{name: tf.constant(tf.make_ndarray(proto))
+                      for name, proto in request.inputs.items()})["probability"].numpy()
+    assert scores.shape == (1, 1) and 0 <= scores[0, 0] <= 1
+
+
 def test_rerun_is_fully_cached(workspace, first_run):
     before = versions(workspace)
     summary, _ = run_cli(workspace, *GATE)
