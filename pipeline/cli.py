@@ -5,7 +5,8 @@ Exit codes: 0 the run finished (whether or not the Evaluator let the model be pu
 1 a component failed (one line with the reason and the log's path);
 2 bad usage or unusable input data (one line);
 3 the data gate stopped the run: anomalies or drift that are not tolerated (printed as
-  a table); nothing was trained or pushed.
+  a table); nothing was trained or pushed;
+4 another run is using the output directory (see --wait).
 """
 
 import argparse
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from pipeline.beam import PROFILES
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DATA_BLOCKED = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DATA_BLOCKED, EXIT_BUSY = 0, 1, 2, 3, 4
 
 
 class _Parser(argparse.ArgumentParser):
@@ -87,6 +88,9 @@ def _parser() -> argparse.ArgumentParser:
     beam.add_argument("--dataflow-project", metavar="PROJECT")
     beam.add_argument("--dataflow-region", metavar="REGION")
     beam.add_argument("--temp-location", metavar="URI", help="dataflow: gs:// staging folder")
+    run.add_argument("--wait", action="store_true",
+                     help="when another run is using the output directory, wait for it "
+                     "instead of exiting with code 4")
     run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     run.add_argument("--verbose", action="store_true", help="show TensorFlow/TFX/Beam logs")
 
@@ -162,6 +166,18 @@ def _print_summary(summary: dict, out) -> None:
     print(f"log:        {summary['log']}", file=out)
 
 
+def _os_error_recovery(error: BaseException, output_dir: Path) -> str | None:
+    """The recovery step for a disk that filled up or turned read-only mid-run."""
+    from pipeline import workspace
+
+    while error is not None:
+        reason = workspace.describe_os_error(error, output_dir)
+        if reason:
+            return reason
+        error = error.__cause__ or error.__context__
+    return None
+
+
 def _run(args) -> int:
     from pipeline import beam, data
     from pipeline.config import DEFAULT_DATA_DIR, make_config
@@ -193,26 +209,29 @@ def _run(args) -> int:
     except beam.ProfileError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    try:
-        cfg.output_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        print(f"error: cannot use output directory {cfg.output_dir}: {error.strerror}",
-              file=sys.stderr)
-        return EXIT_USAGE
-
-    from pipeline import runner
+    from pipeline import runner, workspace
 
     progress = sys.stderr if args.json else sys.stdout
     window = ", ".join(f"span-{span}" for span in cfg.training_window)
     print(f"running pipeline '{cfg.pipeline_name}' on {cfg.data_dir} ({window}) -> "
           f"{cfg.output_dir}", file=progress)
     try:
-        summary = runner.run(cfg, verbose=args.verbose, progress_to_stderr=args.json)
+        summary = runner.run(cfg, verbose=args.verbose, progress_to_stderr=args.json,
+                             wait=args.wait)
+    except workspace.Busy as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BUSY
+    except workspace.OutputDirError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
     except runner.ComponentFailed as error:
         first_line = str(error).strip().splitlines()[0]
         if len(first_line) > 400:  # e.g. TFMA quoting a whole signature map
             first_line = first_line[:400] + " [...]"
         print(f"error: {first_line} (log: {error.log_path})", file=sys.stderr)
+        recovery = _os_error_recovery(error, cfg.output_dir)
+        if recovery:
+            print(f"error: {recovery}", file=sys.stderr)
         return EXIT_FAILED
     except OSError as error:  # before the run: the schema or the output folder
         print(f"error: {error.strerror}: {error.filename}", file=sys.stderr)

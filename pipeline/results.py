@@ -1,6 +1,6 @@
 """Reads what a run did from ML Metadata and its artifacts: component states, rows,
-anomalies, evaluation metrics, blessing and push. Read-only; used by the runner's
-progress lines and summary."""
+anomalies, evaluation metrics, blessing and push. It never changes what is recorded.
+Used by the runner's progress lines and summary."""
 
 import json
 from pathlib import Path
@@ -18,9 +18,12 @@ _STATES = {
 
 
 def open_store(metadata_path: Path) -> metadata_store.MetadataStore:
+    """A connection that never creates the file. Not READONLY: after a killed run
+    SQLite has to roll back the run's leftover journal before anyone can read, and only
+    a writable connection may do that."""
     config = metadata_store_pb2.ConnectionConfig()
     config.sqlite.filename_uri = str(metadata_path)
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE
     return metadata_store.MetadataStore(config)
 
 

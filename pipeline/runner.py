@@ -13,7 +13,7 @@ import time
 import traceback
 from pathlib import Path
 
-from pipeline import results
+from pipeline import results, workspace
 from pipeline.config import Config
 
 _RUNNING = "Component %s is running."
@@ -99,12 +99,31 @@ def snapshot_schema(cfg: Config) -> Path:
     return snapshot
 
 
-def run(cfg: Config, *, verbose: bool = False, progress_to_stderr: bool = False) -> dict:
-    """Runs the pipeline once and returns its summary (see `summarize`)."""
+def run(cfg: Config, *, verbose: bool = False, progress_to_stderr: bool = False,
+        wait: bool = False) -> dict:
+    """Runs the pipeline once and returns its summary (see `summarize`).
+
+    Raises workspace.OutputDirError before writing anything when the output directory
+    cannot be used, workspace.Busy when another run holds it (unless `wait`), and
+    ComponentFailed when a component fails.
+    """
+    workspace.check_writable(cfg.output_dir)
+    with workspace.exclusive(cfg.output_dir, wait=wait):
+        # Under the lock: a running pipeline's open transaction is not damage.
+        workspace.check_metadata(cfg.metadata_path)
+        return _run_exclusive(cfg, verbose, progress_to_stderr)
+
+
+def _run_exclusive(cfg: Config, verbose: bool, progress_to_stderr: bool) -> dict:
+    missing = workspace.missing_artifacts(cfg.metadata_path)
+    if missing:
+        print(f"note: {missing} artifacts of the previous run are gone from disk; the "
+              "components that made them run again", file=sys.stderr if progress_to_stderr
+              else sys.stdout, flush=True)
     cfg.log_dir.mkdir(parents=True, exist_ok=True)
     cfg = dataclasses.replace(cfg, schema_path=snapshot_schema(cfg))
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    log_path = cfg.log_dir / f"run-{stamp}.log"
+    log_path = cfg.log_dir / f"run-{stamp}-{os.getpid()}.log"
     with captured_output(log_path, verbose) as (out, err):
         # Imported here: TensorFlow's import prints to fd 2, which is now the log.
         from absl import logging as absl_logging

@@ -12,16 +12,19 @@ from pipeline.config import DEFAULT_SCHEMA_PATH, REPO_ROOT
 from pipeline.data import packaged_taxi_csv
 
 
-def write_taxi_sample(target_dir: Path, rows: int, span: int = 1) -> Path:
-    """The header and the first `rows` data rows of the packaged taxi CSV, as a span."""
+def write_taxi_sample(target_dir: Path, rows: int, span: int = 1, skip: int = 0) -> Path:
+    """The header and `rows` data rows of the packaged taxi CSV (after the first `skip`
+    rows), as a span."""
     path = target_dir / f"span-{span}" / "data.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     with packaged_taxi_csv().open(newline="") as source, path.open("w", newline="") as out:
         reader, writer = csv.reader(source), csv.writer(out)
+        writer.writerow(next(reader))
         for index, row in enumerate(reader):
-            if index > rows:
+            if index >= skip + rows:
                 break
-            writer.writerow(row)
+            if index >= skip:
+                writer.writerow(row)
     return path
 
 

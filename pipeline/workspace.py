@@ -1,0 +1,117 @@
+"""The output directory's safety rules: one run at a time, and checks before a run.
+
+A scheduled pipeline gets started twice, killed, and pointed at read-only, full or
+damaged output directories. The lock keeps two runs from writing the same ML Metadata
+store and serving folder; the checks turn a directory a run cannot use into one
+sentence with a recovery step, before anything is written.
+"""
+
+import contextlib
+import errno
+import fcntl
+import os
+import shutil
+import time
+from pathlib import Path
+
+LOCK_FILE = ".run.lock"
+# A run on the default data writes about 6 MB (15k rows); refuse well before a write
+# fails half-way, with room for ten times the data.
+MIN_FREE_BYTES = 100 * 2**20
+
+
+class OutputDirError(Exception):
+    """The output directory cannot be used; the message says why and how to recover."""
+
+
+class Busy(OutputDirError):
+    """Another run holds the output directory's lock."""
+
+
+def describe_os_error(error: BaseException, path: Path) -> str | None:
+    """The recovery sentence for the errors a full or read-only disk gives (an OSError,
+    or SQLite's own wording when ML Metadata hits it)."""
+    code = getattr(error, "errno", None)
+    text = str(error).lower()
+    if code == errno.ENOSPC or "no space left" in text or "disk is full" in text:
+        return (f"no space left on the device of {path}: free some space and run again "
+                "(components that finished are reused)")
+    if code in (errno.EROFS, errno.EACCES, errno.EPERM) or "read-only" in text:
+        return (f"cannot write to {path} (read-only or not permitted): use a writable "
+                "--output-dir (cp -a the old one there to keep its history)")
+    return None
+
+
+def check_writable(output_dir: Path) -> None:
+    """Creates the folder and a probe file in it; checks the free space."""
+    probe = output_dir / f".write-probe-{os.getpid()}"
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"probe")
+        probe.unlink()
+    except OSError as error:
+        reason = describe_os_error(error, output_dir)
+        raise OutputDirError(reason or f"cannot use {output_dir}: {error.strerror}") from None
+    free = shutil.disk_usage(output_dir).free
+    if free < MIN_FREE_BYTES:
+        raise OutputDirError(
+            f"only {free // 2**20} MB free on the device of {output_dir}; a run needs about "
+            f"{MIN_FREE_BYTES // 2**20} MB: free some space and run again")
+
+
+def check_metadata(metadata_path: Path) -> None:
+    """Refuses an ML Metadata file that cannot be read, rather than letting TFX fail
+    mid-run or start over on top of it."""
+    if not metadata_path.exists():
+        return
+    from pipeline import results
+
+    try:
+        store = results.open_store(metadata_path)
+        store.get_contexts_by_type("pipeline_run")
+    except Exception as error:  # MLMD raises its own error types, or a bare RuntimeError
+        raise OutputDirError(
+            f"{metadata_path} is not a readable ML Metadata database ({error}). Recovery: "
+            f"mv {metadata_path} {metadata_path}.broken and run again; the next run starts "
+            "a new history and re-executes every component, and the versions already in "
+            "serving/ are kept") from None
+
+
+def missing_artifacts(metadata_path: Path) -> int:
+    """How many artifacts of the newest run are recorded but gone from disk (e.g. a
+    deleted pipeline root). TFX re-executes components whose cached outputs are gone."""
+    if not metadata_path.exists():
+        return 0
+    from pipeline import results
+
+    store = results.open_store(metadata_path)
+    run_id = results.latest_run_id(store)
+    if run_id is None:
+        return 0
+    missing = 0
+    for node in results.run_outputs(store, run_id).values():
+        for artifacts in node["artifacts"].values():
+            missing += sum(1 for artifact in artifacts
+                           if artifact.uri and not os.path.exists(artifact.uri))
+    return missing
+
+
+@contextlib.contextmanager
+def exclusive(output_dir: Path, wait: bool = False):
+    """Holds the output directory's lock for one run. The OS drops it when the process
+    ends, killed or not, so a crash never leaves a stale lock."""
+    path = output_dir / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown"
+            raise Busy(
+                f"another run ({holder}) is using {output_dir}: wait for it to finish, "
+                "pass --wait to queue behind it, or use another --output-dir") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}, started {time.strftime('%H:%M:%S')}".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
