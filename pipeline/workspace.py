@@ -51,7 +51,8 @@ def check_writable(output_dir: Path) -> None:
         probe.unlink()
     except OSError as error:
         reason = describe_os_error(error, output_dir)
-        raise OutputDirError(reason or f"cannot use {output_dir}: {error.strerror}") from None
+        raise OutputDirError(
+            reason or f"cannot use output directory {output_dir}: {error.strerror}") from None
     free = shutil.disk_usage(output_dir).free
     if free < MIN_FREE_BYTES:
         raise OutputDirError(
