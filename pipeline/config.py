@@ -50,6 +50,9 @@ class Config:
     min_accuracy: float = 0.88
     # ...and must not be worse than the latest blessed model by more than this.
     max_regression: float = 0.0
+    # Raw columns the Evaluator also reports metrics for, one slice per value (the
+    # thresholds above apply to the whole eval split only).
+    slice_features: tuple[str, ...] = ("payment_type", "trip_start_hour")
     seed: int = 0
     # Anomalies that only warn instead of stopping the pipeline. A rule names a feature
     # ("company"), an anomaly type ("ENUM_TYPE_UNEXPECTED_STRING_VALUES") or one type of

@@ -14,6 +14,7 @@ import tensorflow_data_validation as tfdv
 import tensorflow_model_analysis as tfma
 from ml_metadata.proto import metadata_store_pb2
 from tensorflow_metadata.proto.v0 import path_pb2, schema_pb2
+from tensorflow_model_analysis.proto import config_pb2
 from tfx import v1 as tfx
 
 # TFX 1.21 ships DistributionValidator but does not export it in tfx.v1 yet.
@@ -37,16 +38,23 @@ def dotted_path(fn) -> str:
 
 
 def eval_config(cfg: Config) -> tfma.EvalConfig:
-    """AUC and accuracy, each with a value floor and a no-regression change threshold."""
-    def threshold(floor: float) -> tfma.MetricThreshold:
-        return tfma.MetricThreshold(
-            value_threshold=tfma.GenericValueThreshold(lower_bound={"value": floor}),
-            change_threshold=tfma.GenericChangeThreshold(
-                direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-                # TFMA's lower bound is strict; the epsilon lets an equal model pass.
-                absolute={"value": -cfg.max_regression - 1e-10},
-            ),
-        )
+    """AUC and accuracy, each with a value floor and a no-regression change threshold on
+    the whole eval split; the same metrics per value of each `cfg.slice_features`."""
+    overall = tfma.SlicingSpec()
+
+    def threshold(floor: float) -> list:
+        # Per-slice form on purpose: TFMA applies a MetricConfig's plain `threshold` to
+        # every slice, and a small slice (say, one hour of the day) would then block
+        # the model.
+        return [config_pb2.PerSliceMetricThreshold(slicing_specs=[overall], threshold=(
+            tfma.MetricThreshold(
+                value_threshold=tfma.GenericValueThreshold(lower_bound={"value": floor}),
+                change_threshold=tfma.GenericChangeThreshold(
+                    direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+                    # TFMA's lower bound is strict; the epsilon lets an equal model pass.
+                    absolute={"value": -cfg.max_regression - 1e-10},
+                ),
+            )))]
 
     return tfma.EvalConfig(
         model_specs=[
@@ -56,14 +64,16 @@ def eval_config(cfg: Config) -> tfma.EvalConfig:
                 preprocessing_function_names=[TRANSFORM_SIGNATURE],
             )
         ],
-        slicing_specs=[tfma.SlicingSpec()],
+        slicing_specs=[overall, *(tfma.SlicingSpec(feature_keys=[name])
+                                  for name in cfg.slice_features)],
         metrics_specs=[
             tfma.MetricsSpec(
                 metrics=[
                     tfma.MetricConfig(class_name="ExampleCount"),
-                    tfma.MetricConfig(class_name="AUC", threshold=threshold(cfg.min_auc)),
-                    tfma.MetricConfig(
-                        class_name="BinaryAccuracy", threshold=threshold(cfg.min_accuracy)),
+                    tfma.MetricConfig(class_name="AUC",
+                                      per_slice_thresholds=threshold(cfg.min_auc)),
+                    tfma.MetricConfig(class_name="BinaryAccuracy",
+                                      per_slice_thresholds=threshold(cfg.min_accuracy)),
                 ]
             )
         ],

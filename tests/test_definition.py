@@ -82,7 +82,13 @@ def test_evaluator_compares_with_the_latest_blessed_model(components, cfg):
     assert resolver.exec_properties["resolver_class"] is LatestBlessedBeforeCandidateStrategy
     eval_config = _proto(evaluator.exec_properties["eval_config"], tfma.EvalConfig())
     assert eval_config.model_specs[0].label_key == LABEL.key
-    thresholds = {m.class_name: m.threshold for m in eval_config.metrics_specs[0].metrics}
+    by_name = {m.class_name: m.per_slice_thresholds for m in eval_config.metrics_specs[0].metrics}
+    # The floors and the no-regression rule concern the whole eval split only.
+    for name in ("AUC", "BinaryAccuracy"):
+        assert [list(t.slicing_specs) for t in by_name[name]] == [[tfma.SlicingSpec()]]
+    thresholds = {name: found[0].threshold for name, found in by_name.items() if found}
+    slices = [list(spec.feature_keys) for spec in eval_config.slicing_specs]
+    assert slices == [[]] + [[name] for name in cfg.slice_features]
     assert thresholds["AUC"].value_threshold.lower_bound.value == cfg.min_auc
     assert thresholds["BinaryAccuracy"].value_threshold.lower_bound.value == cfg.min_accuracy
     assert thresholds["AUC"].change_threshold.absolute.value <= 0
