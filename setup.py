@@ -8,6 +8,8 @@ setup(
     description="A TFX 1.21 pipeline that runs end to end on a laptop and ships only better models",
     python_requires=">=3.10,<3.14",
     packages=find_packages(include=["pipeline", "pipeline.*", "models", "models.*"]),
+    # Kubeflow V2 imports the DataGate's artifact type by its type name (taxi_pipeline.py).
+    py_modules=["taxi_pipeline"],
     install_requires=[
         "tfx==1.21.0",
         # TFX's Trainer imports tensorboard; tfx 1.21 does not declare it.

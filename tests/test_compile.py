@@ -3,6 +3,7 @@ KubeflowV2DagRunner writes, checked as JSON (no cluster, no network, no data).""
 
 import dataclasses
 import json
+import re
 import subprocess
 import sys
 
@@ -171,6 +172,39 @@ def test_yaml_output_is_a_pipeline_spec_kfp_loads(cfg, tmp_path):
     assert loaded.name == cfg.pipeline_name
     assert (set(loaded.pipeline_spec.root.dag.tasks)
             == set(job["pipelineSpec"]["root"]["dag"]["tasks"]))
+
+
+def test_every_class_a_task_imports_is_in_the_image(job, tasks):
+    """Executors, user code and artifact types, imported the way TFX's V2 container
+    entrypoint does, and each from a package deploy/Dockerfile copies (or tfx)."""
+    from kfp.pipeline_spec import pipeline_spec_pb2
+    from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils as entry
+    from tfx.utils import import_utils
+
+    paths = {container["args"][container["args"].index("--executor_class_path") + 1]
+             for container in _containers(job).values()}
+    paths |= {_constant(tasks["Transform"], "preprocessing_fn"),
+              _constant(tasks["Trainer"], "run_fn")}
+    titles = set()
+    for component in job["pipelineSpec"]["components"].values():
+        for side in ("inputDefinitions", "outputDefinitions"):
+            for spec in component.get(side, {}).get("artifacts", {}).values():
+                schema = json_format.ParseDict(spec["artifactType"],
+                                               pipeline_spec_pb2.ArtifactTypeSchema())
+                titles.add(entry._retrieve_class_path(schema))
+    assert "taxi_pipeline.DataVerdict" in titles
+    for path in paths | titles:
+        assert import_utils.import_class_by_path(path) is not None, path
+    dockerfile = (REPO_ROOT / "deploy" / "Dockerfile").read_text()
+    copied = {source.rstrip("/").removesuffix(".py")
+              for line in re.findall(r"^COPY (.+)$", dockerfile, re.M)
+              for source in line.split()[:-1]}
+    assert {"models", "pipeline", "schema", "taxi_pipeline"} <= copied
+    for path in paths | titles:
+        assert path.split(".")[0] in copied | {"tfx"}, path
+    assert f"WORKDIR {compiler.IMAGE_REPO_DIR}" in dockerfile
+    assert f"ENV PYTHONPATH={compiler.IMAGE_REPO_DIR}" in dockerfile
+    assert "COPY schema/ schema/" in dockerfile
 
 
 def test_drift_check_compiles_with_spans(cfg, tmp_path):
