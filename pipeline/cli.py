@@ -427,6 +427,10 @@ def _compile(args, out, err) -> int:
     print(f"  data:          {data}", file=out)
     print(f"  schema:        {cfg.schema_location}", file=out)
     print(f"  serving:       {cfg.model_serving_location}", file=out)
+    if "://" in cfg.model_serving_location:
+        print("note: the Pusher publishes with local file operations, so this serving "
+              "location fails at run time; see README (Kubeflow Pipelines / Vertex AI)",
+              file=out)
     return EXIT_OK
 
 
