@@ -255,3 +255,17 @@ def test_bad_usage_is_one_line_and_exit_code_2(args, words):
     assert "Traceback" not in result.stderr
     for word in words:
         assert word in lines[0]
+
+
+def test_run_needs_no_kfp_and_compile_names_the_missing_extra():
+    """kfp blocked as if the kubeflow extra were not installed."""
+    script = ("import sys; sys.modules['kfp'] = None\n"
+              "import pipeline.definition, pipeline.runner\n"
+              "from pipeline.cli import main\n"
+              f"sys.exit(main(['compile', '--pipeline-root', '{ROOT}', '--image', 'x']))\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stderr
+    # (TensorFlow's start-up lines come first: the script imports the pipeline itself.)
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: compile needs the kubeflow extra"), result.stderr
