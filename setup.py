@@ -8,11 +8,18 @@ setup(
     description="A TFX 1.21 pipeline that runs end to end on a laptop and ships only better models",
     python_requires=">=3.10,<3.14",
     packages=find_packages(include=["pipeline", "pipeline.*", "models", "models.*"]),
+    # Kubeflow V2 imports the DataGate's artifact type by its type name (taxi_pipeline.py).
+    py_modules=["taxi_pipeline"],
     install_requires=[
         "tfx==1.21.0",
         # TFX's Trainer imports tensorboard; tfx 1.21 does not declare it.
         "tensorboard",
     ],
-    extras_require={"test": ["pytest", "ruff"]},
+    extras_require={
+        "test": ["pytest", "ruff"],
+        # `python -m pipeline compile --target kubeflow-v2`. tfx 1.21 asks for kfp<2.17 only
+        # on Python < 3.12 and names no version for 3.12+; 2.17.3 needs its own spec 2.17.3.
+        "kubeflow": ["kfp==2.17.3", "kfp-pipeline-spec==2.17.3"],
+    },
     entry_points={"console_scripts": ["taxi-pipeline=pipeline.cli:main"]},
 )

@@ -1,8 +1,9 @@
 """Command line: `python -m pipeline run | prepare-data | predict | schema-diff |
-schema-update`.
+schema-update | compile`.
 
 Exit codes: 0 the run finished (whether or not the Evaluator let the model be pushed);
-1 a component failed (one line with the reason and the log's path);
+1 a component failed (one line with the reason and the log's path), or TFX's compiler
+  refused the pipeline;
 2 bad usage or unusable input data (one line);
 3 the data gate stopped the run: anomalies or drift that are not tolerated (printed as
   a table); nothing was trained or pushed;
@@ -16,6 +17,7 @@ import sys
 from pathlib import Path
 
 from pipeline.beam import PROFILES
+from pipeline.compile import DEFAULT_OUTPUT, IMAGE_SCHEMA_PATH, TARGETS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DATA_BLOCKED, EXIT_BUSY = 0, 1, 2, 3, 4
 
@@ -46,6 +48,47 @@ _non_negative_int = _number(int, "whole number", lambda value: value >= 0,
 _fraction = _number(float, "number", lambda value: value >= 0.0, "must not be negative")
 
 
+def _span_list(text: str) -> tuple[int, ...]:
+    """An argparse type: comma-separated span numbers, e.g. `1,2`."""
+    try:
+        spans = sorted({int(part) for part in text.split(",")})
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of span numbers") from None
+    if spans[0] < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} has a negative span number")
+    return tuple(spans)
+
+
+def _add_model_flags(parser) -> None:
+    """The Trainer, Evaluator and data gate settings `run` and `compile` share."""
+    parser.add_argument("--train-steps", type=_positive_int,
+                        help="Trainer steps (default: 400)")
+    parser.add_argument("--min-auc", type=_fraction,
+                        help="Evaluator gate: lowest eval AUC that can be blessed; above 1 "
+                        "blocks every model (default: 0.94)")
+    parser.add_argument("--min-accuracy", type=_fraction,
+                        help="Evaluator gate: lowest eval accuracy that can be blessed "
+                        "(default: 0.88)")
+    parser.add_argument("--max-regression", type=_fraction, metavar="X",
+                        help="Evaluator gate: how much AUC or accuracy a model may lose "
+                        "against the latest blessed one (default: 0.0)")
+    parser.add_argument("--tolerate", action="append", metavar="RULE",
+                        help="let an anomaly warn instead of stop the run: a feature, an "
+                        "anomaly type, or FEATURE:TYPE (repeatable)")
+    parser.add_argument("--drift-warn", action="store_true",
+                        help="let drift between the latest and the previous span warn "
+                        "instead of stop the run")
+
+
+def _model_overrides(args) -> dict:
+    """Config overrides from the flags of _add_model_flags (None: keep the default)."""
+    return {"train_steps": args.train_steps, "min_auc": args.min_auc,
+            "min_accuracy": args.min_accuracy, "max_regression": args.max_regression,
+            "tolerated_anomalies": tuple(args.tolerate) if args.tolerate else None,
+            "drift_blocks": False if args.drift_warn else None}
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="pipeline", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -55,24 +98,9 @@ def _parser() -> argparse.ArgumentParser:
                      "prepared from the tfx package when missing)")
     run.add_argument("--output-dir",
                      help="pipeline root, metadata.db and serving/ (default: outputs)")
-    run.add_argument("--train-steps", type=_positive_int, help="Trainer steps (default: 400)")
-    run.add_argument("--min-auc", type=_fraction,
-                     help="Evaluator gate: lowest eval AUC that can be blessed; above 1 blocks "
-                     "every model (default: 0.94)")
-    run.add_argument("--min-accuracy", type=_fraction,
-                     help="Evaluator gate: lowest eval accuracy that can be blessed "
-                     "(default: 0.88)")
-    run.add_argument("--max-regression", type=_fraction, metavar="X",
-                     help="Evaluator gate: how much AUC or accuracy a model may lose against "
-                     "the latest blessed one (default: 0.0)")
-    run.add_argument("--tolerate", action="append", metavar="RULE",
-                     help="let an anomaly warn instead of stop the run: a feature, an anomaly "
-                     "type, or FEATURE:TYPE (repeatable)")
+    _add_model_flags(run)
     run.add_argument("--training-spans", type=_positive_int, metavar="N",
                      help="train on the latest N spans (default: 1)")
-    run.add_argument("--drift-warn", action="store_true",
-                     help="let drift between the latest and the previous span warn instead "
-                     "of stop the run")
     beam = run.add_argument_group("where Beam runs (see README: Scaling out)")
     beam.add_argument("--beam", choices=PROFILES, dest="beam_profile",
                       help="Beam runner profile (default: in-memory)")
@@ -119,6 +147,35 @@ def _parser() -> argparse.ArgumentParser:
     for command in (schema_diff, schema_update):
         command.add_argument("--output-dir", help="the runs to read (default: outputs)")
         command.add_argument("--json", action="store_true", help="print JSON")
+
+    comp = commands.add_parser(
+        "compile", help="write the pipeline as a Kubeflow Pipelines V2 / Vertex AI job spec "
+        "(needs the kubeflow extra; reads no data)")
+    comp.add_argument("--target", choices=TARGETS, default=TARGETS[0],
+                      help="the orchestrator: kubeflow-v2, TFX's KubeflowV2DagRunner (default "
+                      "and only choice)")
+    comp.add_argument("--pipeline-root", required=True, metavar="URI",
+                      help="required, no default (it names your bucket): where the job writes "
+                      "its artifacts, e.g. gs://BUCKET/taxi")
+    comp.add_argument("--image", required=True,
+                      help="required, no default (TFX's own image lacks this project's code): "
+                      "the image every task runs, built from deploy/Dockerfile")
+    comp.add_argument("--data-uri", metavar="URI",
+                      help="folder of span-<N>/ CSV folders (default: PIPELINE_ROOT/data)")
+    comp.add_argument("--serving-uri", metavar="URI",
+                      help="where the Pusher publishes <model>/<version>/ (default: "
+                      "PIPELINE_ROOT/serving)")
+    comp.add_argument("--schema-uri", metavar="URI",
+                      help=f"the curated schema (default: the image's copy, {IMAGE_SCHEMA_PATH})")
+    comp.add_argument("--spans", type=_span_list, metavar="N,N...",
+                      help="span numbers under the data URI, fixed in the spec: the latest is "
+                      "trained on and, with two or more, checked for drift against the "
+                      "previous (default: none; the newest span found when the job runs, no "
+                      "drift check)")
+    _add_model_flags(comp)
+    comp.add_argument("--output", type=Path, metavar="FILE",
+                      help=".json: a Vertex AI PipelineJob; .yaml: the PipelineSpec a Kubeflow "
+                      "Pipelines cluster takes (default: outputs/kubeflow/taxi_pipeline.json)")
     return parser
 
 
@@ -195,11 +252,7 @@ def _run(args) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     cfg = make_config(data_dir=data_dir, spans=spans, output_dir=args.output_dir,
-                      train_steps=args.train_steps, training_spans=args.training_spans,
-                      min_auc=args.min_auc, min_accuracy=args.min_accuracy,
-                      max_regression=args.max_regression,
-                      tolerated_anomalies=tuple(args.tolerate) if args.tolerate else None,
-                      drift_blocks=False if args.drift_warn else None,
+                      training_spans=args.training_spans, **_model_overrides(args),
                       **{name: getattr(args, name) for name in (
                           "beam_profile", "beam_workers", "job_endpoint", "beam_environment",
                           "beam_environment_config", "dataflow_project", "dataflow_region",
@@ -359,11 +412,52 @@ def _predict(args, out, err) -> int:
     return EXIT_OK
 
 
+def _compile(args, out, err) -> int:
+    from pipeline import compile as compiler
+
+    output = (args.output or DEFAULT_OUTPUT).expanduser().resolve()
+    try:
+        cfg = compiler.kubeflow_config(
+            args.pipeline_root, data_uri=args.data_uri, serving_uri=args.serving_uri,
+            schema_uri=args.schema_uri, spans=args.spans, **_model_overrides(args))
+        job = compiler.compile_kubeflow_v2(cfg, args.image, output)
+    except compiler.CompileError as error:
+        print(f"error: {error}", file=err)
+        return EXIT_USAGE
+    except ImportError as error:
+        print(f"error: compile needs the kubeflow extra (pip install '.[kubeflow]'): {error}",
+              file=err)
+        return EXIT_USAGE
+    except OSError as error:
+        print(f"error: cannot write {output}: {error.strerror or error}", file=err)
+        return EXIT_USAGE
+    except (ValueError, TypeError, NotImplementedError) as error:
+        print(f"error: TFX's Kubeflow V2 compiler refused the pipeline: "
+              f"{str(error).strip().splitlines()[0]}", file=err)
+        return EXIT_FAILED
+    tasks = job["pipelineSpec"]["root"]["dag"]["tasks"]
+    data = (f"{cfg.data_location} (span-{cfg.latest_span})" if cfg.spans
+            else f"{cfg.data_location} (the newest span-<N>/ when the job runs)")
+    print(f"wrote {output}: pipeline '{cfg.pipeline_name}', {len(tasks)} tasks", file=out)
+    print(f"  image:         {args.image}", file=out)
+    root_note = ("" if output.suffix == ".json"
+                 else " (not in a .yaml PipelineSpec: give it when submitting)")
+    print(f"  pipeline root: {cfg.pipeline_root_location}{root_note}", file=out)
+    print(f"  data:          {data}", file=out)
+    print(f"  schema:        {cfg.schema_location}", file=out)
+    print(f"  serving:       {cfg.model_serving_location}", file=out)
+    if "://" in cfg.model_serving_location:
+        print("note: the Pusher publishes with local file operations, so this serving "
+              "location fails at run time; see README (Kubeflow Pipelines / Vertex AI)",
+              file=out)
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         quiet = {"schema-diff": _schema_diff, "schema-update": _schema_update,
-                 "predict": _predict}
+                 "predict": _predict, "compile": _compile}
         if args.command in quiet:
             from pipeline.runner import captured_output
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import models
 
+BASELINE_STRATEGIES = ("before-candidate", "latest-blessed")
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = REPO_ROOT / "data" / "taxi"
 DEFAULT_OUTPUT_DIR = REPO_ROOT / "outputs"
@@ -89,6 +91,18 @@ class Config:
     dataflow_project: str | None = None
     dataflow_region: str | None = None
     temp_location: str | None = None
+    # Which blessed model the Evaluator compares with: "before-candidate" (the newest
+    # blessed model older than the candidate, pipeline/baseline.py) or "latest-blessed"
+    # (TFX's LatestBlessedModelStrategy, the only one Kubeflow V2 compiles; on a rerun
+    # with a cached Trainer it resolves the candidate itself as its own baseline).
+    baseline_strategy: str = "before-candidate"
+    # Locations as URIs (gs://...) for an orchestrator that runs the pipeline elsewhere
+    # (pipeline/compile.py); None keeps the local paths above. Strings, because a Path
+    # turns gs://bucket/x into gs:/bucket/x.
+    pipeline_root_uri: str | None = None
+    data_uri: str | None = None
+    schema_uri: str | None = None
+    serving_uri: str | None = None
 
     @property
     def latest_span(self) -> int | None:
@@ -123,6 +137,25 @@ class Config:
     @property
     def log_dir(self) -> Path:
         return self.output_dir / "logs"
+
+    # What create_pipeline hands to TFX: the URI when one is set, else the local path.
+    @property
+    def pipeline_root_location(self) -> str:
+        return self.pipeline_root_uri or str(self.pipeline_root)
+
+    @property
+    def data_location(self) -> str:
+        return self.data_uri or str(self.data_dir)
+
+    @property
+    def schema_location(self) -> str:
+        return self.schema_uri or str(self.schema_path)
+
+    @property
+    def model_serving_location(self) -> str:
+        if self.serving_uri:
+            return f"{self.serving_uri.rstrip('/')}/{self.model_name}"
+        return str(self.model_serving_dir)
 
 
 def _source_fingerprint(*names: str) -> str:

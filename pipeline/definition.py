@@ -27,7 +27,7 @@ from models.preprocessing import preprocessing_fn
 from models.signatures import EXAMPLES_SIGNATURE, TRANSFORM_SIGNATURE
 from pipeline.baseline import CANDIDATE_KEY, LatestBlessedBeforeCandidateStrategy
 from pipeline.beam import beam_pipeline_args
-from pipeline.config import Config
+from pipeline.config import BASELINE_STRATEGIES, Config
 from pipeline.gate import PASSED, DataGate
 from pipeline.pusher import ServingPusher
 
@@ -88,7 +88,7 @@ def _example_gen(cfg: Config, span: int | None) -> tfx.components.CsvExampleGen:
         range_config = tfx.proto.RangeConfig(
             static_range=tfx.proto.StaticRange(start_span_number=span, end_span_number=span))
     return tfx.components.CsvExampleGen(
-        input_base=str(cfg.data_dir),
+        input_base=cfg.data_location,
         input_config=tfx.proto.Input(
             splits=[tfx.proto.Input.Split(name="single_split", pattern=cfg.input_pattern)]
         ),
@@ -152,6 +152,25 @@ def _drift_validator(cfg: Config, latest_statistics, previous_gen):
     return validator, [previous_stats, validator]
 
 
+def _baseline_resolver(cfg: Config, candidate) -> tfx.dsl.Resolver:
+    """The latest blessed model for the Evaluator to compare with. "before-candidate"
+    sees the candidate so it never offers it as its own baseline; "latest-blessed" is
+    TFX's strategy, which Kubeflow V2 compiles (it takes no extra input)."""
+    if cfg.baseline_strategy not in BASELINE_STRATEGIES:
+        raise ValueError(f"unknown baseline strategy {cfg.baseline_strategy!r}; choose one "
+                         f"of {', '.join(BASELINE_STRATEGIES)}")
+    if cfg.baseline_strategy == "latest-blessed":
+        strategy, extra_inputs = tfx.dsl.experimental.LatestBlessedModelStrategy, {}
+    else:
+        strategy, extra_inputs = LatestBlessedBeforeCandidateStrategy, {CANDIDATE_KEY: candidate}
+    return tfx.dsl.Resolver(
+        strategy_class=strategy,
+        **extra_inputs,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("LatestBlessedModelResolver")
+
+
 def create_pipeline(cfg: Config) -> tfx.dsl.Pipeline:
     # Statistics, validation and drift concern the latest span: the new data. Older
     # spans of the training window were checked when they were the latest.
@@ -169,7 +188,7 @@ def create_pipeline(cfg: Config) -> tfx.dsl.Pipeline:
     inferred_schema = tfx.components.SchemaGen(
         statistics=statistics_gen.outputs["statistics"], infer_feature_shape=False
     )
-    curated_schema = tfx.components.ImportSchemaGen(schema_file=str(cfg.schema_path))
+    curated_schema = tfx.components.ImportSchemaGen(schema_file=cfg.schema_location)
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"],
         schema=curated_schema.outputs["schema"],
@@ -188,7 +207,7 @@ def create_pipeline(cfg: Config) -> tfx.dsl.Pipeline:
             cfg, training_examples, example_gen.outputs["examples"], curated_schema)
     return tfx.dsl.Pipeline(
         pipeline_name=cfg.pipeline_name,
-        pipeline_root=str(cfg.pipeline_root),
+        pipeline_root=cfg.pipeline_root_location,
         components=[
             example_gen,
             *older_gens.values(),
@@ -232,12 +251,7 @@ def _model_components(cfg: Config, examples, latest_examples, curated_schema) ->
         eval_args=tfx.proto.EvalArgs(num_steps=cfg.eval_steps),
         custom_config={**code_config, "seed": cfg.seed},
     )
-    baseline_resolver = tfx.dsl.Resolver(
-        strategy_class=LatestBlessedBeforeCandidateStrategy,
-        **{CANDIDATE_KEY: trainer.outputs["model"]},
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id("LatestBlessedModelResolver")
+    baseline_resolver = _baseline_resolver(cfg, trainer.outputs["model"])
     evaluator = tfx.components.Evaluator(
         examples=examples,
         model=trainer.outputs["model"],
@@ -248,7 +262,7 @@ def _model_components(cfg: Config, examples, latest_examples, curated_schema) ->
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         examples=latest_examples,
-        model_serving_dir=str(cfg.model_serving_dir),
+        model_serving_dir=cfg.model_serving_location,
         model_name=cfg.model_name,
         code_fingerprint=cfg.serving_fingerprint,
     ).with_id("Pusher")

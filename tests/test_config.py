@@ -50,3 +50,18 @@ def test_model_fingerprint_follows_the_model_code(tmp_path):
     with (copy / "model.py").open("a") as handle:
         handle.write("\n# an edit\n")
     assert models.fingerprint(copy) != before
+
+
+def test_locations_are_the_local_paths_unless_uris_are_given():
+    cfg = make_config()
+    assert cfg.baseline_strategy == "before-candidate"
+    assert (cfg.pipeline_root_location, cfg.data_location, cfg.schema_location,
+            cfg.model_serving_location) == (str(cfg.pipeline_root), str(cfg.data_dir),
+                                            str(cfg.schema_path), str(cfg.model_serving_dir))
+    uris = make_config(pipeline_root_uri="gs://b/root", data_uri="gs://b/data",
+                       schema_uri="/pipeline/schema/schema.pbtxt", serving_uri="gs://b/serving")
+    # Strings stay strings: a Path would make gs://b/x into gs:/b/x.
+    assert uris.pipeline_root_location == "gs://b/root"
+    assert uris.data_location == "gs://b/data"
+    assert uris.schema_location == "/pipeline/schema/schema.pbtxt"
+    assert uris.model_serving_location == f"gs://b/serving/{uris.model_name}"

@@ -196,3 +196,33 @@ def test_training_window_of_several_spans(cfg):
                                                                     "examples")
     assert _producer(nodes["StatisticsGen_prev1"].inputs["examples"]) == (
         "CsvExampleGen_prev1", "examples")
+
+
+def test_latest_blessed_baseline_is_tfx_strategy_without_candidate_input(cfg):
+    nodes = _by_id(dataclasses.replace(cfg, baseline_strategy="latest-blessed"))
+    resolver = nodes["LatestBlessedModelResolver"]
+    assert (resolver.exec_properties["resolver_class"]
+            is tfx.dsl.experimental.LatestBlessedModelStrategy)
+    assert set(resolver.inputs) == {"model", "model_blessing"}
+    # Inside the Cond, so it still waits for the gate; no longer for the Trainer.
+    assert {node.id for node in resolver.upstream_nodes} == {"DataGate"}
+    assert nodes["Evaluator"].inputs["baseline_model"] is resolver.outputs["model"]
+
+
+def test_unknown_baseline_strategy_is_refused(cfg):
+    with pytest.raises(ValueError, match="unknown baseline strategy"):
+        create_pipeline(dataclasses.replace(cfg, baseline_strategy="newest"))
+
+
+def test_uri_locations_reach_the_components_unchanged(cfg):
+    uris = dataclasses.replace(
+        cfg, pipeline_root_uri="gs://bucket/root", data_uri="gs://bucket/data",
+        schema_uri="gs://bucket/schema.pbtxt", serving_uri="gs://bucket/serving/")
+    pipeline = create_pipeline(uris)
+    nodes = {c.id: c for c in pipeline.components}
+    assert pipeline.pipeline_info.pipeline_root == "gs://bucket/root"
+    assert nodes["CsvExampleGen"].exec_properties["input_base"] == "gs://bucket/data"
+    assert nodes["ImportSchemaGen"].exec_properties["schema_file"] == "gs://bucket/schema.pbtxt"
+    destination = _proto(nodes["Pusher"].exec_properties["push_destination"],
+                         tfx.proto.PushDestination())
+    assert destination.filesystem.base_directory == f"gs://bucket/serving/{cfg.model_name}"

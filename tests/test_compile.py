@@ -1,0 +1,271 @@
+"""`python -m pipeline compile --target kubeflow-v2`: the job spec TFX's
+KubeflowV2DagRunner writes, checked as JSON (no cluster, no network, no data)."""
+
+import dataclasses
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+from google.protobuf import json_format
+from tfx import v1 as tfx
+
+from pipeline import compile as compiler
+from pipeline.config import REPO_ROOT
+from pipeline.definition import create_pipeline
+
+ROOT = "gs://taxi-bucket/runs"
+IMAGE = "europe-docker.pkg.dev/my-project/tfx/taxi-pipeline:0123abc"
+FLAGS = {"train_steps": 123, "min_auc": 0.91, "min_accuracy": 0.8, "max_regression": 0.01,
+         "tolerated_anomalies": ("company",)}
+RESOLVER = "LatestBlessedModelResolver"
+# The V2 compiler splits TFX's latest-blessed-model resolver into two queries.
+RESOLVER_TASKS = {f"{RESOLVER}-model-blessing-resolver", f"{RESOLVER}-model-resolver"}
+MODEL_TASKS = {"Transform", "Trainer", "Evaluator", "Pusher"}
+GATE_CONDITION = "(inputs.artifacts['_DataGate.verdict'].artifacts[0].metadata['passed'] == 1.0)"
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "pipeline", "compile", *args], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    """The Config the CLI call below builds."""
+    return compiler.kubeflow_config(ROOT, **FLAGS)
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    """(CLI result, job spec) of one compile through the CLI, as a user runs it."""
+    output = tmp_path_factory.mktemp("kfp") / "taxi.json"
+    result = _cli("--target", "kubeflow-v2", "--pipeline-root", ROOT, "--image", IMAGE,
+                  "--output", str(output), "--train-steps", "123", "--min-auc", "0.91",
+                  "--min-accuracy", "0.8", "--max-regression", "0.01", "--tolerate", "company")
+    assert result.returncode == 0, result.stderr
+    return result, json.loads(output.read_text())
+
+
+@pytest.fixture(scope="module")
+def job(compiled):
+    return compiled[1]
+
+
+@pytest.fixture(scope="module")
+def tasks(job):
+    return job["pipelineSpec"]["root"]["dag"]["tasks"]
+
+
+def _constant(task, name):
+    return task["inputs"]["parameters"][name]["runtimeValue"]["constant"]
+
+
+def _producer(task, key):
+    source = task["inputs"]["artifacts"][key]["taskOutputArtifact"]
+    return source["producerTask"], source["outputArtifactKey"]
+
+
+def _containers(job):
+    return {label.removesuffix("_executor"): executor["container"]
+            for label, executor in job["pipelineSpec"]["deploymentSpec"]["executors"].items()
+            if "container" in executor}
+
+
+def test_cli_says_what_it_wrote(compiled, cfg):
+    result, job = compiled
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    count = len(job["pipelineSpec"]["root"]["dag"]["tasks"])
+    assert lines[0].endswith(f"taxi.json: pipeline 'taxi', {count} tasks")
+    assert f"  pipeline root: {ROOT}" in lines
+    assert f"  image:         {IMAGE}" in lines
+    assert f"  serving:       {ROOT}/serving/big_tipper" in lines
+    # The Pusher cannot publish to a gs:// location (README: Kubeflow Pipelines / Vertex AI).
+    assert lines[-1].startswith("note: the Pusher publishes with local file operations")
+
+
+def test_every_component_is_a_task(tasks, cfg):
+    node_ids = {node.id for node in create_pipeline(cfg).components}
+    assert RESOLVER in node_ids and "DataGate" in node_ids and "Pusher" in node_ids
+    assert set(tasks) == (node_ids - {RESOLVER}) | RESOLVER_TASKS
+
+
+def test_pusher_is_gated_by_the_evaluator_blessing(tasks):
+    pusher = tasks["Pusher"]
+    assert _producer(pusher, "model_blessing") == ("Evaluator", "blessing")
+    assert _producer(pusher, "model") == ("Trainer", "model")
+    assert "Evaluator" in pusher["dependentTasks"]
+    # The Evaluator compares with what the resolver's second query finds.
+    evaluator = tasks["Evaluator"]
+    assert _producer(evaluator, "baseline_model") == (f"{RESOLVER}-model-resolver", "model")
+    assert _producer(evaluator, "model") == ("Trainer", "model")
+
+
+def test_model_tasks_run_only_when_the_data_gate_passes(tasks):
+    for name, task in tasks.items():
+        condition = task.get("triggerPolicy", {}).get("condition")
+        if name in MODEL_TASKS:
+            assert condition == GATE_CONDITION, name
+            assert _producer(task, "_DataGate.verdict") == ("DataGate", "verdict")
+            assert "DataGate" in task["dependentTasks"]
+        else:
+            # The resolver queries have no condition on V2: they only read metadata.
+            assert condition is None, name
+    assert _producer(tasks["DataGate"], "anomalies") == ("ExampleValidator", "anomalies")
+
+
+def test_pipeline_root_image_and_locations(job, tasks, cfg):
+    assert job["runtimeConfig"]["gcsOutputDirectory"] == ROOT
+    assert job["pipelineSpec"]["pipelineInfo"]["name"] == cfg.pipeline_name
+    containers = _containers(job)
+    assert set(containers) == set(tasks) - RESOLVER_TASKS
+    assert {container["image"] for container in containers.values()} == {IMAGE}
+    assert _constant(tasks["CsvExampleGen"], "input_base") == f"{ROOT}/data"
+    assert _constant(tasks["ImportSchemaGen"], "schema_file") == compiler.IMAGE_SCHEMA_PATH
+    destination = json_format.Parse(_constant(tasks["Pusher"], "push_destination"),
+                                    tfx.proto.PushDestination())
+    assert destination.filesystem.base_directory == f"{ROOT}/serving/big_tipper"
+
+
+def test_parameters_are_carried_over(tasks, cfg):
+    train_args = json_format.Parse(_constant(tasks["Trainer"], "train_args"),
+                                   tfx.proto.TrainArgs())
+    assert train_args.num_steps == 123
+    import tensorflow_model_analysis as tfma
+
+    eval_config = json_format.Parse(_constant(tasks["Evaluator"], "eval_config"),
+                                    tfma.EvalConfig())
+    thresholds = {m.class_name: m.threshold for m in eval_config.metrics_specs[0].metrics}
+    assert thresholds["AUC"].value_threshold.lower_bound.value == 0.91
+    assert thresholds["BinaryAccuracy"].value_threshold.lower_bound.value == 0.8
+    assert thresholds["AUC"].change_threshold.absolute.value == pytest.approx(-0.01)
+    for name in ("Transform", "Trainer"):
+        config = json.loads(_constant(tasks[name], "custom_config"))
+        assert config["model_fingerprint"] == cfg.model_fingerprint
+    assert json.loads(_constant(tasks["Pusher"], "custom_config")) == {
+        "model_name": cfg.model_name, "code_fingerprint": cfg.serving_fingerprint}
+    gate = tasks["DataGate"]
+    assert _constant(gate, "code_fingerprint") == cfg.gate_fingerprint
+    assert json.loads(_constant(gate, "tolerated_anomalies")) == ["company"]
+    assert _constant(gate, "drift_blocks") == 1
+
+
+def test_vertex_sdk_loads_the_job(compiled, tmp_path):
+    """What `PipelineJob(...).submit()` is built from, constructed offline."""
+    aiplatform = pytest.importorskip("google.cloud.aiplatform")
+    from google.auth.credentials import AnonymousCredentials
+
+    path = tmp_path / "job.json"
+    path.write_text(json.dumps(compiled[1]))
+    vertex_job = aiplatform.PipelineJob(
+        display_name="taxi", template_path=str(path), project="my-project",
+        location="europe-west4", credentials=AnonymousCredentials())
+    assert vertex_job._gca_resource.runtime_config.gcs_output_directory == ROOT
+
+
+def test_yaml_output_is_a_pipeline_spec_kfp_loads(cfg, tmp_path):
+    from kfp import components
+
+    output = tmp_path / "taxi.yaml"
+    job = compiler.compile_kubeflow_v2(cfg, IMAGE, output)
+    loaded = components.load_component_from_file(str(output))
+    assert loaded.name == cfg.pipeline_name
+    assert (set(loaded.pipeline_spec.root.dag.tasks)
+            == set(job["pipelineSpec"]["root"]["dag"]["tasks"]))
+
+
+def test_every_class_a_task_imports_is_in_the_image(job, tasks):
+    """Executors, user code and artifact types, imported the way TFX's V2 container
+    entrypoint does, and each from a package deploy/Dockerfile copies (or tfx)."""
+    from kfp.pipeline_spec import pipeline_spec_pb2
+    from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils as entry
+    from tfx.utils import import_utils
+
+    paths = {container["args"][container["args"].index("--executor_class_path") + 1]
+             for container in _containers(job).values()}
+    paths |= {_constant(tasks["Transform"], "preprocessing_fn"),
+              _constant(tasks["Trainer"], "run_fn")}
+    titles = set()
+    for component in job["pipelineSpec"]["components"].values():
+        for side in ("inputDefinitions", "outputDefinitions"):
+            for spec in component.get(side, {}).get("artifacts", {}).values():
+                schema = json_format.ParseDict(spec["artifactType"],
+                                               pipeline_spec_pb2.ArtifactTypeSchema())
+                titles.add(entry._retrieve_class_path(schema))
+    assert "taxi_pipeline.DataVerdict" in titles
+    for path in paths | titles:
+        assert import_utils.import_class_by_path(path) is not None, path
+    dockerfile = (REPO_ROOT / "deploy" / "Dockerfile").read_text()
+    copied = {source.rstrip("/").removesuffix(".py")
+              for line in re.findall(r"^COPY (.+)$", dockerfile, re.M)
+              for source in line.split()[:-1]}
+    assert {"models", "pipeline", "schema", "taxi_pipeline"} <= copied
+    for path in paths | titles:
+        assert path.split(".")[0] in copied | {"tfx"}, path
+    assert f"WORKDIR {compiler.IMAGE_REPO_DIR}" in dockerfile
+    assert f"ENV PYTHONPATH={compiler.IMAGE_REPO_DIR}" in dockerfile
+    assert "COPY schema/ schema/" in dockerfile
+
+
+def test_drift_check_compiles_with_spans(cfg, tmp_path):
+    job = compiler.compile_kubeflow_v2(dataclasses.replace(cfg, spans=(1, 2)), IMAGE,
+                                       tmp_path / "drift.json")
+    tasks = job["pipelineSpec"]["root"]["dag"]["tasks"]
+    assert {"CsvExampleGen_prev1", "StatisticsGen_prev1", "DistributionValidator"} <= set(tasks)
+    assert _producer(tasks["DataGate"], "drift") == ("DistributionValidator", "anomalies")
+    ranges = {name: json.loads(_constant(tasks[name], "range_config"))["static_range"]
+              for name in ("CsvExampleGen", "CsvExampleGen_prev1")}
+    assert ranges["CsvExampleGen"]["start_span_number"] == 2
+    assert ranges["CsvExampleGen_prev1"]["end_span_number"] == 1
+
+
+@pytest.mark.parametrize("change, tfx_error", [
+    # Several spans reach Transform through channel_utils.union.
+    ({"spans": (1, 2), "training_spans": 2}, ValueError),
+    # Only LatestBlessedModelStrategy and LatestArtifactStrategy compile.
+    ({"baseline_strategy": "before-candidate"}, TypeError),
+])
+def test_what_kubeflow_v2_cannot_compile_is_refused_in_one_sentence(
+        cfg, tmp_path, monkeypatch, change, tfx_error):
+    changed = dataclasses.replace(cfg, **change)
+    with pytest.raises(compiler.CompileError):
+        compiler.compile_kubeflow_v2(changed, IMAGE, tmp_path / "x.json")
+    # The refusal is TFX's limit, not ours: without the check its compiler fails.
+    monkeypatch.setattr(compiler, "check", lambda cfg: None)
+    with pytest.raises(tfx_error):
+        compiler.compile_kubeflow_v2(changed, IMAGE, tmp_path / "x.json")
+    assert not (tmp_path / "x.json").exists()
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--image", IMAGE], ["--pipeline-root"]),
+    (["--pipeline-root", ROOT], ["--image"]),
+    (["--pipeline-root", "runs/taxi", "--image", IMAGE], ["URI", "runs/taxi"]),
+    (["--target", "airflow", "--pipeline-root", ROOT, "--image", IMAGE], ["airflow"]),
+    (["--pipeline-root", ROOT, "--image", IMAGE, "--spans", "1,x"], ["1,x"]),
+    (["--pipeline-root", ROOT, "--image", IMAGE, "--train-steps", "0"], ["--train-steps"]),
+])
+def test_bad_usage_is_one_line_and_exit_code_2(args, words):
+    result = _cli(*args)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    for word in words:
+        assert word in lines[0]
+
+
+def test_run_needs_no_kfp_and_compile_names_the_missing_extra():
+    """kfp blocked as if the kubeflow extra were not installed."""
+    script = ("import sys; sys.modules['kfp'] = None\n"
+              "import pipeline.definition, pipeline.runner\n"
+              "from pipeline.cli import main\n"
+              f"sys.exit(main(['compile', '--pipeline-root', '{ROOT}', '--image', 'x']))\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2, result.stderr
+    # (TensorFlow's start-up lines come first: the script imports the pipeline itself.)
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: compile needs the kubeflow extra"), result.stderr
