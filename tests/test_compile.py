@@ -137,7 +137,8 @@ def test_parameters_are_carried_over(tasks, cfg):
 
     eval_config = json_format.Parse(_constant(tasks["Evaluator"], "eval_config"),
                                     tfma.EvalConfig())
-    thresholds = {m.class_name: m.threshold for m in eval_config.metrics_specs[0].metrics}
+    thresholds = {m.class_name: m.per_slice_thresholds[0].threshold
+                  for m in eval_config.metrics_specs[0].metrics if m.per_slice_thresholds}
     assert thresholds["AUC"].value_threshold.lower_bound.value == 0.91
     assert thresholds["BinaryAccuracy"].value_threshold.lower_bound.value == 0.8
     assert thresholds["AUC"].change_threshold.absolute.value == pytest.approx(-0.01)
