@@ -20,6 +20,8 @@ setup(
         # `python -m pipeline compile --target kubeflow-v2`. tfx 1.21 asks for kfp<2.17 only
         # on Python < 3.12 and names no version for 3.12+; 2.17.3 needs its own spec 2.17.3.
         "kubeflow": ["kfp==2.17.3", "kfp-pipeline-spec==2.17.3"],
+        # notebooks/: JupyterLab to open them, nbclient to run them headless in tests.
+        "notebooks": ["jupyterlab", "nbclient", "nbformat", "ipykernel"],
     },
     entry_points={"console_scripts": ["taxi-pipeline=pipeline.cli:main"]},
 )

@@ -1,5 +1,5 @@
-"""Command line: `python -m pipeline run | prepare-data | predict | schema-diff |
-schema-update | compile`.
+"""Command line: `python -m pipeline run | prepare-data | predict | runs | show |
+anomalies | models | lineage | schema-diff | schema-update | compile`.
 
 Exit codes: 0 the run finished (whether or not the Evaluator let the model be pushed);
 1 a component failed (one line with the reason and the log's path), or TFX's compiler
@@ -16,6 +16,7 @@ import os
 import sys
 from pathlib import Path
 
+from pipeline import inspect_cli
 from pipeline.beam import PROFILES
 from pipeline.compile import DEFAULT_OUTPUT, IMAGE_SCHEMA_PATH, TARGETS
 
@@ -133,6 +134,8 @@ def _parser() -> argparse.ArgumentParser:
                          help="the version to use (default: the newest)")
     predict.add_argument("--output-dir", help="the runs to read (default: outputs)")
 
+    inspect_cli.add_parsers(commands, _positive_int)
+
     schema_diff = commands.add_parser(
         "schema-diff", help="compare the latest run's inferred schema with schema/schema.pbtxt")
     schema_update = commands.add_parser(
@@ -220,6 +223,7 @@ def _print_summary(summary: dict, out) -> None:
     if check:
         print(f"servable:   yes ({check['warmup_requests']} warm-up and 2 REST requests; "
               f"scores within {check['max_difference']:.1g} of the evaluated model)", file=out)
+    print(f"report:     {summary['report']}", file=out)
     print(f"log:        {summary['log']}", file=out)
 
 
@@ -457,7 +461,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         quiet = {"schema-diff": _schema_diff, "schema-update": _schema_update,
-                 "predict": _predict, "compile": _compile}
+                 "predict": _predict, "compile": _compile,
+                 **dict.fromkeys(inspect_cli.COMMANDS, inspect_cli.main)}
         if args.command in quiet:
             from pipeline.runner import captured_output
 

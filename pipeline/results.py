@@ -104,7 +104,12 @@ def spans(artifacts) -> list[int]:
                   for a in artifacts if "span" in a.custom_properties)
 
 
-def _split_names(artifact) -> list[str]:
+def state_name(execution) -> str:
+    """'executed', 'cached', 'failed', 'running' (or killed), 'canceled'."""
+    return _STATES.get(execution.last_known_state, "unknown")
+
+
+def split_names(artifact) -> list[str]:
     value = artifact.properties.get("split_names") or artifact.custom_properties.get(
         "split_names")
     return json.loads(value.string_value) if value else []
@@ -116,7 +121,7 @@ def row_counts(statistics) -> dict[str, int]:
     import tensorflow_data_validation as tfdv
 
     counts = {}
-    for split in _split_names(statistics):
+    for split in split_names(statistics):
         stats = tfdv.load_stats_binary(f"{statistics.uri}/Split-{split}/FeatureStats.pb")
         counts[split] = int(stats.datasets[0].num_examples)
     return counts
@@ -124,7 +129,7 @@ def row_counts(statistics) -> dict[str, int]:
 
 def anomalies(example_anomalies) -> list[dict]:
     """The anomalies of an ExampleAnomalies MLMD artifact (see `anomaly_rows`)."""
-    return anomaly_rows(example_anomalies.uri, _split_names(example_anomalies))
+    return anomaly_rows(example_anomalies.uri, split_names(example_anomalies))
 
 
 def anomaly_rows(uri: str, split_names: list[str], split_dir: str = "Split-") -> list[dict]:

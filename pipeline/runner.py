@@ -145,6 +145,10 @@ def _run_exclusive(cfg: Config, verbose: bool, progress_to_stderr: bool) -> dict
         finally:
             absl_logger.removeHandler(progress)
         summary = summarize(cfg, progress.components)
+        from pipeline import report
+
+        summary["report"] = str(report.write(cfg.metadata_path, cfg.output_dir,
+                                             summary["run_id"]))
     summary["log"] = str(log_path)
     return summary
 

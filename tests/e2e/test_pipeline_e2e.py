@@ -7,9 +7,11 @@ output directory, which is what makes "fully cached" and "re-executed" observabl
 
 import csv
 import json
+import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -174,6 +176,87 @@ def test_readme_requests_are_answered_in_both_formats(first_run, workspace):
     scores = serve(**{name: tf.constant(tf.make_ndarray(proto))
                       for name, proto in request.inputs.items()})["probability"].numpy()
     assert scores.shape == (1, 1) and 0 <= scores[0, 0] <= 1
+
+
+def _inspect(workspace, *args, output_dir=None):
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline", *args, "--json",
+         "--output-dir", str(output_dir or workspace["out"])],
+        cwd=workspace["code"], capture_output=True, text=True, timeout=300)
+    return done.returncode, (json.loads(done.stdout) if done.returncode == 0 else done.stderr)
+
+
+def test_inspection_commands_describe_the_first_run(first_run, workspace):
+    summary, _ = first_run
+    code, runs = _inspect(workspace, "runs")
+    assert code == 0 and len(runs) == 1
+    assert runs[0] | {"start": None, "seconds": None} == {
+        "run_id": summary["run_id"], "start": None, "seconds": None, "status": "finished",
+        "span": 1, "anomalies": 0, "blessed": True, "pushed_version": summary["pushed_version"]}
+    code, show = _inspect(workspace, "show", summary["run_id"][:16])
+    assert code == 0 and show["run_id"] == summary["run_id"]
+    assert [c["id"] for c in show["components"]] and len(show["components"]) == len(NODES)
+    overall = next(m for m in show["metrics"] if m["slice"] == "Overall")
+    assert overall["auc"] == pytest.approx(summary["metrics"]["auc"])
+    slices = {m["slice"].split("=")[0] for m in show["metrics"]}
+    assert slices == {"Overall", "payment_type", "trip_start_hour"}
+    assert show["validation"]["ok"] and show["drift"] is None
+    assert {row["feature"] for row in show["statistics"]} >= {"fare", "company"}
+    code, anomalies = _inspect(workspace, "anomalies")
+    assert code == 0 and anomalies["anomalies"] == []
+    code, models = _inspect(workspace, "models")
+    assert code == 0 and [m["version"] for m in models] == [summary["pushed_version"]]
+    assert models[0]["metrics"]["auc"] == pytest.approx(summary["metrics"]["auc"])
+    code, lineage = _inspect(workspace, "lineage", str(summary["pushed_version"]))
+    assert code == 0 and lineage["spans"] == [1]
+    steps = {step["component"]: step for step in lineage["steps"]}
+    assert {"Pusher", "Trainer", "Transform", "CsvExampleGen"} <= set(steps)
+    assert steps["CsvExampleGen"]["input_base"] == str(workspace["data"])
+    code, message = _inspect(workspace, "lineage", "12345")
+    assert code == 2 and "no pushed version 12345" in message
+    code, message = _inspect(workspace, "runs", output_dir=workspace["out"].parent / "empty")
+    assert code == 2 and "no runs" in message
+
+
+def test_report_is_self_contained_and_renders_in_chromium(first_run, tmp_path):
+    summary, _ = first_run
+    report = Path(summary["report"])
+    page = report.read_text()
+    assert not re.search(r"<script|<link|<img|@import|url\(|\b(src|href)=", page, re.I)
+    chromium = shutil.which("chromium")
+    assert chromium, "scripts/setup-env installs Debian's chromium"
+    done = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0",
+         "--dump-dom", report.as_uri()],
+        capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    for marker in ("Uncaught", "Failed to load resource", "net::ERR_"):
+        assert marker not in done.stderr
+    dom = done.stdout
+    auc = f"{summary['metrics']['auc']:.4g}"
+    for number in (summary["run_id"], auc, str(summary["pushed_version"]),
+                   str(summary["rows"]["eval"])):
+        assert number in dom, number
+    assert "blessed" in dom and "auc by payment_type" in dom and "<svg" in dom
+
+
+@pytest.mark.parametrize("name", ["data_validation.ipynb", "model_analysis.ipynb"])
+def test_notebook_runs_headless_against_the_run(first_run, workspace, name, monkeypatch):
+    import nbformat
+    from nbclient import NotebookClient
+
+    summary, _ = first_run
+    monkeypatch.setenv("PIPELINE_OUTPUT_DIR", str(workspace["out"]))
+    notebook = nbformat.read(REPO_ROOT / "notebooks" / name, as_version=4)
+    # Raises CellExecutionError on the first cell that fails.
+    NotebookClient(notebook, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(REPO_ROOT / "notebooks")}}).execute()
+    shown = json.dumps([cell.outputs for cell in notebook.cells if cell.cell_type == "code"])
+    assert summary["run_id"] in shown
+    assert "error" not in {output.output_type for cell in notebook.cells
+                           if cell.cell_type == "code" for output in cell.outputs}
 
 
 def test_rerun_is_fully_cached(workspace, first_run):

@@ -1,0 +1,175 @@
+"""The inspection commands: `runs`, `show [RUN]`, `anomalies [RUN]`, `models`,
+`lineage VERSION`. Text tables by default, `--json` for scripts; all read
+`pipeline.inspection`."""
+
+import json
+
+COMMANDS = ("runs", "show", "anomalies", "models", "lineage")
+
+
+def add_parsers(commands, positive_int) -> None:
+    parsers = {
+        "runs": commands.add_parser("runs", help="list the runs in the output directory"),
+        "show": commands.add_parser("show", help="one run: components, data, anomalies, "
+                                    "drift, metrics per slice, blessing, push"),
+        "anomalies": commands.add_parser("anomalies", help="a run's anomalies and drift"),
+        "models": commands.add_parser("models", help="pushed versions with their metrics"),
+        "lineage": commands.add_parser(
+            "lineage", help="from a pushed version back to the data span it was trained on"),
+    }
+    for name in ("show", "anomalies"):
+        parsers[name].add_argument("run", nargs="?",
+                                   help="run id or a unique prefix (default: the newest)")
+    parsers["lineage"].add_argument("version", type=positive_int)
+    for parser in parsers.values():
+        parser.add_argument("--output-dir", help="the runs to read (default: outputs)")
+        parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _table(rows: list[dict], columns: list[tuple[str, str]], out) -> None:
+    cells = [[_cell(row.get(key)) for _, key in columns] for row in rows]
+    widths = [max([len(title)] + [len(row[i]) for row in cells])
+              for i, (title, _) in enumerate(columns)]
+    print("  ".join(title.ljust(w) for (title, _), w in zip(columns, widths, strict=True))
+          .rstrip(), file=out)
+    for row in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip(),
+              file=out)
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if abs(value) >= 1000 or value.is_integer():
+            return f"{value:.0f}"
+        return f"{value:.4g}"
+    return str(value)
+
+
+RUN_COLUMNS = [("run id", "run_id"), ("start", "start"), ("seconds", "seconds"),
+               ("status", "status"), ("span", "span"), ("anomalies", "anomalies"),
+               ("blessed", "blessed"), ("pushed version", "pushed_version")]
+ANOMALY_COLUMNS = [("split", "split"), ("feature", "feature"), ("type", "type"),
+                   ("description", "description")]
+
+
+def _runs(store, args, out) -> None:
+    from pipeline import inspection
+
+    rows = inspection.runs(store)
+    if not rows:
+        raise inspection.NoRuns("no runs yet: run `python -m pipeline run` first")
+    if args.json:
+        print(json.dumps(rows, indent=2), file=out)
+    else:
+        _table(rows, RUN_COLUMNS, out)
+
+
+def _show(store, args, out) -> None:
+    from pipeline import inspection
+
+    details = inspection.run_details(store, inspection.resolve_run(store, args.run))
+    if args.json:
+        print(json.dumps(details, indent=2), file=out)
+        return
+    _table([details], RUN_COLUMNS, out)
+    print("\ncomponents", file=out)
+    _table(details["components"], [("id", "id"), ("state", "state"),
+                                   ("seconds", "seconds")], out)
+    rows = ", ".join(f"{split} {count}" for split, count in details["rows"].items())
+    print(f"\nrows: {rows or '-'}", file=out)
+    print(f"anomalies: {len(details['anomalies_list'])}", file=out)
+    if details["anomalies_list"]:
+        _table(details["anomalies_list"], ANOMALY_COLUMNS, out)
+    drift = details["drift"]
+    print(f"drift: {'no previous span' if drift is None else len(drift)}", file=out)
+    if drift:
+        _table(drift, ANOMALY_COLUMNS, out)
+    if details["metrics"]:
+        print("\nmetrics", file=out)
+        _table(details["metrics"], [("slice", "slice"), ("model", "model"),
+                                    ("examples", "example_count"), ("auc", "auc"),
+                                    ("accuracy", "binary_accuracy")], out)
+    validation = details["validation"]
+    if validation:
+        print(f"\nblessed: {'yes' if validation['ok'] else 'no'}", file=out)
+        for failure in validation["failures"]:
+            print(f"  failed: {failure['message']}", file=out)
+    print(f"pushed: {details['pushed_path'] or 'no'}", file=out)
+
+
+def _anomalies(store, args, out) -> None:
+    from pipeline import inspection
+
+    details = inspection.run_details(store, inspection.resolve_run(store, args.run))
+    if args.json:
+        print(json.dumps({"run_id": details["run_id"], "anomalies": details["anomalies_list"],
+                          "drift": details["drift"]}, indent=2), file=out)
+        return
+    print(f"run {details['run_id']} (span {details['span']})", file=out)
+    if details["anomalies_list"]:
+        _table(details["anomalies_list"], ANOMALY_COLUMNS, out)
+    else:
+        print("no anomalies against the curated schema", file=out)
+    if details["drift"] is None:
+        print("drift: not checked (no previous span)", file=out)
+    elif details["drift"]:
+        _table(details["drift"], ANOMALY_COLUMNS, out)
+    else:
+        print("no drift against the previous span", file=out)
+
+
+def _models(store, args, out) -> None:
+    from pipeline import inspection
+
+    rows = inspection.models(store)
+    if not rows:
+        raise inspection.NoRuns("no model has been pushed yet")
+    if args.json:
+        print(json.dumps(rows, indent=2), file=out)
+        return
+    _table([{**row, "auc": row["metrics"].get("auc"),
+             "accuracy": row["metrics"].get("binary_accuracy")} for row in rows],
+           [("version", "version"), ("run id", "run_id"), ("auc", "auc"),
+            ("accuracy", "accuracy"), ("path", "path")], out)
+
+
+def _lineage(store, args, out) -> None:
+    from pipeline import inspection
+
+    found = inspection.lineage(store, args.version)
+    if args.json:
+        print(json.dumps(found, indent=2), file=out)
+        return
+    spans = ", ".join(f"span-{span}" for span in found["spans"]) or "-"
+    print(f"version {found['version']} was trained on {spans}", file=out)
+    for step in found["steps"]:
+        source = f" reading {step['input_base']}" if "input_base" in step else ""
+        print(f"\n{step['component']} (run {step['run_id']}){source}", file=out)
+        for artifact in step["outputs"]:
+            span = f" span-{artifact['span']}" if "span" in artifact else ""
+            print(f"  -> {artifact['type']}{span}: {artifact['uri']}", file=out)
+
+
+def main(args, out, err) -> int:
+    """Runs one inspection command; 2 when there is nothing to show."""
+    from pipeline import inspection, results, workspace
+    from pipeline.config import make_config
+
+    cfg = make_config(output_dir=args.output_dir)
+    if not cfg.metadata_path.exists():
+        print(f"error: no runs in {cfg.output_dir}: run `python -m pipeline run` first",
+              file=err)
+        return 2
+    try:
+        workspace.check_metadata(cfg.metadata_path)
+        store = results.open_store(cfg.metadata_path)
+        {"runs": _runs, "show": _show, "anomalies": _anomalies, "models": _models,
+         "lineage": _lineage}[args.command](store, args, out)
+    except (inspection.NoRuns, workspace.OutputDirError) as error:
+        print(f"error: {error.args[0] if error.args else error}", file=err)
+        return 2
+    return 0
