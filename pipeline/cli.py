@@ -286,6 +286,8 @@ def _run(args) -> int:
         if len(first_line) > 400:  # e.g. TFMA quoting a whole signature map
             first_line = first_line[:400] + " [...]"
         print(f"error: {first_line} (log: {error.log_path})", file=sys.stderr)
+        if error.report_path:
+            print(f"report: {error.report_path}", file=sys.stderr)
         recovery = _os_error_recovery(error, cfg.output_dir)
         if recovery:
             print(f"error: {recovery}", file=sys.stderr)

@@ -21,9 +21,25 @@ _FINISHED = "Component %s is finished."
 
 
 class ComponentFailed(Exception):
-    def __init__(self, node_id: str | None, error: BaseException, log_path: Path):
+    def __init__(self, node_id: str | None, error: BaseException, log_path: Path,
+                 report_path: Path | None = None):
         super().__init__(f"{node_id or 'the pipeline'} failed: {type(error).__name__}: {error}")
         self.log_path = log_path
+        self.report_path = report_path
+
+
+def _write_report(cfg: Config) -> Path | None:
+    """The newest run's HTML report; None when not even that can be read (a failing
+    disk, a run that failed before ML Metadata recorded it)."""
+    from pipeline import report
+
+    try:
+        store = results.open_store(cfg.metadata_path)
+        run_id = results.latest_run_id(store)
+        return report.write(cfg.metadata_path, cfg.output_dir, run_id) if run_id else None
+    except Exception:  # the run's own error is the one to report
+        traceback.print_exc()
+        return None
 
 
 class _Progress(logging.Handler):
@@ -141,7 +157,8 @@ def _run_exclusive(cfg: Config, verbose: bool, progress_to_stderr: bool) -> dict
             # The full traceback goes to the log (stderr is the log file here); the CLI
             # shows one line that points to it.
             traceback.print_exc()
-            raise ComponentFailed(progress.current, error, log_path) from error
+            raise ComponentFailed(progress.current, error, log_path,
+                                  _write_report(cfg)) from error
         finally:
             absl_logger.removeHandler(progress)
         summary = summarize(cfg, progress.components)

@@ -7,6 +7,7 @@ LocalDagRunner through the CLI."""
 import csv
 import io
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -125,9 +126,14 @@ def test_bad_span_is_caught_and_changes_nothing(ws, case):
         assert "anomaly type" in table
         for step in ("Transform", "Trainer", "Evaluator", "Pusher"):
             assert "skipped" in _line(report, step), step
+        page = Path(_line(report, "report:").split(maxsplit=1)[1]).read_text()
+        assert "not evaluated" in page and "nothing pushed" in page
     else:
         lines = result.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+        assert lines[0].startswith("error: "), result.stderr
+        # A failed run's report, when ML Metadata has the run, is the only other line.
+        assert all(line.startswith("report: ") for line in lines[1:]) and len(lines) <= 2
+        assert all(Path(line.split(maxsplit=1)[1]).is_file() for line in lines[1:])
         report = lines[0]
     for word in words:
         assert word in report, (word, report)

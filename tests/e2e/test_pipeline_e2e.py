@@ -309,3 +309,7 @@ def test_model_that_tf_serving_cannot_run_is_not_pushed(workspace):
     assert "Pusher failed" in result.stderr and "not servable" in result.stderr
     assert "EagerPyFunc" in result.stderr
     assert versions(workspace) == before
+    # A failed run still leaves its report, which shows the failure.
+    report = next(line for line in result.stderr.splitlines() if line.startswith("report: "))
+    page = Path(report.removeprefix("report: ")).read_text()
+    assert "<td id='status'>failed</td>" in page
