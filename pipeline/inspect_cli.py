@@ -27,7 +27,9 @@ def add_parsers(commands, positive_int) -> None:
 
 
 def _table(rows: list[dict], columns: list[tuple[str, str]], out) -> None:
-    cells = [[_cell(row.get(key)) for _, key in columns] for row in rows]
+    from pipeline.inspection import format_value
+
+    cells = [[format_value(row.get(key)) for _, key in columns] for row in rows]
     widths = [max([len(title)] + [len(row[i]) for row in cells])
               for i, (title, _) in enumerate(columns)]
     print("  ".join(title.ljust(w) for (title, _), w in zip(columns, widths, strict=True))
@@ -37,18 +39,6 @@ def _table(rows: list[dict], columns: list[tuple[str, str]], out) -> None:
               file=out)
 
 
-def _cell(value) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        if abs(value) >= 1000 or value.is_integer():
-            return f"{value:.0f}"
-        return f"{value:.4g}"
-    return str(value)
-
-
 RUN_COLUMNS = [("run id", "run_id"), ("start", "start"), ("seconds", "seconds"),
                ("status", "status"), ("span", "span"), ("anomalies", "anomalies"),
                ("blessed", "blessed"), ("pushed version", "pushed_version")]
@@ -56,16 +46,22 @@ ANOMALY_COLUMNS = [("split", "split"), ("feature", "feature"), ("type", "type"),
                    ("description", "description")]
 
 
-def _runs(store, args, out) -> None:
+def _listing(rows: list[dict], empty: str, columns, args, out) -> None:
     from pipeline import inspection
 
-    rows = inspection.runs(store)
     if not rows:
-        raise inspection.NoRuns("no runs yet: run `python -m pipeline run` first")
+        raise inspection.NoRuns(empty)
     if args.json:
         print(json.dumps(rows, indent=2), file=out)
     else:
-        _table(rows, RUN_COLUMNS, out)
+        _table(rows, columns, out)
+
+
+def _runs(store, args, out) -> None:
+    from pipeline import inspection
+
+    _listing(inspection.runs(store), "no runs yet: run `python -m pipeline run` first",
+             RUN_COLUMNS, args, out)
 
 
 def _show(store, args, out) -> None:
@@ -126,15 +122,12 @@ def _models(store, args, out) -> None:
     from pipeline import inspection
 
     rows = inspection.models(store)
-    if not rows:
-        raise inspection.NoRuns("no model has been pushed yet")
-    if args.json:
-        print(json.dumps(rows, indent=2), file=out)
-        return
-    _table([{**row, "auc": row["metrics"].get("auc"),
-             "accuracy": row["metrics"].get("binary_accuracy")} for row in rows],
-           [("version", "version"), ("run id", "run_id"), ("auc", "auc"),
-            ("accuracy", "accuracy"), ("path", "path")], out)
+    if not args.json:
+        rows = [{**row, "auc": row["metrics"].get("auc"),
+                 "accuracy": row["metrics"].get("binary_accuracy")} for row in rows]
+    _listing(rows, "no model has been pushed yet",
+             [("version", "version"), ("run id", "run_id"), ("auc", "auc"),
+              ("accuracy", "accuracy"), ("path", "path")], args, out)
 
 
 def _lineage(store, args, out) -> None:

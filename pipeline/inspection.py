@@ -18,6 +18,20 @@ class NoRuns(LookupError):
     """The output directory has no runs (or not the one asked for)."""
 
 
+def format_value(value) -> str:
+    """How tables (terminal, notebook, report) show a value: 4 significant digits,
+    whole numbers without decimals, '-' for nothing."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if abs(value) >= 1000 or value.is_integer():
+            return f"{value:.0f}"
+        return f"{value:.4g}"
+    return str(value)
+
+
 def _time(ms: int) -> str:
     return datetime.datetime.fromtimestamp(ms / 1000).isoformat(timespec="seconds")
 

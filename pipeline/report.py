@@ -26,18 +26,6 @@ def _e(value) -> str:
     return html.escape(str(value))
 
 
-def _fmt(value) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        if abs(value) >= 1000 or value.is_integer():
-            return f"{value:.0f}"
-        return f"{value:.4g}"
-    return str(value)
-
-
 def _table(rows: list[dict], columns: list[tuple[str, str]], table_id: str) -> str:
     if not rows:
         return "<p class='note'>none</p>"
@@ -49,7 +37,7 @@ def _table(rows: list[dict], columns: list[tuple[str, str]], table_id: str) -> s
             value = row.get(key)
             kind = " class='num'" if isinstance(value, int | float) and not isinstance(
                 value, bool) else ""
-            cells.append(f"<td{kind}>{_e(_fmt(value))}</td>")
+            cells.append(f"<td{kind}>{_e(inspection.format_value(value))}</td>")
         body.append(f"<tr>{''.join(cells)}</tr>")
     return (f"<table id='{table_id}'><thead><tr>{head}</tr></thead>"
             f"<tbody>{''.join(body)}</tbody></table>")
@@ -71,7 +59,7 @@ def bar_chart(title: str, bars: list[tuple[str, float, str]], lower: float = 0.0
         parts.append(f"<rect x='{label_width}' y='{y}' width='{width:.1f}' height='{row - 4}'"
                      " fill='#4a78b5'/>")
         parts.append(f"<text x='{label_width + width + 4:.1f}' y='{y + 12}' font-size='12'>"
-                     f"{_e(_fmt(value))} {_e(note)}</text>")
+                     f"{_e(inspection.format_value(value))} {_e(note)}</text>")
     parts.append("</svg>")
     return "".join(parts)
 
@@ -120,11 +108,12 @@ def render(details: dict) -> str:
     rows = ", ".join(f"{_e(split)} {count}" for split, count in details["rows"].items())
     key_numbers = [
         ("run", details["run_id"]), ("status", details["status"]),
-        ("span", details["span"]), ("rows", rows or "–"),
+        ("span", details["span"]), ("rows", rows or "-"),
         ("anomalies", len(details["anomalies_list"])),
-        ("eval AUC", _fmt(candidate.get("auc"))),
-        ("eval accuracy", _fmt(candidate.get("binary_accuracy"))),
-        ("baseline AUC", _fmt(baseline.get("auc")) if baseline else "no baseline"),
+        ("eval AUC", inspection.format_value(candidate.get("auc"))),
+        ("eval accuracy", inspection.format_value(candidate.get("binary_accuracy"))),
+        ("baseline AUC",
+         inspection.format_value(baseline.get("auc")) if baseline else "no baseline"),
     ]
     summary = "".join(f"<tr><th>{_e(k)}</th><td id='{_e(k.replace(' ', '-'))}'>{_e(v)}</td></tr>"
                       for k, v in key_numbers)
