@@ -163,6 +163,16 @@ def test_readme_requests_are_answered_in_both_formats(first_run, workspace):
         assert predicted.returncode == 0, predicted.stderr
         answers[name] = json.loads(predicted.stdout)
     assert answers["row"]["predictions"] == answers["columnar"]["outputs"]
+    chosen = {}
+    for version in (summary["pushed_version"], 1):
+        chosen[version] = subprocess.run(
+            [sys.executable, "-m", "pipeline", "predict", "--version", str(version),
+             str(REPO_ROOT / "examples" / "requests" / "row.json"),
+             "--output-dir", str(workspace["out"])],
+            cwd=workspace["code"], capture_output=True, text=True, timeout=300)
+    assert json.loads(chosen[summary["pushed_version"]].stdout) == answers["row"]
+    assert chosen[1].returncode == 2
+    assert f"no version 1 in {workspace['out']}" in chosen[1].stderr
     card, cash = (score for [score] in answers["row"]["predictions"])
     assert 0 <= cash < card <= 1
     sys.path.insert(0, str(REPO_ROOT / "examples"))
