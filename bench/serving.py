@@ -1,0 +1,159 @@
+"""In-process serving speed of the newest pushed model: latency of single-example
+requests (p50/p99) and throughput at batch 256, through both serving signatures.
+
+Loads `<output-dir>/serving/big_tipper/<newest version>` (or `--version`) with
+`tf.saved_model.load`, as `python -m pipeline predict` does, and feeds it real rows of
+the taxi CSV: `serving_default` gets one [batch] tensor per feature (the REST JSON
+path, missing values marked as in a JSON request), `from_examples` gets serialized
+tf.Examples (the gRPC path). Request tensors are built before the clock starts; a
+timed call is the signature call plus reading its output back as numpy. Each signature
+is warmed up first (single and batch calls, not timed). No HTTP/gRPC server, request
+parsing or network is involved: this is the model's own cost in this process. Prints a
+table and JSON.
+
+    scripts/in-env python bench/serving.py [--output-dir outputs] [--version N]
+                                           [--requests 1000] [--batches 200]
+"""
+
+import argparse
+import csv
+import itertools
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from models.signatures import EXAMPLES_INPUT, EXAMPLES_SIGNATURE, JSON_SIGNATURE, OUTPUT  # noqa: E402
+from pipeline import serving  # noqa: E402
+from pipeline.config import DEFAULT_OUTPUT_DIR, Config  # noqa: E402
+from pipeline.data import packaged_taxi_csv  # noqa: E402
+from tests.conftest import serialize_example  # noqa: E402
+
+WARMUP_CALLS = 50
+WARMUP_BATCHES = 5
+
+
+def _rows(path: Path, count: int) -> list[dict]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(itertools.islice(csv.DictReader(handle), count))
+
+
+def _json_tensors(serialized: list[bytes], inputs: dict[str, str]) -> dict:
+    """One request to serving_default, as TF Serving turns a JSON body into tensors."""
+    body = {"instances": serving.json_instances(serialized, inputs)}
+    arrays, _ = serving.request_arrays(body, inputs)
+    return {name: tf.constant(array) for name, array in arrays.items()}
+
+
+def _timed(function, requests: list[dict]) -> list[float]:
+    """Milliseconds per call, each call's output read back as numpy."""
+    times = []
+    for request in requests:
+        started = time.perf_counter()
+        function(**request)[OUTPUT].numpy()
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def _cycle(items: list, count: int) -> list:
+    return [items[index % len(items)] for index in range(count)]
+
+
+def measure(function, singles: list[dict], batches: list[dict], batch_size: int) -> dict:
+    _timed(function, _cycle(singles, WARMUP_CALLS))
+    _timed(function, _cycle(batches, WARMUP_BATCHES))
+    single = np.array(_timed(function, singles))
+    batch = np.array(_timed(function, batches))
+    return {
+        "single_p50_ms": round(float(np.percentile(single, 50)), 3),
+        "single_p99_ms": round(float(np.percentile(single, 99)), 3),
+        "single_mean_ms": round(float(single.mean()), 3),
+        "batch_p50_ms": round(float(np.percentile(batch, 50)), 2),
+        "batch_p99_ms": round(float(np.percentile(batch, 99)), 2),
+        "batch_examples_per_s": round(batch_size * len(batch) / (batch.sum() / 1000)),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR)
+    parser.add_argument("--version", type=int, default=None,
+                        help="a pushed version (default: the newest)")
+    parser.add_argument("--requests", type=int, default=1000,
+                        help="timed single-example requests per signature (default 1000)")
+    parser.add_argument("--batches", type=int, default=200,
+                        help="timed batches per signature (default 200)")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--data", type=Path, default=None,
+                        help="CSV rows to send (default: the packaged taxi CSV)")
+    args = parser.parse_args()
+
+    model_dir = args.output_dir / "serving" / Config.model_name
+    available = serving.versions(model_dir)
+    if not available:
+        print(f"error: no pushed version under {model_dir}: run the pipeline first "
+              "(scripts/in-env python -m pipeline run) or pass --output-dir", file=sys.stderr)
+        raise SystemExit(2)
+    version = args.version if args.version is not None else available[-1]
+    if version not in available:
+        print(f"error: version {version} is not under {model_dir} "
+              f"(there: {', '.join(map(str, available))})", file=sys.stderr)
+        raise SystemExit(2)
+    version_dir = model_dir / str(version)
+
+    # Distinct real rows: one per single request, and enough for the batches.
+    pool = max(args.requests, args.batch_size * min(args.batches, 8))
+    rows = _rows(args.data or packaged_taxi_csv(), pool)
+    serialized = [serialize_example(row) for row in rows]
+    inputs = serving.signature_inputs(version_dir, JSON_SIGNATURE)
+    starts = [(i * args.batch_size) % len(serialized) for i in range(args.batches)]
+    batch_rows = [_cycle(serialized[start:] + serialized[:start], args.batch_size)
+                  for start in starts]
+    requests = {
+        JSON_SIGNATURE: (
+            [_json_tensors([example], inputs) for example in _cycle(serialized, args.requests)],
+            [_json_tensors(batch, inputs) for batch in batch_rows]),
+        EXAMPLES_SIGNATURE: (
+            [{EXAMPLES_INPUT: tf.constant([example])}
+             for example in _cycle(serialized, args.requests)],
+            [{EXAMPLES_INPUT: tf.constant(batch)} for batch in batch_rows]),
+    }
+
+    started = time.perf_counter()
+    model = tf.saved_model.load(str(version_dir))
+    load_seconds = time.perf_counter() - started
+    report = {"model": str(version_dir), "version": version,
+              "load_seconds": round(load_seconds, 2), "requests": args.requests,
+              "batches": args.batches, "batch_size": args.batch_size,
+              "rows": len(serialized), "signatures": {}}
+    for name, (singles, batches) in requests.items():
+        report["signatures"][name] = measure(model.signatures[name], singles, batches,
+                                             args.batch_size)
+    # Both paths must score the same rows alike, or the comparison means nothing.
+    first = batch_rows[0]
+    report["max_difference"] = float(np.abs(
+        model.signatures[JSON_SIGNATURE](**_json_tensors(first, inputs))[OUTPUT].numpy()
+        - model.signatures[EXAMPLES_SIGNATURE](
+            **{EXAMPLES_INPUT: tf.constant(first)})[OUTPUT].numpy()).max())
+
+    print(f"version {version} ({version_dir}), loaded in {load_seconds:.1f} s; "
+          f"{args.requests} single requests and {args.batches} batches of "
+          f"{args.batch_size} per signature, {len(serialized)} distinct taxi rows")
+    print(f"{'signature':<17}{'p50 ms':>9}{'p99 ms':>9}{'mean ms':>9}"
+          f"{f'batch {args.batch_size} p50 ms':>19}{'examples/s':>12}")
+    for name, result in report["signatures"].items():
+        print(f"{name:<17}{result['single_p50_ms']:>9.2f}{result['single_p99_ms']:>9.2f}"
+              f"{result['single_mean_ms']:>9.2f}{result['batch_p50_ms']:>19.2f}"
+              f"{result['batch_examples_per_s']:>12,}")
+    print(f"largest difference between the two signatures on one batch: "
+          f"{report['max_difference']:.1e}")
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
