@@ -218,7 +218,10 @@ def _print_summary(summary: dict, out) -> None:
         print("baseline:   " + "  ".join(
             f"{name} {baseline[name]:.4f}" for name in shown[:2] if name in baseline), file=out)
     print(f"blessed:    {'yes' if summary['blessed'] else 'no'}", file=out)
-    print(f"pushed:     {summary['pushed_path'] if summary['pushed'] else 'no'}", file=out)
+    pushed = summary["pushed_path"] if summary["pushed"] else "no"
+    if summary["pushed"] and not summary["pushed_new"]:
+        pushed += " (published by an earlier run; nothing new)"
+    print(f"pushed:     {pushed}", file=out)
     check = summary.get("servable_check")
     if check:
         print(f"servable:   yes ({check['warmup_requests']} warm-up and 2 REST requests; "

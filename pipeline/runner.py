@@ -208,6 +208,8 @@ def summarize(cfg: Config, components: list[dict]) -> dict:
         "baseline_metrics": all_metrics.get("baseline", {}),
         "blessed": bool(blessing and results.custom_int(blessing, "blessed")),
         "pushed": pushed,
+        # False when the Pusher was cached: the version was published by an earlier run.
+        "pushed_new": pushed and outputs.get("Pusher", {}).get("state") == "executed",
         "pushed_path": results.custom_str(pushed_model, "pushed_destination") if pushed else None,
         "pushed_version": (int(results.custom_str(pushed_model, "pushed_version"))
                            if pushed else None),

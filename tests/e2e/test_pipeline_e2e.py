@@ -276,6 +276,7 @@ def test_rerun_is_fully_cached(workspace, first_run):
         dict.fromkeys(CACHEABLE, "cached")
     assert versions(workspace) == before  # nothing pushed twice
     assert summary["pushed_path"] == first_run[0]["pushed_path"]
+    assert first_run[0]["pushed_new"] and not summary["pushed_new"]
 
 
 def test_unreachable_threshold_blocks_the_push(workspace):
