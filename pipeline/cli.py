@@ -399,15 +399,15 @@ def _predict(args, out, err) -> int:
         return EXIT_USAGE
     version_dir = cfg.model_serving_dir / str(version)
     try:
+        inputs = serving.signature_inputs(version_dir, serving.JSON_SIGNATURE)
         if args.file.suffix.lower() == ".csv":
-            inputs = serving.signature_inputs(version_dir, serving.JSON_SIGNATURE)
             body = {"instances": serving.csv_instances(args.file, inputs)}
         else:
             body = json.loads(args.file.read_text(encoding="utf-8"))
         import tensorflow as tf
 
         model = tf.saved_model.load(str(version_dir), tags=["serve"])
-        answer = serving.predict_json(model, version_dir, body)
+        answer = serving.predict_json(model, inputs, body)
     except OSError as error:
         print(f"error: {error.strerror}: {error.filename}", file=err)
         return EXIT_USAGE

@@ -76,20 +76,25 @@ def components(store, run_id: str) -> list[dict]:
     return rows
 
 
-def _first(outputs: dict, node_id: str, type_name: str):
+def output(outputs: dict, node_id: str, type_name: str):
+    """The first artifact of `type_name` a component output, in `results.run_outputs`."""
     found = outputs.get(node_id, {}).get("artifacts", {}).get(type_name, [])
     return found[0] if found else None
 
 
-def run_summary(store, run_id: str) -> dict:
-    """One line of `runs`: when, how long, which span, what was found and decided."""
+def run_summary(store, run_id: str, outputs: dict | None = None,
+                anomaly_count: int | None = None) -> dict:
+    """One line of `runs`: when, how long, which span, what was found and decided.
+    `outputs` and `anomaly_count` spare a caller that has them a second read."""
     run = store.get_context_by_type_and_name("pipeline_run", run_id)
     executions = store.get_executions_by_context(run.id)
-    outputs = results.run_outputs(store, run_id)
+    outputs = results.run_outputs(store, run_id) if outputs is None else outputs
     examples = outputs.get("CsvExampleGen", {}).get("artifacts", {}).get("Examples", [])
-    anomalies = _first(outputs, "ExampleValidator", "ExampleAnomalies")
-    blessing = _first(outputs, "Evaluator", "ModelBlessing")
-    pushed = _first(outputs, "Pusher", "PushedModel")
+    if anomaly_count is None:
+        anomalies = output(outputs, "ExampleValidator", "ExampleAnomalies")
+        anomaly_count = len(results.anomalies(anomalies)) if anomalies else None
+    blessing = output(outputs, "Evaluator", "ModelBlessing")
+    pushed = output(outputs, "Pusher", "PushedModel")
     states = {results.state_name(e) for e in executions}
     start = min((e.create_time_since_epoch for e in executions),
                 default=run.create_time_since_epoch)
@@ -101,7 +106,7 @@ def run_summary(store, run_id: str) -> dict:
         "status": ("failed" if "failed" in states
                    else "incomplete" if "running" in states else "finished"),
         "span": (results.spans(examples) or [None])[-1],
-        "anomalies": len(results.anomalies(anomalies)) if anomalies else None,
+        "anomalies": anomaly_count,
         "blessed": bool(results.custom_int(blessing, "blessed")) if blessing else None,
         "pushed_version": (int(results.custom_str(pushed, "pushed_version"))
                            if pushed and results.custom_int(pushed, "pushed") else None),
@@ -144,38 +149,6 @@ def feature_statistics(statistics) -> list[dict]:
     return rows
 
 
-def _slice_value(key):
-    value = getattr(key, key.WhichOneof("kind"))
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-
-
-def slice_metrics(evaluation) -> list[dict]:
-    """Every slice's metrics: {slice, model ('candidate'/'baseline'), metric: value}.
-    The overall slice is named 'Overall'; others `feature=value`."""
-    import tensorflow_model_analysis as tfma
-
-    rows: dict[tuple[str, str], dict] = {}
-    for metrics_for_slice in tfma.load_metrics(evaluation.uri):
-        name = ", ".join(f"{key.column}={_slice_value(key)}"
-                         for key in metrics_for_slice.slice_key.single_slice_keys) or "Overall"
-        for entry in metrics_for_slice.metric_keys_and_values:
-            if entry.key.is_diff or not entry.value.HasField("double_value"):
-                continue
-            model = entry.key.model_name or "candidate"
-            row = rows.setdefault((name, model), {"slice": name, "model": model})
-            row[entry.key.name] = entry.value.double_value.value
-    def order(row):
-        feature, _, value = row["slice"].partition("=")
-        try:
-            number = float(value)
-        except ValueError:
-            number = None
-        return (row["slice"] != "Overall", feature, number is None, number or 0, value,
-                row["model"])
-
-    return sorted(rows.values(), key=order)
-
-
 def validation(evaluation) -> dict:
     """TFMA's blessing decision: ok, and the failed thresholds (metric, slice, value)."""
     import tensorflow_model_analysis as tfma
@@ -194,32 +167,46 @@ def validation(evaluation) -> dict:
 
 
 def run_details(store, run_id: str) -> dict:
-    """Everything `show`, the notebooks and the report present about one run."""
+    """Everything `show`, the notebooks, the report and the run summary present about
+    one run, each artifact read once."""
     outputs = results.run_outputs(store, run_id)
-    statistics = _first(outputs, "StatisticsGen", "ExampleStatistics")
-    anomalies = _first(outputs, "ExampleValidator", "ExampleAnomalies")
-    drift = _first(outputs, "DistributionValidator", "ExampleAnomalies")
-    evaluation = _first(outputs, "Evaluator", "ModelEvaluation")
-    pushed = _first(outputs, "Pusher", "PushedModel")
-    curated = _first(outputs, "ImportSchemaGen", "Schema")
-    inferred = _first(outputs, "SchemaGen", "Schema")
+    statistics = output(outputs, "StatisticsGen", "ExampleStatistics")
+    anomalies = output(outputs, "ExampleValidator", "ExampleAnomalies")
+    drift = output(outputs, "DistributionValidator", "ExampleAnomalies")
+    evaluation = output(outputs, "Evaluator", "ModelEvaluation")
+    pushed = output(outputs, "Pusher", "PushedModel")
+    curated = output(outputs, "ImportSchemaGen", "Schema")
+    inferred = output(outputs, "SchemaGen", "Schema")
+    from pipeline.gate import DataVerdict  # imports TFX
+
+    verdict = output(outputs, "DataGate", DataVerdict.TYPE_NAME)
+    anomaly_rows = results.anomalies(anomalies) if anomalies else []
+    summary = run_summary(store, run_id, outputs,
+                          len(anomaly_rows) if anomalies else None)
     check = results.custom_str(pushed, "servable_check") if pushed else None
     return {
-        **run_summary(store, run_id),
+        **summary,
         "components": components(store, run_id),
         "rows": results.row_counts(statistics) if statistics else {},
         "statistics": feature_statistics(statistics) if statistics else [],
         "statistics_uri": statistics.uri if statistics else None,
         "schema": {"curated": f"{curated.uri}/schema.pbtxt" if curated else None,
                    "inferred": f"{inferred.uri}/schema.pbtxt" if inferred else None},
-        "anomalies_list": results.anomalies(anomalies) if anomalies else [],
+        "anomalies_list": anomaly_rows,
         "anomalies_uri": anomalies.uri if anomalies else None,
+        # The DataGate's decision: passed, blocking and tolerated anomaly rows.
+        "verdict": results.verdict(verdict) if verdict else {},
         "drift": (results.anomaly_rows(drift.uri, results.split_names(drift),
                                        split_dir="SplitPair-") if drift else None),
-        "metrics": slice_metrics(evaluation) if evaluation else [],
+        "training_spans": results.spans(
+            outputs.get("Transform", {}).get("inputs", {}).get("Examples", [])),
+        "metrics": results.slice_metrics(evaluation) if evaluation else [],
         "validation": validation(evaluation) if evaluation else None,
         "pushed_path": (results.custom_str(pushed, "pushed_destination")
-                        if pushed and results.custom_int(pushed, "pushed") else None),
+                        if summary["pushed_version"] else None),
+        # False when the Pusher was cached: the version was published by an earlier run.
+        "pushed_new": bool(summary["pushed_version"])
+                      and outputs.get("Pusher", {}).get("state") == "executed",
         "servable_check": json.loads(check) if check else None,
     }
 
@@ -255,7 +242,7 @@ def models(store) -> list[dict]:
         run_id = _run_of(store, execution) if execution else None
         metrics = {}
         if run_id:
-            evaluation = _first(results.run_outputs(store, run_id), "Evaluator",
+            evaluation = output(results.run_outputs(store, run_id), "Evaluator",
                                 "ModelEvaluation")
             metrics = results.metrics(evaluation).get("candidate", {}) if evaluation else {}
         found.append({

@@ -1,15 +1,15 @@
 """A self-contained HTML report of one run: no scripts, no external styles, fonts or
 images (charts are inline SVG), so it opens offline and can be mailed or archived.
 
-`render(details)` takes `inspection.run_details`; `write(cfg, run_id)` puts the page at
-`<output-dir>/reports/<run id>/report.html`.
+`render(details)` takes `inspection.run_details`; `write(details, output_dir)` puts the
+page at `<output-dir>/reports/<run id>/report.html`.
 """
 
 import html
 import re
 from pathlib import Path
 
-from pipeline import inspection, results
+from pipeline import inspection
 
 _STYLE = """
 body { font-family: sans-serif; margin: 2em; color: #222; max-width: 70em; }
@@ -150,13 +150,11 @@ def path_for(output_dir: Path, run_id: str) -> Path:
     return output_dir / "reports" / re.sub(r"[^0-9A-Za-z.-]", "-", run_id) / "report.html"
 
 
-def write(metadata_path: Path, output_dir: Path, run_id: str) -> Path:
+def write(details: dict, output_dir: Path) -> Path:
     """Renders one run's report and replaces the file atomically."""
-    store = results.open_store(metadata_path)
-    page = render(inspection.run_details(store, run_id))
-    path = path_for(output_dir, run_id)
+    path = path_for(output_dir, details["run_id"])
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
-    partial.write_text(page, encoding="utf-8")
+    partial.write_text(render(details), encoding="utf-8")
     partial.replace(path)
     return path

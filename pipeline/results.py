@@ -162,22 +162,48 @@ def anomaly_rows(uri: str, split_names: list[str], split_dir: str = "Split-") ->
     return rows
 
 
-def metrics(evaluation) -> dict[str, dict[str, float]]:
-    """Overall-slice metrics by model ('candidate', and 'baseline' when there is one)."""
+def _slice_value(key):
+    value = getattr(key, key.WhichOneof("kind"))
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def slice_metrics(evaluation) -> list[dict]:
+    """Every slice's metrics: {slice, model ('candidate'/'baseline'), metric: value}.
+    The overall slice is named 'Overall'; others `feature=value`, values in order."""
     import tensorflow_model_analysis as tfma
 
-    result: dict[str, dict[str, float]] = {}
+    rows: dict[tuple[str, str], dict] = {}
     for metrics_for_slice in tfma.load_metrics(evaluation.uri):
-        if metrics_for_slice.slice_key.single_slice_keys:
-            continue
+        name = ", ".join(f"{key.column}={_slice_value(key)}"
+                         for key in metrics_for_slice.slice_key.single_slice_keys) or "Overall"
         for entry in metrics_for_slice.metric_keys_and_values:
-            if entry.key.is_diff:
-                continue
-            if not entry.value.HasField("double_value"):
+            if entry.key.is_diff or not entry.value.HasField("double_value"):
                 continue
             model = entry.key.model_name or "candidate"
-            result.setdefault(model, {})[entry.key.name] = entry.value.double_value.value
-    return result
+            row = rows.setdefault((name, model), {"slice": name, "model": model})
+            row[entry.key.name] = entry.value.double_value.value
+
+    def order(row):
+        feature, _, value = row["slice"].partition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+        return (row["slice"] != "Overall", feature, number is None, number or 0, value,
+                row["model"])
+
+    return sorted(rows.values(), key=order)
+
+
+def overall_metrics(slice_rows: list[dict]) -> dict[str, dict[str, float]]:
+    """The 'Overall' rows of `slice_metrics`, by model."""
+    return {row["model"]: {k: v for k, v in row.items() if k not in ("slice", "model")}
+            for row in slice_rows if row["slice"] == "Overall"}
+
+
+def metrics(evaluation) -> dict[str, dict[str, float]]:
+    """Overall-slice metrics by model ('candidate', and 'baseline' when there is one)."""
+    return overall_metrics(slice_metrics(evaluation))
 
 
 def verdict(data_verdict) -> dict:

@@ -5,7 +5,6 @@ import contextlib
 import dataclasses
 import datetime
 import hashlib
-import json
 import logging
 import os
 import sys
@@ -31,12 +30,13 @@ class ComponentFailed(Exception):
 def _write_report(cfg: Config) -> Path | None:
     """The newest run's HTML report; None when not even that can be read (a failing
     disk, a run that failed before ML Metadata recorded it)."""
-    from pipeline import report
+    from pipeline import inspection, report
 
     try:
         store = results.open_store(cfg.metadata_path)
         run_id = results.latest_run_id(store)
-        return report.write(cfg.metadata_path, cfg.output_dir, run_id) if run_id else None
+        return report.write(inspection.run_details(store, run_id), cfg.output_dir) \
+            if run_id else None
     except Exception:  # the run's own error is the one to report
         traceback.print_exc()
         return None
@@ -161,59 +161,38 @@ def _run_exclusive(cfg: Config, verbose: bool, progress_to_stderr: bool) -> dict
                                   _write_report(cfg)) from error
         finally:
             absl_logger.removeHandler(progress)
-        summary = summarize(cfg, progress.components)
-        from pipeline import report
+        from pipeline import inspection, report
 
-        summary["report"] = str(report.write(cfg.metadata_path, cfg.output_dir,
-                                             summary["run_id"]))
+        store = results.open_store(cfg.metadata_path)
+        details = inspection.run_details(store, results.latest_run_id(store))
+        summary = summarize(details, progress.components)
+        summary["report"] = str(report.write(details, cfg.output_dir))
     summary["log"] = str(log_path)
     return summary
 
 
-def summarize(cfg: Config, components: list[dict]) -> dict:
-    """What the newest run read, found, measured, decided and pushed."""
-    store = results.open_store(cfg.metadata_path)
-    run_id = results.latest_run_id(store)
-    outputs = results.run_outputs(store, run_id)
-
-    transform_inputs = outputs.get("Transform", {}).get("inputs", {}).get("Examples", [])
-    latest_examples = outputs.get("CsvExampleGen", {}).get("artifacts", {}).get("Examples", [])
-
-    def artifact(node_id: str, type_name: str):
-        found = outputs.get(node_id, {}).get("artifacts", {}).get(type_name, [])
-        return found[0] if found else None
-
-    statistics = artifact("StatisticsGen", "ExampleStatistics")
-    example_anomalies = artifact("ExampleValidator", "ExampleAnomalies")
-    from pipeline.gate import DataVerdict  # imports TFX: only once output is captured
-
-    verdict = artifact("DataGate", DataVerdict.TYPE_NAME)
-    evaluation = artifact("Evaluator", "ModelEvaluation")
-    blessing = artifact("Evaluator", "ModelBlessing")
-    pushed_model = artifact("Pusher", "PushedModel")
-    all_metrics = results.metrics(evaluation) if evaluation else {}
-    pushed = bool(pushed_model and results.custom_int(pushed_model, "pushed"))
-    gate = results.verdict(verdict) if verdict else {}
+def summarize(details: dict, components: list[dict]) -> dict:
+    """What a run read, found, measured, decided and pushed, from
+    `inspection.run_details` (which the report renders too)."""
+    metrics = results.overall_metrics(details["metrics"])
+    verdict = details["verdict"]
     return {
-        "run_id": run_id,
+        "run_id": details["run_id"],
         # Rows and validation are about the newest span; training may use a window.
-        "span": (results.spans(latest_examples) or [None])[-1],
-        "rows": results.row_counts(statistics) if statistics else {},
-        "training_spans": results.spans(transform_inputs),
-        "anomalies": results.anomalies(example_anomalies) if example_anomalies else [],
-        "data_passed": bool(gate.get("passed")),
-        "blocking_anomalies": gate.get("blocking", []),
-        "tolerated_anomalies": gate.get("tolerated", []),
-        "metrics": all_metrics.get("candidate", {}),
-        "baseline_metrics": all_metrics.get("baseline", {}),
-        "blessed": bool(blessing and results.custom_int(blessing, "blessed")),
-        "pushed": pushed,
-        # False when the Pusher was cached: the version was published by an earlier run.
-        "pushed_new": pushed and outputs.get("Pusher", {}).get("state") == "executed",
-        "pushed_path": results.custom_str(pushed_model, "pushed_destination") if pushed else None,
-        "pushed_version": (int(results.custom_str(pushed_model, "pushed_version"))
-                           if pushed else None),
-        "servable_check": (json.loads(results.custom_str(pushed_model, "servable_check"))
-                           if pushed else None),
+        "span": details["span"],
+        "rows": details["rows"],
+        "training_spans": details["training_spans"],
+        "anomalies": details["anomalies_list"],
+        "data_passed": bool(verdict.get("passed")),
+        "blocking_anomalies": verdict.get("blocking", []),
+        "tolerated_anomalies": verdict.get("tolerated", []),
+        "metrics": metrics.get("candidate", {}),
+        "baseline_metrics": metrics.get("baseline", {}),
+        "blessed": bool(details["blessed"]),
+        "pushed": details["pushed_path"] is not None,
+        "pushed_new": details["pushed_new"],
+        "pushed_path": details["pushed_path"],
+        "pushed_version": details["pushed_version"],
+        "servable_check": details["servable_check"],
         "components": components,
     }

@@ -193,11 +193,12 @@ def response(outputs: dict, row_format: bool) -> dict:
     return {"outputs": next(iter(values.values())) if len(values) == 1 else values}
 
 
-def predict_json(model, saved_model_dir: Path, body: dict) -> dict:
-    """What TF Serving's REST `:predict` answers for `body` (default signature)."""
+def predict_json(model, inputs: dict[str, str], body: dict) -> dict:
+    """What TF Serving's REST `:predict` answers for `body` (default signature, whose
+    `signature_inputs` are `inputs`)."""
     import tensorflow as tf
 
-    arrays, row_format = request_arrays(body, signature_inputs(saved_model_dir, JSON_SIGNATURE))
+    arrays, row_format = request_arrays(body, inputs)
     tensors = {name: tf.constant(array) for name, array in arrays.items()}
     return response(model.signatures[JSON_SIGNATURE](**tensors), row_format)
 
@@ -318,9 +319,8 @@ def check_servable(version_dir: Path, reference_dir: Path) -> dict:
     row_body = json.loads(json.dumps({"instances": instances}))
     columnar_body = json.loads(json.dumps(
         {"inputs": {name: [row[name] for row in instances] for name in inputs}}))
-    scores["rest_row"] = np.array(predict_json(model, version_dir, row_body)["predictions"])
-    scores["rest_columnar"] = np.array(
-        predict_json(model, version_dir, columnar_body)["outputs"])
+    scores["rest_row"] = np.array(predict_json(model, inputs, row_body)["predictions"])
+    scores["rest_columnar"] = np.array(predict_json(model, inputs, columnar_body)["outputs"])
     reference = tf.saved_model.load(str(reference_dir), tags=["serve"])
     expected = reference.signatures[EXAMPLES_SIGNATURE](
         **{EXAMPLES_INPUT: tf.constant(batch)})[OUTPUT].numpy().reshape(-1)
