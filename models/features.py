@@ -1,67 +1,192 @@
-"""Facts about the taxi columns, written once: every other module reads them from here.
+"""What the model is given and what it predicts, derived from the dataset's schema.
 
-`FEATURES` maps each raw CSV column the model uses to how it is encoded; `LABEL` says
-how the label is derived from raw columns. Columns in neither (e.g. the always-empty
-pickup_census_tract) are validated by the schema but not fed to the model.
+`ModelInputs` maps each raw CSV column the model uses to how it is encoded and says
+what the label is. `from_schema` derives it from a TFMD schema (curated, or inferred on
+the first run): FLOAT -> numeric, BYTES -> vocabulary, INT with a small non-negative
+`int_domain` -> one category per value, other INT -> numeric. The pipeline builds it
+once (pipeline/config.py) and hands it to Transform and Trainer as JSON in their
+`custom_config`, so changing the schema or the label invalidates their cache entries.
 """
 
 import dataclasses
 import enum
+import json
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
+
+from tensorflow_metadata.proto.v0 import schema_pb2
+
+CLASSIFICATION = "classification"
+REGRESSION = "regression"
+TASKS = (CLASSIFICATION, REGRESSION)
+
+# Quantile buckets per numeric feature of a classifier, so the network can learn
+# non-monotonic effects cheaply.
+NUMERIC_BUCKETS = 10
+# Most frequent strings kept per vocabulary feature (the rest share one bucket).
+VOCABULARY_SIZE = 1000
+# An INT column whose int_domain is within [0, this) is categorical (hour of day, day
+# of week, area codes); larger or unbounded domains are numeric.
+MAX_CATEGORY_VALUES = 100
 
 
 class Encoding(enum.Enum):
-    # Float column: missing values get the training mean, then z-score, plus
-    # quantile buckets so the network can learn non-monotonic effects cheaply.
+    # Float or large-domain int: missing values get the training mean, then z-score,
+    # plus quantile buckets for a classifier.
     NUMERIC = "numeric"
     # String column: vocabulary computed on the training data, out-of-vocabulary bucket.
     VOCABULARY = "vocabulary"
-    # Small integer domain (hour, weekday, community area): one category per value.
+    # Small integer domain: one category per value in [0, num_values), plus one for
+    # missing and out-of-range values.
     INTEGER_CATEGORY = "integer_category"
 
 
 @dataclasses.dataclass(frozen=True)
 class Feature:
     encoding: Encoding
-    # NUMERIC: apply log1p before scaling (heavy right tail: fares, distances, durations).
-    log: bool = False
     # NUMERIC: number of quantile buckets (0 = none).
     buckets: int = 0
-    # INTEGER_CATEGORY: values are in [0, num_values); anything else maps to one
-    # extra out-of-range category. VOCABULARY: the number of most frequent strings kept.
+    # INTEGER_CATEGORY: size of the value range; VOCABULARY: strings kept.
     num_values: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
+class Ratio:
+    """A label derived from two numeric columns: 1 when numerator > threshold x
+    denominator (the taxi "big tipper": tips > 0.2 x fare)."""
+
+    numerator: str
+    denominator: str
+    threshold: float
+
+
+@dataclasses.dataclass(frozen=True)
 class Label:
-    key: str  # name of the label in the transformed data and in TFMA
-    tips_column: str
-    fare_column: str
-    tip_fraction: float  # a big tipper tips more than this fraction of the fare
+    # The label's name in the transformed data and in TFMA; the CSV column itself
+    # unless the label is derived (`ratio`).
+    name: str
+    task: str = CLASSIFICATION
+    # Classification: the class names in index order (the model's output i is the
+    # probability of classes[i]); a raw value maps to its index in the Transform graph.
+    classes: tuple[str, ...] = ()
+    ratio: Ratio | None = None
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def hidden_columns(self) -> tuple[str, ...]:
+        """Raw columns that carry the answer: never model inputs, absent at serving."""
+        return (self.ratio.numerator,) if self.ratio else (self.name,)
+
+    @property
+    def source_columns(self) -> tuple[str, ...]:
+        """Raw columns the label is computed from."""
+        return (self.ratio.numerator, self.ratio.denominator) if self.ratio else (self.name,)
 
 
-_NUMERIC_BUCKETED = Feature(Encoding.NUMERIC, buckets=10)
-_SKEWED = Feature(Encoding.NUMERIC, log=True, buckets=10)
+@dataclasses.dataclass(frozen=True)
+class ModelInputs:
+    features: Mapping[str, Feature]
+    label: Label
 
-FEATURES = MappingProxyType({
-    "fare": _SKEWED,
-    "trip_miles": _SKEWED,
-    "trip_seconds": _SKEWED,
-    "trip_start_timestamp": Feature(Encoding.NUMERIC),
-    "pickup_latitude": _NUMERIC_BUCKETED,
-    "pickup_longitude": _NUMERIC_BUCKETED,
-    "dropoff_latitude": _NUMERIC_BUCKETED,
-    "dropoff_longitude": _NUMERIC_BUCKETED,
-    "trip_start_hour": Feature(Encoding.INTEGER_CATEGORY, num_values=24),
-    "trip_start_day": Feature(Encoding.INTEGER_CATEGORY, num_values=8),
-    "trip_start_month": Feature(Encoding.INTEGER_CATEGORY, num_values=13),
-    "pickup_community_area": Feature(Encoding.INTEGER_CATEGORY, num_values=78),
-    "dropoff_community_area": Feature(Encoding.INTEGER_CATEGORY, num_values=78),
-    "payment_type": Feature(Encoding.VOCABULARY, num_values=20),
-    "company": Feature(Encoding.VOCABULARY, num_values=100),
-})
+    def to_json(self) -> str:
+        return json.dumps({
+            "features": {name: {"encoding": f.encoding.value, "buckets": f.buckets,
+                                "num_values": f.num_values}
+                         for name, f in self.features.items()},
+            "label": {"name": self.label.name, "task": self.label.task,
+                      "classes": list(self.label.classes),
+                      "ratio": dataclasses.asdict(self.label.ratio) if self.label.ratio
+                      else None},
+        }, sort_keys=True)
 
-LABEL = Label(key="big_tipper", tips_column="tips", fare_column="fare", tip_fraction=0.2)
+    @classmethod
+    def from_json(cls, text: str) -> "ModelInputs":
+        data = json.loads(text)
+        label = data["label"]
+        return cls(
+            features=MappingProxyType({
+                name: Feature(Encoding(f["encoding"]), f["buckets"], f["num_values"])
+                for name, f in data["features"].items()}),
+            label=Label(label["name"], label["task"], tuple(label["classes"]),
+                        Ratio(**label["ratio"]) if label["ratio"] else None),
+        )
+
+
+class SchemaError(ValueError):
+    """The schema and the label do not give a model to train; one sentence."""
+
+
+def _feature_from_schema(feature: schema_pb2.Feature, buckets: int) -> Feature | None:
+    if feature.type == schema_pb2.FLOAT:
+        return Feature(Encoding.NUMERIC, buckets=buckets)
+    if feature.type == schema_pb2.BYTES:
+        return Feature(Encoding.VOCABULARY, num_values=VOCABULARY_SIZE)
+    if feature.type == schema_pb2.INT:
+        domain = feature.int_domain
+        if (feature.HasField("int_domain") and domain.HasField("min") and domain.HasField("max")
+                and 0 <= domain.min <= domain.max < MAX_CATEGORY_VALUES):
+            return Feature(Encoding.INTEGER_CATEGORY, num_values=domain.max + 1)
+        return Feature(Encoding.NUMERIC, buckets=buckets)
+    return None  # no type: the column never had a value
+
+
+def label_classes(schema: schema_pb2.Schema, column: str) -> tuple[str, ...]:
+    """The classes of a classification label column, from its schema domain: the
+    string domain's values, or every integer of its int_domain; sorted."""
+    by_name = {feature.name: feature for feature in schema.feature}
+    feature = by_name[column]
+    if feature.type == schema_pb2.BYTES:
+        domain = feature.string_domain
+        if feature.HasField("domain"):
+            domain = next((d for d in schema.string_domain if d.name == feature.domain), None)
+        if domain is None or not domain.value:
+            raise SchemaError(f"the schema gives label {column!r} no string domain, so its "
+                              "classes are unknown; list them in the schema")
+        return tuple(sorted(domain.value))
+    if feature.type == schema_pb2.INT:
+        domain = feature.int_domain
+        if not (domain.HasField("min") and domain.HasField("max")):
+            raise SchemaError(f"the schema gives label {column!r} no int_domain min and max, "
+                              "so its classes are unknown; add them to the schema")
+        return tuple(str(value) for value in range(domain.min, domain.max + 1))
+    raise SchemaError(f"label {column!r} holds decimal numbers; for a classification "
+                      "task it must hold class names or integers (or use --task regression)")
+
+
+def from_schema(schema: schema_pb2.Schema, label: Label,
+                excluded: Iterable[str] = ()) -> ModelInputs:
+    """Every typed column of the schema except the label's hidden columns and
+    `excluded` becomes a feature; SchemaError if none does or the label is unusable."""
+    by_name = {feature.name: feature for feature in schema.feature}
+    for column in label.source_columns:
+        if column not in by_name:
+            raise SchemaError(f"the schema has no column {column!r} for the label")
+    if label.ratio is None:
+        kind = by_name[label.name].type
+        if label.task == REGRESSION and kind not in (schema_pb2.FLOAT, schema_pb2.INT):
+            raise SchemaError(f"label {label.name!r} is not numeric, so it cannot be a "
+                              "regression target (use --task classification)")
+        if label.task == CLASSIFICATION and not label.classes:
+            label = dataclasses.replace(label, classes=label_classes(schema, label.name))
+    if label.task == CLASSIFICATION and label.num_classes < 2:
+        raise SchemaError(f"label {label.name!r} has a single class "
+                          f"({', '.join(label.classes) or 'none'}); a classifier needs two")
+    skipped = set(label.hidden_columns) | set(excluded)
+    # Quantile buckets make a regression network overfit small data (diabetes, 353
+    # training rows: eval RMSE 12% worse with them, 4% better without).
+    buckets = NUMERIC_BUCKETS if label.task == CLASSIFICATION else 0
+    features = {}
+    for name in sorted(by_name):
+        feature = _feature_from_schema(by_name[name], buckets)
+        if name not in skipped and feature is not None:
+            features[name] = feature
+    if not features:
+        raise SchemaError(f"no usable features: the data has no typed column besides the "
+                          f"label {label.name!r}")
+    return ModelInputs(MappingProxyType(features), label)
 
 
 def transformed_name(column: str) -> str:

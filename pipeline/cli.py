@@ -16,9 +16,11 @@ import os
 import sys
 from pathlib import Path
 
+from models.features import TASKS
 from pipeline import inspect_cli
 from pipeline.beam import PROFILES
 from pipeline.compile import DEFAULT_OUTPUT, IMAGE_SCHEMA_PATH, TARGETS
+from pipeline.data import SAMPLES
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DATA_BLOCKED, EXIT_BUSY = 0, 1, 2, 3, 4
 
@@ -61,19 +63,48 @@ def _span_list(text: str) -> tuple[int, ...]:
     return tuple(spans)
 
 
+def _add_dataset_flags(parser) -> None:
+    """Which column is the label, and how to read the rest (`run` and `compile`)."""
+    group = parser.add_argument_group(
+        "your own dataset (default: the taxi data and its big-tipper label)")
+    group.add_argument("--label", metavar="COLUMN",
+                       help="the CSV column to predict; every other typed column of the "
+                       "schema becomes a feature")
+    group.add_argument("--task", choices=TASKS,
+                       help="with --label: what the label is (default: classification)")
+    group.add_argument("--exclude", action="append", metavar="COLUMN",
+                       help="with --label: a column that is not a feature, e.g. an ID "
+                       "(repeatable)")
+    group.add_argument("--schema", metavar="FILE",
+                       help="the curated schema (default: schema/schema.pbtxt for the taxi "
+                       "data, else DATA_DIR/schema.pbtxt, inferred on the first run)")
+
+
+def _dataset_overrides(args) -> dict:
+    """make_config arguments from the flags of _add_dataset_flags."""
+    return {"label": args.label, "task": args.task, "schema_path": args.schema,
+            "excluded_columns": tuple(args.exclude) if args.exclude else None}
+
+
 def _add_model_flags(parser) -> None:
     """The Trainer, Evaluator and data gate settings `run` and `compile` share."""
     parser.add_argument("--train-steps", type=_positive_int,
                         help="Trainer steps (default: 400)")
     parser.add_argument("--min-auc", type=_fraction,
-                        help="Evaluator gate: lowest eval AUC that can be blessed; above 1 "
-                        "blocks every model (default: 0.94)")
+                        help="Evaluator gate, classification: lowest eval AUC that can be "
+                        "blessed; above 1 blocks every model (default: taxi 0.94, else 0.5)")
     parser.add_argument("--min-accuracy", type=_fraction,
-                        help="Evaluator gate: lowest eval accuracy that can be blessed "
-                        "(default: 0.88)")
+                        help="Evaluator gate, classification: lowest eval accuracy that can "
+                        "be blessed (default: taxi 0.88, else none)")
+    parser.add_argument("--max-rmse", type=_fraction, metavar="X",
+                        help="Evaluator gate, regression: highest eval RMSE that can be "
+                        "blessed (default: none)")
+    parser.add_argument("--max-mae", type=_fraction, metavar="X",
+                        help="Evaluator gate, regression: highest eval MAE that can be "
+                        "blessed (default: none)")
     parser.add_argument("--max-regression", type=_fraction, metavar="X",
-                        help="Evaluator gate: how much AUC or accuracy a model may lose "
-                        "against the latest blessed one (default: 0.0)")
+                        help="Evaluator gate: how much a gated metric may be worse than the "
+                        "latest blessed model's (default: 0.0)")
     parser.add_argument("--tolerate", action="append", metavar="RULE",
                         help="let an anomaly warn instead of stop the run: a feature, an "
                         "anomaly type, or FEATURE:TYPE (repeatable)")
@@ -85,7 +116,8 @@ def _add_model_flags(parser) -> None:
 def _model_overrides(args) -> dict:
     """Config overrides from the flags of _add_model_flags (None: keep the default)."""
     return {"train_steps": args.train_steps, "min_auc": args.min_auc,
-            "min_accuracy": args.min_accuracy, "max_regression": args.max_regression,
+            "min_accuracy": args.min_accuracy, "max_rmse": args.max_rmse,
+            "max_mae": args.max_mae, "max_regression": args.max_regression,
             "tolerated_anomalies": tuple(args.tolerate) if args.tolerate else None,
             "drift_blocks": False if args.drift_warn else None}
 
@@ -98,7 +130,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--data-dir", help="folder of span-<N>/ CSV folders (default: data/taxi, "
                      "prepared from the tfx package when missing)")
     run.add_argument("--output-dir",
-                     help="pipeline root, metadata.db and serving/ (default: outputs)")
+                     help="pipeline root, metadata.db and serving/ (default: outputs for the "
+                     "taxi data, else outputs/<data folder name>)")
+    _add_dataset_flags(run)
     _add_model_flags(run)
     run.add_argument("--training-spans", type=_positive_int, metavar="N",
                      help="train on the latest N spans (default: 1)")
@@ -123,8 +157,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     run.add_argument("--verbose", action="store_true", help="show TensorFlow/TFX/Beam logs")
 
-    prepare = commands.add_parser("prepare-data", help="copy the default taxi CSV into data/")
-    prepare.add_argument("--data-dir", help="destination (default: data/taxi)")
+    prepare = commands.add_parser(
+        "prepare-data", help="write a packaged dataset as CSV: the taxi data from the tfx "
+        "package, or a real dataset bundled with scikit-learn")
+    prepare.add_argument("--dataset", choices=("taxi", *SAMPLES), default="taxi",
+                         help="the dataset (default: taxi)")
+    prepare.add_argument("--data-dir", help="destination (default: data/DATASET)")
 
     predict = commands.add_parser(
         "predict", help="score a TF Serving REST JSON body or CSV rows with a pushed version")
@@ -175,6 +213,7 @@ def _parser() -> argparse.ArgumentParser:
                       "trained on and, with two or more, checked for drift against the "
                       "previous (default: none; the newest span found when the job runs, no "
                       "drift check)")
+    _add_dataset_flags(comp)
     _add_model_flags(comp)
     comp.add_argument("--output", type=Path, metavar="FILE",
                       help=".json: a Vertex AI PipelineJob; .yaml: the PipelineSpec a Kubeflow "
@@ -207,16 +246,17 @@ def _print_summary(summary: dict, out) -> None:
     if summary["training_spans"]:
         trained = ", ".join(f"span-{span}" for span in summary["training_spans"])
         print(f"trained on: {trained}", file=out)
-    shown = ("auc", "binary_accuracy", "example_count")
-    metrics = "  ".join(
-        f"{name} {summary['metrics'][name]:.4f}" if name != "example_count"
-        else f"{name} {summary['metrics'][name]:.0f}"
-        for name in shown if name in summary["metrics"])
-    print(f"eval:       {metrics or 'n/a'}", file=out)
+    from pipeline.results import headline_names
+
+    shown = headline_names([summary["metrics"]])
+    metrics = [f"{name} {summary['metrics'][name]:.4f}" for name in shown]
+    if "example_count" in summary["metrics"]:
+        metrics.append(f"example_count {summary['metrics']['example_count']:.0f}")
+    print(f"eval:       {'  '.join(metrics) or 'n/a'}", file=out)
     baseline = summary["baseline_metrics"]
     if baseline:
         print("baseline:   " + "  ".join(
-            f"{name} {baseline[name]:.4f}" for name in shown[:2] if name in baseline), file=out)
+            f"{name} {baseline[name]:.4f}" for name in shown if name in baseline), file=out)
     print(f"blessed:    {'yes' if summary['blessed'] else 'no'}", file=out)
     pushed = summary["pushed_path"] if summary["pushed"] else "no"
     if summary["pushed"] and not summary["pushed_new"]:
@@ -242,28 +282,72 @@ def _os_error_recovery(error: BaseException, output_dir: Path) -> str | None:
     return None
 
 
-def _run(args) -> int:
-    from pipeline import beam, data
-    from pipeline.config import DEFAULT_DATA_DIR, make_config
+def _dataset_config(args):
+    """The run's Config, after checking the data, the label and the schema (inferring
+    and saving the schema on a dataset's first run); DataError in one sentence if any
+    of them is unusable."""
+    from models.features import SchemaError
+    from pipeline import data
+    from pipeline.config import (
+        DEFAULT_DATA_DIR,
+        DEFAULT_SCHEMA_PATH,
+        FLAT_PATTERN,
+        dataset_defaults,
+        make_config,
+    )
 
     data_dir = Path(args.data_dir).expanduser().resolve() if args.data_dir else DEFAULT_DATA_DIR
+    if args.data_dir is None and not data_dir.is_dir():
+        target = data.prepare_default_data(data_dir)
+        print(f"prepared the default data: {target}", file=sys.stderr)
+    spans = data.check_data_dir(data_dir)
+    if args.training_spans and args.training_spans > max(len(spans), 1):
+        raise data.DataError(f"--training-spans {args.training_spans} asks for more spans "
+                             f"than {data_dir} has ({len(spans)})")
     try:
-        if args.data_dir is None and not data_dir.is_dir():
-            target = data.prepare_default_data(data_dir)
-            print(f"prepared the default data: {target}", file=sys.stderr)
-        spans = data.check_data_dir(data_dir)
-        if args.training_spans and args.training_spans > len(spans):
-            raise data.DataError(f"--training-spans {args.training_spans} asks for more spans "
-                                 f"than {data_dir} has ({len(spans)})")
+        defaults = dataset_defaults(data_dir, args.label, args.task)
+    except ValueError as error:
+        raise data.DataError(str(error)) from None
+    label = defaults["label"]
+    csv_files = data.latest_csvs(data_dir, spans)
+    data.check_label(csv_files, label.source_columns, None if label.ratio else label.name,
+                     label.task)
+    schema_path = (Path(args.schema).expanduser().resolve() if args.schema
+                   else defaults.get("schema_path", DEFAULT_SCHEMA_PATH))
+    if args.label and args.schema is None and not schema_path.is_file():
+        # Imported here: TFDV imports TensorFlow, which the checks above do not need.
+        from pipeline import schema_review
+        from pipeline.runner import captured_output
+
+        # TFDV's Beam and TensorFlow start-up lines would bury the progress lines.
+        with captured_output(Path(os.devnull), verbose=args.verbose):
+            schema_review.bootstrap(csv_files, label, schema_path)
+        print(f"inferred a schema from {csv_files[0].parent} and saved it for review: "
+              f"{schema_path}", file=sys.stderr)
+    overrides = {**_dataset_overrides(args), **_model_overrides(args),
+                 **{name: getattr(args, name) for name in (
+                     "beam_profile", "beam_workers", "job_endpoint", "beam_environment",
+                     "beam_environment_config", "dataflow_project", "dataflow_region",
+                     "temp_location")}}
+    try:
+        cfg = make_config(data_dir=data_dir, spans=spans, output_dir=args.output_dir,
+                          training_spans=args.training_spans,
+                          input_pattern=None if spans else FLAT_PATTERN, **overrides)
+    except SchemaError as error:
+        raise data.DataError(f"{error} (schema: {schema_path})") from None
+    except FileNotFoundError as error:
+        raise data.DataError(f"no schema at {error.filename}; pass --schema FILE") from None
+    return cfg
+
+
+def _run(args) -> int:
+    from pipeline import beam, data
+
+    try:
+        cfg = _dataset_config(args)
     except data.DataError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    cfg = make_config(data_dir=data_dir, spans=spans, output_dir=args.output_dir,
-                      training_spans=args.training_spans, **_model_overrides(args),
-                      **{name: getattr(args, name) for name in (
-                          "beam_profile", "beam_workers", "job_endpoint", "beam_environment",
-                          "beam_environment_config", "dataflow_project", "dataflow_region",
-                          "temp_location")})
     try:
         beam.beam_pipeline_args(cfg)
     except beam.ProfileError as error:
@@ -272,9 +356,10 @@ def _run(args) -> int:
     from pipeline import runner, workspace
 
     progress = sys.stderr if args.json else sys.stdout
-    window = ", ".join(f"span-{span}" for span in cfg.training_window)
-    print(f"running pipeline '{cfg.pipeline_name}' on {cfg.data_dir} ({window}) -> "
-          f"{cfg.output_dir}", file=progress)
+    window = ", ".join(f"span-{span}" for span in cfg.training_window) or "its CSV files"
+    label = cfg.label.name if cfg.label.ratio else f"{cfg.label.name}, {cfg.label.task}"
+    print(f"running pipeline '{cfg.pipeline_name}' on {cfg.data_dir} ({window}; label "
+          f"{label}) -> {cfg.output_dir}", file=progress)
     try:
         summary = runner.run(cfg, verbose=args.verbose, progress_to_stderr=args.json,
                              wait=args.wait)
@@ -307,28 +392,45 @@ def _run(args) -> int:
 
 def _prepare(args) -> int:
     from pipeline import data
-    from pipeline.config import make_config
+    from pipeline.config import DEFAULT_DATA_DIR
 
-    cfg = make_config(data_dir=args.data_dir)
+    data_dir = (Path(args.data_dir) if args.data_dir
+                else DEFAULT_DATA_DIR.parent / args.dataset).expanduser().resolve()
     try:
-        print(data.prepare_default_data(cfg.data_dir))
+        if args.dataset == "taxi":
+            print(data.prepare_default_data(data_dir))
+            return EXIT_OK
+        print(data.prepare_sample(args.dataset, data_dir))
     except (data.DataError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    sample = data.SAMPLES[args.dataset]
+    print(f"train on it with: python -m pipeline run --data-dir {data_dir} "
+          f"--label {sample.label} --task {sample.task}", file=sys.stderr)
     return EXIT_OK
+
+
+def _workspace_config(output_dir):
+    from pipeline import workspace
+    from pipeline.config import DEFAULT_OUTPUT_DIR
+
+    return workspace.workspace_config(
+        Path(output_dir or DEFAULT_OUTPUT_DIR).expanduser().resolve())
 
 
 def _schema_review(args, err):
     """The curated schema, the latest inferred one and its path, or a one-line error."""
-    from pipeline import schema_review
-    from pipeline.config import make_config
+    from models.features import SchemaError
+    from pipeline import schema_review, workspace
+    from pipeline.config import load_schema
 
-    cfg = make_config(output_dir=args.output_dir)
     try:
+        cfg = _workspace_config(args.output_dir)
         inferred, inferred_path = schema_review.latest_inferred_schema(
             cfg.metadata_path, cfg.pipeline_name)
-        curated = schema_review.load_schema(cfg.schema_path)
-    except (schema_review.NoInferredSchema, OSError) as error:
+        curated = load_schema(cfg.schema_path)
+    except (schema_review.NoInferredSchema, workspace.OutputDirError, SchemaError,
+            OSError) as error:
         print(f"error: {error}", file=err)
         return None
     return cfg, curated, inferred, inferred_path
@@ -383,10 +485,14 @@ def _schema_update(args, out, err) -> int:
 
 def _predict(args, out, err) -> int:
     """Prints what TF Serving's REST `:predict` would answer, as JSON."""
-    from pipeline import serving
-    from pipeline.config import make_config
+    from models.features import SchemaError
+    from pipeline import serving, workspace
 
-    cfg = make_config(output_dir=args.output_dir)
+    try:
+        cfg = _workspace_config(args.output_dir)
+    except (workspace.OutputDirError, SchemaError, OSError) as error:
+        print(f"error: {error}", file=err)
+        return EXIT_USAGE
     available = serving.versions(cfg.model_serving_dir)
     if not available:
         print(f"error: no pushed model in {cfg.model_serving_dir}: run the pipeline first",
@@ -422,16 +528,26 @@ def _predict(args, out, err) -> int:
 
 
 def _compile(args, out, err) -> int:
+    from models.features import SchemaError
     from pipeline import compile as compiler
 
     output = (args.output or DEFAULT_OUTPUT).expanduser().resolve()
+    if args.label and not (args.schema and args.schema_uri):
+        print("error: compile --label needs --schema FILE, the dataset's reviewed schema the "
+              "model's inputs are derived from (a local run infers one next to the data), and "
+              "--schema-uri, where the job reads it", file=err)
+        return EXIT_USAGE
     try:
         cfg = compiler.kubeflow_config(
             args.pipeline_root, data_uri=args.data_uri, serving_uri=args.serving_uri,
-            schema_uri=args.schema_uri, spans=args.spans, **_model_overrides(args))
+            schema_uri=args.schema_uri, spans=args.spans, **_dataset_overrides(args),
+            **_model_overrides(args))
         job = compiler.compile_kubeflow_v2(cfg, args.image, output)
-    except compiler.CompileError as error:
+    except (compiler.CompileError, SchemaError) as error:
         print(f"error: {error}", file=err)
+        return EXIT_USAGE
+    except FileNotFoundError as error:
+        print(f"error: no schema at {error.filename}", file=err)
         return EXIT_USAGE
     except ImportError as error:
         print(f"error: compile needs the kubeflow extra (pip install '.[kubeflow]'): {error}",

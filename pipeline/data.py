@@ -1,11 +1,14 @@
-"""Input data: materialise the default taxi CSV and check a data directory's layout.
+"""Input data: materialise the default taxi CSV, check a data directory's layout and
+its label column.
 
 The default data is the Chicago taxi CSV that ships inside the installed tfx package; it
 becomes span 1 of `data/taxi/` (`span-1/data.csv`). New data arrives as `span-<N>/`
-folders next to it and CsvExampleGen picks the latest span.
+folders next to it and CsvExampleGen picks the latest span. A folder of CSV files
+without span folders is one dataset (no spans, no drift check).
 """
 
 import csv
+import dataclasses
 import importlib.util
 import re
 import shutil
@@ -13,6 +16,27 @@ from pathlib import Path
 
 TAXI_CSV_IN_TFX = ("examples", "chicago_taxi_pipeline", "data", "simple", "data.csv")
 _SPAN_DIR = re.compile(r"^span-(\d+)$")
+# Column names the exported model can use as TF Serving input names.
+_COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Sample:
+    """A real dataset bundled with scikit-learn (no download), written as one CSV."""
+
+    loader: str  # the sklearn.datasets function
+    label: str  # the label column's name in the CSV
+    task: str
+    # Write class names instead of class numbers (shows a string label).
+    named_classes: bool = False
+
+
+SAMPLES = {
+    "breast-cancer": Sample("load_breast_cancer", "diagnosis", "classification",
+                            named_classes=True),
+    "wine": Sample("load_wine", "cultivar", "classification"),
+    "diabetes": Sample("load_diabetes", "progression", "regression"),
+}
 
 
 class DataError(Exception):
@@ -43,6 +67,32 @@ def prepare_default_data(data_dir: Path) -> Path:
     return target
 
 
+def prepare_sample(name: str, data_dir: Path) -> Path:
+    """Writes scikit-learn's bundled dataset `name` (see SAMPLES) to `data_dir/data.csv`,
+    with column names made usable as model inputs (letters, digits, underscores)."""
+    from sklearn import datasets
+
+    sample = SAMPLES[name]
+    loaded = getattr(datasets, sample.loader)(**(
+        {"scaled": False} if sample.loader == "load_diabetes" else {}))
+    columns = [re.sub(r"[^A-Za-z0-9_]+", "_", column).strip("_")
+               for column in loaded.feature_names]
+    target = loaded.target
+    if sample.named_classes:
+        target = [str(loaded.target_names[value]) for value in target]
+    target_path = data_dir / "data.csv"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    partial = target_path.with_suffix(".csv.partial")
+    with partial.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([*columns, sample.label])
+        for row, label in zip(loaded.data.tolist(), target, strict=True):
+            writer.writerow([*(repr(float(value)) for value in row),
+                             label.item() if hasattr(label, "item") else label])
+    partial.replace(target_path)
+    return target_path
+
+
 def span_dirs(data_dir: Path) -> dict[int, Path]:
     """The span folders of a data directory by span number."""
     spans = {}
@@ -54,14 +104,17 @@ def span_dirs(data_dir: Path) -> dict[int, Path]:
 
 
 def check_data_dir(data_dir: Path) -> tuple[int, ...]:
-    """The span numbers of a data directory, after checking that every span's CSVs can
-    be read and that the spans have no gaps; DataError if not."""
+    """The span numbers of a data directory (none for a folder of CSV files), after
+    checking that every span's CSVs can be read and that the spans have no gaps;
+    DataError if not."""
     if not data_dir.is_dir():
         raise DataError(f"data directory {data_dir} does not exist")
     spans = span_dirs(data_dir)
     if not spans:
-        raise DataError(
-            f"{data_dir} has no span folders; put CSV files in {data_dir}/span-1/")
+        if not any(data_dir.glob("*.csv")):
+            raise DataError(f"{data_dir} has neither .csv files nor span-<N>/ folders of them")
+        _check_csvs(data_dir)
+        return ()
     numbers = tuple(sorted(spans))
     missing = sorted(set(range(numbers[0], numbers[-1] + 1)) - set(numbers))
     if missing:
@@ -70,6 +123,74 @@ def check_data_dir(data_dir: Path) -> tuple[int, ...]:
     for number in numbers:
         _check_csvs(spans[number])
     return numbers
+
+
+def latest_csvs(data_dir: Path, spans: tuple[int, ...]) -> list[Path]:
+    """The CSV files of the latest span (or of the folder, when it has no spans)."""
+    folder = span_dirs(data_dir)[spans[-1]] if spans else data_dir
+    return sorted(folder.glob("*.csv"))
+
+
+# A classification label with more distinct values than this is most likely a number.
+MAX_CLASSES = 100
+
+
+def check_label(csv_files: list[Path], columns: tuple[str, ...], name: str,
+                task: str | None) -> None:
+    """DataError, in one sentence, when the label cannot be learned from these files:
+    a missing column, no values at all, a single class, too many classes, or text for a
+    regression. `columns` are the raw columns the label needs; `name` is the label
+    column whose values are checked (None: a derived label, only the columns are)."""
+    header = _read_header(csv_files[0])
+    for column in columns:
+        if column not in header:
+            raise DataError(f"{csv_files[0]} has no column {column!r} for the label; its "
+                            f"columns are {', '.join(header)}")
+    if name is None:
+        return
+    seen: set[str] = set()
+    for path in csv_files:
+        try:
+            _scan_label(path, name, task, seen)
+        except (OSError, UnicodeDecodeError, csv.Error) as error:
+            raise DataError(f"cannot read {path}: {error}") from None
+        if task == "regression" and len(seen) > 1:
+            return
+    if not seen:
+        raise DataError(f"label column {name!r} is empty in every row of "
+                        f"{', '.join(str(path) for path in csv_files)}")
+    if len(seen) == 1:
+        value = next(iter(seen))
+        if task == "regression":
+            raise DataError(f"label column {name!r} holds {value!r} in every row; there is "
+                            "nothing to learn")
+        raise DataError(f"label column {name!r} has a single class ({value!r}); a classifier "
+                        "needs at least two")
+
+
+def _scan_label(path: Path, name: str, task: str | None, seen: set[str]) -> None:
+    """Adds the label values of one file to `seen`, stopping as soon as the verdict is
+    known (a regression needs two numbers, a classification at most MAX_CLASSES)."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            value = (row.get(name) or "").strip()
+            if not value:
+                continue
+            if task == "regression":
+                try:
+                    float(value)
+                except ValueError:
+                    raise DataError(
+                        f"label column {name!r} holds text such as {value!r}, so it cannot "
+                        "be a regression target (use --task classification)") from None
+                seen.add(value)
+                if len(seen) > 1:
+                    return
+                continue
+            seen.add(value)
+            if len(seen) > MAX_CLASSES:
+                raise DataError(f"label column {name!r} has more than {MAX_CLASSES} distinct "
+                                "values; for a numeric target use --task regression")
 
 
 def _check_csvs(span_dir: Path) -> None:
@@ -96,4 +217,8 @@ def _read_header(path: Path) -> list[str]:
         raise DataError(f"{path} is empty: expected a header line and data rows")
     if first_row is None:
         raise DataError(f"{path} has a header but no data rows")
+    for name in header:
+        if not _COLUMN_NAME.match(name):
+            raise DataError(f"{path} has a column named {name!r}; name columns with letters, "
+                            "digits and underscores only (they become model input names)")
     return header

@@ -1,14 +1,16 @@
 """`create_pipeline(cfg)`: the TFX DAG, and nothing else (no I/O, no globals).
 
 CsvExampleGen (training window of spans) -> StatisticsGen -> SchemaGen (inferred, for
-review) and ImportSchemaGen (curated schema/schema.pbtxt, used downstream) ->
-ExampleValidator, and with two or more spans a DistributionValidator comparing the
-latest span with the previous one -> DataGate; only when the gate passes: Transform ->
-Trainer -> latest-blessed-model Resolver -> Evaluator -> Pusher (gated by the blessing;
-publishes a checked, servable version atomically: pipeline/pusher.py).
+review) and ImportSchemaGen (the dataset's curated schema, used downstream) ->
+ExampleValidator, and with two or more spans and drift thresholds a
+DistributionValidator comparing the latest span with the previous one -> DataGate;
+only when the gate passes: Transform -> Trainer -> latest-blessed-model Resolver ->
+Evaluator (the task's metrics) -> Pusher (gated by the blessing; publishes a checked,
+servable version atomically: pipeline/pusher.py).
 """
 
 import json
+import math
 
 import tensorflow_data_validation as tfdv
 import tensorflow_model_analysis as tfma
@@ -21,9 +23,9 @@ from tfx import v1 as tfx
 from tfx.components.distribution_validator.component import DistributionValidator
 from tfx.types import channel_utils
 
-from models.features import FEATURES, LABEL, Encoding
+from models.features import CLASSIFICATION, Encoding
 from models.model import run_fn
-from models.preprocessing import preprocessing_fn
+from models.preprocessing import INPUTS_KEY, preprocessing_fn
 from models.signatures import EXAMPLES_SIGNATURE, TRANSFORM_SIGNATURE
 from pipeline.baseline import CANDIDATE_KEY, LatestBlessedBeforeCandidateStrategy
 from pipeline.beam import beam_pipeline_args
@@ -37,46 +39,80 @@ def dotted_path(fn) -> str:
     return f"{fn.__module__}.{fn.__qualname__}"
 
 
-def eval_config(cfg: Config) -> tfma.EvalConfig:
-    """AUC and accuracy, each with a value floor and a no-regression change threshold on
-    the whole eval split; the same metrics per value of each `cfg.slice_features`."""
+def _gate(cfg: Config, bound: float | None, higher_is_better: bool) -> list:
+    """A value bound (None: none) and a no-regression change threshold, on the whole
+    eval split only."""
     overall = tfma.SlicingSpec()
+    direction = (tfma.MetricDirection.HIGHER_IS_BETTER if higher_is_better
+                 else tfma.MetricDirection.LOWER_IS_BETTER)
+    # TFMA's bounds are strict; the epsilon lets an equal model pass.
+    allowed = cfg.max_regression + 1e-10
+    threshold = tfma.MetricThreshold(change_threshold=tfma.GenericChangeThreshold(
+        direction=direction, absolute={"value": -allowed if higher_is_better else allowed}))
+    if bound is None:
+        # No bound still needs a value threshold: a first model (no baseline, so change
+        # thresholds do not apply) with none at all is never blessed by TFMA.
+        bound = -math.inf if higher_is_better else math.inf
+    threshold.value_threshold.CopyFrom(tfma.GenericValueThreshold(
+        **{"lower_bound" if higher_is_better else "upper_bound": {"value": bound}}))
+    # Per-slice form on purpose: TFMA applies a MetricConfig's plain `threshold` to every
+    # slice, and a small slice (say, one hour of the day) would then block the model.
+    return [config_pb2.PerSliceMetricThreshold(slicing_specs=[overall], threshold=threshold)]
 
-    def threshold(floor: float) -> list:
-        # Per-slice form on purpose: TFMA applies a MetricConfig's plain `threshold` to
-        # every slice, and a small slice (say, one hour of the day) would then block
-        # the model.
-        return [config_pb2.PerSliceMetricThreshold(slicing_specs=[overall], threshold=(
-            tfma.MetricThreshold(
-                value_threshold=tfma.GenericValueThreshold(lower_bound={"value": floor}),
-                change_threshold=tfma.GenericChangeThreshold(
-                    direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-                    # TFMA's lower bound is strict; the epsilon lets an equal model pass.
-                    absolute={"value": -cfg.max_regression - 1e-10},
-                ),
-            )))]
 
+def _metrics_specs(cfg: Config) -> list:
+    """The metrics the task is judged by, with the gate's thresholds: AUC and accuracy
+    for two classes; accuracy (gated) and per-class and macro-averaged AUC for more;
+    RMSE and MAE for regression."""
+    count = tfma.MetricConfig(class_name="ExampleCount")
+    label = cfg.label
+    if label.task != CLASSIFICATION:
+        return [tfma.MetricsSpec(metrics=[
+            count,
+            tfma.MetricConfig(class_name="RootMeanSquaredError", config='{"name": "rmse"}',
+                              per_slice_thresholds=_gate(cfg, cfg.max_rmse, False)),
+            tfma.MetricConfig(class_name="MeanAbsoluteError",
+                              per_slice_thresholds=_gate(cfg, cfg.max_mae, False)),
+        ])]
+    if label.num_classes == 2:
+        return [tfma.MetricsSpec(metrics=[
+            count,
+            tfma.MetricConfig(class_name="AUC", per_slice_thresholds=_gate(cfg, cfg.min_auc, True)),
+            tfma.MetricConfig(class_name="BinaryAccuracy",
+                              per_slice_thresholds=_gate(cfg, cfg.min_accuracy, True)),
+        ])]
+    return [
+        tfma.MetricsSpec(metrics=[
+            count,
+            tfma.MetricConfig(class_name="SparseCategoricalAccuracy",
+                              per_slice_thresholds=_gate(cfg, cfg.min_accuracy, True)),
+        ]),
+        tfma.MetricsSpec(
+            metrics=[tfma.MetricConfig(class_name="AUC")],
+            binarize=config_pb2.BinarizationOptions(
+                class_ids={"values": list(range(label.num_classes))}),
+            # Every class counts the same in the macro average.
+            aggregate=config_pb2.AggregationOptions(
+                macro_average=True,
+                class_weights={index: 1.0 for index in range(label.num_classes)}),
+        ),
+    ]
+
+
+def eval_config(cfg: Config) -> tfma.EvalConfig:
+    """The task's metrics (`_metrics_specs`) on the whole eval split, with the gate's
+    thresholds there; the same metrics per value of each `cfg.slice_features`."""
     return tfma.EvalConfig(
         model_specs=[
             tfma.ModelSpec(
                 signature_name=EXAMPLES_SIGNATURE,
-                label_key=LABEL.key,
+                label_key=cfg.label.name,
                 preprocessing_function_names=[TRANSFORM_SIGNATURE],
             )
         ],
-        slicing_specs=[overall, *(tfma.SlicingSpec(feature_keys=[name])
-                                  for name in cfg.slice_features)],
-        metrics_specs=[
-            tfma.MetricsSpec(
-                metrics=[
-                    tfma.MetricConfig(class_name="ExampleCount"),
-                    tfma.MetricConfig(class_name="AUC",
-                                      per_slice_thresholds=threshold(cfg.min_auc)),
-                    tfma.MetricConfig(class_name="BinaryAccuracy",
-                                      per_slice_thresholds=threshold(cfg.min_accuracy)),
-                ]
-            )
-        ],
+        slicing_specs=[tfma.SlicingSpec(), *(tfma.SlicingSpec(feature_keys=[name])
+                                             for name in cfg.slice_features)],
+        metrics_specs=_metrics_specs(cfg),
     )
 
 
@@ -106,10 +142,11 @@ def _example_gen(cfg: Config, span: int | None) -> tfx.components.CsvExampleGen:
 
 def _older_span_gens(cfg: Config) -> dict[int, tfx.components.CsvExampleGen]:
     """One ExampleGen per span before the latest that the run needs (the rest of the
-    training window, and the previous span for drift), keyed by distance from the latest:
-    `CsvExampleGen_prev1` reads the previous span, `CsvExampleGen_prev2` the one before."""
+    training window, and the previous span when there is a drift check), keyed by
+    distance from the latest: `CsvExampleGen_prev1` reads the previous span,
+    `CsvExampleGen_prev2` the one before."""
     needed = set(cfg.training_window[:-1])
-    if cfg.previous_span is not None:
+    if cfg.previous_span is not None and cfg.drift_thresholds:
         needed.add(cfg.previous_span)
     return {
         cfg.latest_span - span: _example_gen(cfg, span).with_id(
@@ -124,7 +161,7 @@ def drift_config(cfg: Config) -> tfx.proto.DistributionValidatorConfig:
     features = []
     for name, threshold in cfg.drift_thresholds:
         comparator = schema_pb2.FeatureComparator()
-        if FEATURES[name].encoding is Encoding.NUMERIC:
+        if cfg.inputs.features[name].encoding is Encoding.NUMERIC:
             comparator.jensen_shannon_divergence.threshold = threshold
         else:
             comparator.infinity_norm.threshold = threshold
@@ -137,8 +174,8 @@ def drift_config(cfg: Config) -> tfx.proto.DistributionValidatorConfig:
 
 def _drift_validator(cfg: Config, latest_statistics, previous_gen):
     """Compares the latest span's statistics with the previous span's; None when there
-    is no previous span (the first span has no baseline)."""
-    if previous_gen is None:
+    is no previous span (the first span has no baseline) or no drift threshold."""
+    if previous_gen is None or not cfg.drift_thresholds:
         return None, []
     previous_stats = tfx.components.StatisticsGen(
         examples=previous_gen.outputs["examples"],
@@ -235,7 +272,8 @@ def create_pipeline(cfg: Config) -> tfx.dsl.Pipeline:
 def _model_components(cfg: Config, examples, latest_examples, curated_schema) -> list:
     """Transform -> Trainer -> baseline Resolver -> Evaluator -> Pusher; the Pusher's
     warm-up requests and servable check use the latest span's eval examples."""
-    code_config = {"model_fingerprint": cfg.model_fingerprint}
+    code_config = {"model_fingerprint": cfg.model_fingerprint,
+                   INPUTS_KEY: cfg.inputs.to_json()}
     transform = tfx.components.Transform(
         examples=examples,
         schema=curated_schema.outputs["schema"],
@@ -264,6 +302,7 @@ def _model_components(cfg: Config, examples, latest_examples, curated_schema) ->
         examples=latest_examples,
         model_serving_dir=cfg.model_serving_location,
         model_name=cfg.model_name,
+        hidden_columns=list(cfg.label.hidden_columns),
         code_fingerprint=cfg.serving_fingerprint,
     ).with_id("Pusher")
     return [transform, trainer, baseline_resolver, evaluator, pusher]

@@ -85,10 +85,12 @@ def _show(store, args, out) -> None:
     if drift:
         _table(drift, ANOMALY_COLUMNS, out)
     if details["metrics"]:
+        from pipeline.results import headline_names
+
         print("\nmetrics", file=out)
         _table(details["metrics"], [("slice", "slice"), ("model", "model"),
-                                    ("examples", "example_count"), ("auc", "auc"),
-                                    ("accuracy", "binary_accuracy")], out)
+                                    ("examples", "example_count")] + [
+            (name, name) for name in headline_names(details["metrics"])], out)
     validation = details["validation"]
     if validation:
         print(f"\nblessed: {'yes' if validation['ok'] else 'no'}", file=out)
@@ -120,14 +122,15 @@ def _anomalies(store, args, out) -> None:
 
 def _models(store, args, out) -> None:
     from pipeline import inspection
+    from pipeline.results import headline_names
 
     rows = inspection.models(store)
+    shown = headline_names([row["metrics"] for row in rows])
     if not args.json:
-        rows = [{**row, "auc": row["metrics"].get("auc"),
-                 "accuracy": row["metrics"].get("binary_accuracy")} for row in rows]
+        rows = [{**row, **{name: row["metrics"].get(name) for name in shown}} for row in rows]
     _listing(rows, "no model has been pushed yet",
-             [("version", "version"), ("run id", "run_id"), ("auc", "auc"),
-              ("accuracy", "accuracy"), ("path", "path")], args, out)
+             [("version", "version"), ("run id", "run_id"),
+              *((name, name) for name in shown), ("path", "path")], args, out)
 
 
 def _lineage(store, args, out) -> None:

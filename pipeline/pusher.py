@@ -19,7 +19,6 @@ from tfx.types import artifact_utils, standard_artifacts, standard_component_spe
 from tfx.types.component_spec import ChannelParameter
 from tfx.utils import io_utils, proto_utils
 
-from models.features import LABEL
 from pipeline import serving
 
 EXAMPLES_KEY = "examples"
@@ -34,9 +33,10 @@ class ServingPusherSpec(standard_component_specs.PusherSpec):
     }
 
 
-def sample_examples(examples, split: str, count: int) -> list[bytes]:
-    """The first `count` serialized examples of a split, without the label column
-    (serving clients do not have it)."""
+def sample_examples(examples, split: str, count: int,
+                    hidden_columns: list[str]) -> list[bytes]:
+    """The first `count` serialized examples of a split, without the columns that carry
+    the label (serving clients do not have them)."""
     import tensorflow as tf
 
     split_dir = Path(artifact_utils.get_split_uri([examples], split))
@@ -44,7 +44,9 @@ def sample_examples(examples, split: str, count: int) -> list[bytes]:
     sample = []
     for record in tf.data.TFRecordDataset(files, compression_type="GZIP").take(count):
         example = tf.train.Example.FromString(record.numpy())
-        del example.features.feature[LABEL.tips_column]
+        for column in hidden_columns:
+            if column in example.features.feature:
+                del example.features.feature[column]
         sample.append(example.SerializeToString())
     return sample
 
@@ -66,7 +68,7 @@ class Executor(pusher_executor.Executor):
         model_name = config.get("model_name", model_serving_dir.name)
         sample = sample_examples(
             artifact_utils.get_single_instance(input_dict[EXAMPLES_KEY]),
-            SAMPLE_SPLIT, serving.SAMPLE_SIZE)
+            SAMPLE_SPLIT, serving.SAMPLE_SIZE, config.get("hidden_columns", []))
         version, report = serving.publish(
             Path(self.GetModelPath(input_dict)), model_serving_dir, model_name, sample)
         version_dir = model_serving_dir / str(version)
@@ -84,7 +86,7 @@ class ServingPusher(base_component.BaseComponent):
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
 
     def __init__(self, model, model_blessing, examples, model_serving_dir: str,
-                 model_name: str, code_fingerprint: str):
+                 model_name: str, hidden_columns: list[str], code_fingerprint: str):
         super().__init__(spec=ServingPusherSpec(
             model=model,
             model_blessing=model_blessing,
@@ -94,6 +96,7 @@ class ServingPusher(base_component.BaseComponent):
                     base_directory=model_serving_dir)),
             # The fingerprint makes a cached push re-run when this code changes.
             custom_config=json.dumps(
-                {"model_name": model_name, "code_fingerprint": code_fingerprint}),
+                {"model_name": model_name, "hidden_columns": hidden_columns,
+                 "code_fingerprint": code_fingerprint}),
             pushed_model=tfx.dsl.Channel(type=standard_artifacts.PushedModel),
         ))

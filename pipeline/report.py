@@ -9,7 +9,7 @@ import html
 import re
 from pathlib import Path
 
-from pipeline import inspection
+from pipeline import inspection, results
 
 _STYLE = """
 body { font-family: sans-serif; margin: 2em; color: #222; max-width: 70em; }
@@ -64,7 +64,7 @@ def bar_chart(title: str, bars: list[tuple[str, float, str]], lower: float = 0.0
     return "".join(parts)
 
 
-def slice_charts(metrics: list[dict], metric: str = "auc") -> list[str]:
+def slice_charts(metrics: list[dict], metric: str) -> list[str]:
     """One chart per slicing feature: the candidate's `metric` for each of its values."""
     by_feature: dict[str, list[tuple[str, float, str]]] = {}
     for row in metrics:
@@ -103,17 +103,18 @@ def render(details: dict) -> str:
                      ("present", "present"), ("missing", "missing"), ("mean", "mean"),
                      ("std", "std"), ("min", "min"), ("max", "max"), ("unique", "unique"),
                      ("most frequent", "top")]
+    shown = results.headline_names(details["metrics"])
     metric_columns = [("slice", "slice"), ("model", "model"), ("examples", "example_count"),
-                      ("AUC", "auc"), ("accuracy", "binary_accuracy")]
+                      *((name, name) for name in shown)]
     rows = ", ".join(f"{_e(split)} {count}" for split, count in details["rows"].items())
     key_numbers = [
         ("run", details["run_id"]), ("status", details["status"]),
         ("span", details["span"]), ("rows", rows or "-"),
         ("anomalies", len(details["anomalies_list"])),
-        ("eval AUC", inspection.format_value(candidate.get("auc"))),
-        ("eval accuracy", inspection.format_value(candidate.get("binary_accuracy"))),
-        ("baseline AUC",
-         inspection.format_value(baseline.get("auc")) if baseline else "no baseline"),
+        *((f"eval {name}", inspection.format_value(candidate.get(name))) for name in shown),
+        *((f"baseline {name}", inspection.format_value(baseline.get(name)))
+          for name in shown[:1] if baseline),
+        *([("baseline", "no baseline")] if not baseline else []),
     ]
     summary = "".join(f"<tr><th>{_e(k)}</th><td id='{_e(k.replace(' ', '-'))}'>{_e(v)}</td></tr>"
                       for k, v in key_numbers)
@@ -133,7 +134,7 @@ def render(details: dict) -> str:
          else _table(drift, anomaly_columns, "drift")),
         "<h2>Evaluation</h2>",
         _table(details["metrics"], metric_columns, "metrics"),
-        *slice_charts(details["metrics"]),
+        *(slice_charts(details["metrics"], shown[0]) if shown else []),
     ]
     if details["servable_check"]:
         check = details["servable_check"]

@@ -167,6 +167,27 @@ def _slice_value(key):
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
+# Overall metrics worth a column, in display order; a run has those of its task
+# (pipeline/definition.py, _metrics_specs).
+HEADLINE_METRICS = ("auc", "binary_accuracy", "sparse_categorical_accuracy", "macro_auc",
+                    "rmse", "mean_absolute_error")
+
+
+def headline_names(rows: list[dict]) -> list[str]:
+    """The HEADLINE_METRICS that any of these metric rows has."""
+    return [name for name in HEADLINE_METRICS if any(name in row for row in rows)]
+
+
+def _metric_name(key) -> str:
+    """A metric key's name: `auc`, `macro_auc` for a macro average, `auc/class_2` for
+    one class of a multi-class model."""
+    if key.HasField("aggregation_type"):
+        return f"macro_{key.name}"
+    if key.HasField("sub_key") and key.sub_key.HasField("class_id"):
+        return f"{key.name}/class_{key.sub_key.class_id.value}"
+    return key.name
+
+
 def slice_metrics(evaluation) -> list[dict]:
     """Every slice's metrics: {slice, model ('candidate'/'baseline'), metric: value}.
     The overall slice is named 'Overall'; others `feature=value`, values in order."""
@@ -181,7 +202,7 @@ def slice_metrics(evaluation) -> list[dict]:
                 continue
             model = entry.key.model_name or "candidate"
             row = rows.setdefault((name, model), {"slice": name, "model": model})
-            row[entry.key.name] = entry.value.double_value.value
+            row[_metric_name(entry.key)] = entry.value.double_value.value
 
     def order(row):
         feature, _, value = row["slice"].partition("=")

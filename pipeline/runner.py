@@ -127,6 +127,7 @@ def run(cfg: Config, *, verbose: bool = False, progress_to_stderr: bool = False,
     with workspace.exclusive(cfg.output_dir, wait=wait):
         # Under the lock: a running pipeline's open transaction is not damage.
         workspace.check_metadata(cfg.metadata_path)
+        workspace.claim_dataset(cfg)
         return _run_exclusive(cfg, verbose, progress_to_stderr)
 
 

@@ -1,11 +1,14 @@
-"""The reviewed schema update workflow: compare the schema SchemaGen inferred on the
-latest run with the curated `schema/schema.pbtxt`, and copy inferred features into the
+"""The reviewed schema workflow: write a dataset's first schema from its data
+(`bootstrap`, on the first run of a dataset that has none); compare the schema SchemaGen
+inferred on the latest run with the curated one, and copy inferred features into the
 curated file only when asked (`python -m pipeline schema-diff` / `schema-update`).
 
-The inferred schema knows only what one span looked like, so it is never used directly:
-a person reads the differences and takes over the ones that are right.
+An inferred schema knows only what one span looked like, so a later inferred schema is
+never used directly: a person reads the differences and takes over the ones that are
+right.
 """
 
+import datetime
 import difflib
 from pathlib import Path
 
@@ -13,15 +16,64 @@ import tensorflow_data_validation as tfdv
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
+from models.features import MAX_CATEGORY_VALUES, Label
 from pipeline import results
+from pipeline.config import load_schema
 
 
 class NoInferredSchema(Exception):
     """No run has produced an inferred schema yet."""
 
 
-def load_schema(path: Path) -> schema_pb2.Schema:
-    return tfdv.load_schema_text(str(path))
+def bootstrap(csv_files: list[Path], label: Label, path: Path) -> schema_pb2.Schema:
+    """Infers a schema from CSV files with TFDV and writes it to `path` for review.
+
+    On top of TFDV's inference: an INT column whose values lie in [0, 100) gets that
+    int_domain (so the model treats it as categorical, models/features.py), a
+    classification label column gets its observed classes as its domain, and every
+    label column must be present in every row."""
+    # The files are the CSVs of one folder (data.latest_csvs).
+    stats = tfdv.generate_statistics_from_csv(data_location=str(csv_files[0].parent / "*.csv"))
+    schema = tfdv.infer_schema(stats, infer_feature_shape=False)
+    numeric = {feature.path.step[0]: feature.num_stats
+               for feature in stats.datasets[0].features if feature.HasField("num_stats")}
+    for feature in schema.feature:
+        if feature.type != schema_pb2.INT or feature.name not in numeric:
+            continue
+        low, high = numeric[feature.name].min, numeric[feature.name].max
+        if 0 <= low and high < MAX_CATEGORY_VALUES:
+            feature.int_domain.min, feature.int_domain.max = int(low), int(high)
+    by_name = {feature.name: feature for feature in schema.feature}
+    for column in label.source_columns:
+        feature = by_name[column]
+        feature.presence.min_fraction = 1.0
+        feature.value_count.min = 1
+    if label.ratio is None and label.task == "classification":
+        _label_domain(schema, by_name[label.name], stats)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = [
+        f"# Inferred by `python -m pipeline run` on {datetime.date.today()} from",
+        *(f"#   {p}" for p in csv_files),
+        "# Review it (types, domains, presence) and keep it with the data: every later",
+        "# run validates its data against this file and derives the model's inputs from it.",
+    ]
+    partial = path.with_suffix(".partial")
+    partial.write_text("\n".join(header) + "\n" + text_format.MessageToString(schema))
+    partial.replace(path)
+    return schema
+
+
+def _label_domain(schema: schema_pb2.Schema, feature: schema_pb2.Feature, stats) -> None:
+    """Gives a string label every value TFDV saw (its top values) as a domain, when
+    TFDV did not already infer one."""
+    if feature.type != schema_pb2.BYTES or feature.HasField("domain") or \
+            feature.HasField("string_domain"):
+        return
+    for stats_feature in stats.datasets[0].features:
+        if stats_feature.path.step[0] == feature.name:
+            values = [v.value for v in stats_feature.string_stats.top_values]
+            feature.string_domain.value.extend(sorted(values))
+            return
 
 
 def latest_inferred_schema(metadata_path: Path, pipeline_name: str

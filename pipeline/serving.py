@@ -19,7 +19,6 @@ from models.signatures import (
     EXAMPLES_SIGNATURE,
     JSON_SIGNATURE,
     MISSING_VALUES,
-    OUTPUT,
 )
 
 # TF Serving replays every record of this file when it loads a version.
@@ -277,6 +276,13 @@ def read_warmup(saved_model_dir: Path):
             for record in tf.data.TFRecordDataset(str(path))]
 
 
+def _sole_output(outputs: dict):
+    """The one output of a serving signature (its name depends on the task:
+    models.signatures.OUTPUTS), as a numpy array."""
+    (value,) = outputs.values()
+    return value.numpy()
+
+
 def check_servable(version_dir: Path, reference_dir: Path) -> dict:
     """Serves `version_dir` as TF Serving would and compares it with the model the
     Evaluator scored (`reference_dir`). Returns {"problems": [...], ...numbers}."""
@@ -302,7 +308,7 @@ def check_servable(version_dir: Path, reference_dir: Path) -> dict:
         tensors = {name: tf.constant(tf.make_ndarray(proto))
                    for name, proto in request.inputs.items()}
         try:
-            output = model.signatures[signature](**tensors)[OUTPUT].numpy().reshape(-1)
+            output = _sole_output(model.signatures[signature](**tensors)).reshape(-1)
         except Exception as error:  # any failure here is what TF Serving would hit
             problems.append(f"warm-up request to {signature!r} failed: {error}")
             continue
@@ -322,8 +328,8 @@ def check_servable(version_dir: Path, reference_dir: Path) -> dict:
     scores["rest_row"] = np.array(predict_json(model, inputs, row_body)["predictions"])
     scores["rest_columnar"] = np.array(predict_json(model, inputs, columnar_body)["outputs"])
     reference = tf.saved_model.load(str(reference_dir), tags=["serve"])
-    expected = reference.signatures[EXAMPLES_SIGNATURE](
-        **{EXAMPLES_INPUT: tf.constant(batch)})[OUTPUT].numpy().reshape(-1)
+    expected = _sole_output(reference.signatures[EXAMPLES_SIGNATURE](
+        **{EXAMPLES_INPUT: tf.constant(batch)})).reshape(-1)
     differences = {name: float(np.max(np.abs(score.reshape(-1) - expected)))
                    for name, score in scores.items()}
     report.update(examples=len(batch), max_difference=max(differences.values()))

@@ -1,20 +1,25 @@
-"""The output directory's safety rules: one run at a time, and checks before a run.
+"""The output directory's safety rules: one run at a time, one dataset and label per
+directory, and checks before a run.
 
 A scheduled pipeline gets started twice, killed, and pointed at read-only, full or
 damaged output directories. The lock keeps two runs from writing the same ML Metadata
-store and serving folder; the checks turn a directory a run cannot use into one
-sentence with a recovery step, before anything is written.
+store and serving folder; the dataset record keeps a model of one label from being
+compared with (or replacing) a model of another; the checks turn a directory a run
+cannot use into one sentence with a recovery step, before anything is written.
 """
 
 import contextlib
 import errno
 import fcntl
+import json
 import os
 import shutil
 import time
 from pathlib import Path
 
 LOCK_FILE = ".run.lock"
+# What the runs in a directory predict, and from which data (see `claim_dataset`).
+DATASET_FILE = "dataset.json"
 # A run on the default data writes about 6 MB (15k rows); refuse well before a write
 # fails half-way, with room for ten times the data.
 MIN_FREE_BYTES = 100 * 2**20
@@ -116,3 +121,52 @@ def exclusive(output_dir: Path, wait: bool = False):
         yield
     finally:
         os.close(fd)
+
+
+def _dataset_record(cfg) -> dict:
+    """The make_config arguments that choose cfg's dataset and label."""
+    label = cfg.label
+    return {"label": None if label.ratio else label.name, "task": label.task,
+            "data_dir": str(cfg.data_dir), "schema_path": str(cfg.schema_path),
+            "excluded_columns": list(cfg.excluded_columns)}
+
+
+def claim_dataset(cfg) -> None:
+    """Records cfg's dataset in its output directory; OutputDirError when the directory
+    already holds runs that predict another label (their models are no baseline for
+    this one, and its serving folder is theirs)."""
+    path = cfg.output_dir / DATASET_FILE
+    record = _dataset_record(cfg)
+    held = recorded_dataset(cfg.output_dir)
+    if held and (held["label"], held["task"]) != (record["label"], record["task"]):
+        held_label = held["label"] or "the taxi big-tipper label"
+        raise OutputDirError(
+            f"{cfg.output_dir} holds runs that predict {held_label} ({held['task']}); "
+            "give this run another --output-dir")
+    if held != record:
+        partial = path.with_suffix(".partial")
+        partial.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        partial.replace(path)
+
+
+def recorded_dataset(output_dir: Path) -> dict:
+    """The make_config arguments of the dataset whose runs `output_dir` holds ({}:
+    none recorded, e.g. no run yet)."""
+    try:
+        return json.loads((output_dir / DATASET_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as error:
+        raise OutputDirError(f"cannot read {output_dir / DATASET_FILE}: {error}") from None
+
+
+def workspace_config(output_dir: Path):
+    """The Config of the dataset whose runs `output_dir` holds (the taxi one when no run
+    recorded another): what commands that read runs (predict, schema-diff) use."""
+    from pipeline.config import make_config
+
+    record = recorded_dataset(output_dir)
+    return make_config(output_dir=output_dir, data_dir=record.get("data_dir"),
+                       label=record.get("label"), task=record.get("task"),
+                       schema_path=record.get("schema_path"),
+                       excluded_columns=tuple(record.get("excluded_columns") or ()) or None)

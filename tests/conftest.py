@@ -42,13 +42,13 @@ def serialize_example(row: dict) -> bytes:
     import tensorflow_data_validation as tfdv
     from tensorflow_metadata.proto.v0 import schema_pb2
 
-    from models.features import LABEL
+    from pipeline.config import TAXI_LABEL
 
     schema = tfdv.load_schema_text(str(DEFAULT_SCHEMA_PATH))
     kinds = {feature.name: feature.type for feature in schema.feature}
     features = {}
     for name, value in row.items():
-        if name == LABEL.tips_column or value == "":
+        if name in TAXI_LABEL.hidden_columns or value == "":
             continue
         if kinds[name] == schema_pb2.BYTES:
             feature = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode()]))

@@ -1,7 +1,9 @@
 """The CLI's answers to bad input: one line on stderr, a documented exit code, no
 traceback. These fail before TensorFlow is imported, so they are fast."""
 
+import csv
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -43,10 +45,43 @@ def test_missing_data_dir(tmp_path):
                          "--output-dir", str(tmp_path / "out")), 2, "does not exist")
 
 
-def test_data_dir_without_spans(tmp_path):
+def test_data_dir_without_csv_files(tmp_path):
+    (tmp_path / "notes.txt").write_text("no data here")
+    _one_line_error(_cli("run", "--data-dir", str(tmp_path), "--output-dir",
+                         str(tmp_path / "out")), 2, "span-<N>")
+
+
+def test_taxi_label_needs_its_columns(tmp_path):
     (tmp_path / "data.csv").write_text("a,b\n1,2\n")
     _one_line_error(_cli("run", "--data-dir", str(tmp_path), "--output-dir",
-                         str(tmp_path / "out")), 2, "span-1")
+                         str(tmp_path / "out")), 2, "no column 'tips'")
+
+
+@pytest.mark.parametrize("content, args, words", [
+    ("x,y\n1,a\n2,b\n", ["--label", "nope"], ["no column 'nope'", "x, y"]),
+    ("x,y\n1,\n2,\n", ["--label", "y"], ["'y' is empty in every row"]),
+    ("x,y\n1,a\n2,a\n", ["--label", "y"], ["single class ('a')"]),
+    ("x,y\n" + "".join(f"{i},{i}\n" for i in range(150)), ["--label", "y"],
+     ["more than 100 distinct values", "--task regression"]),
+    ("x,y\n1,2.5\n2,tall\n", ["--label", "y", "--task", "regression"],
+     ["text such as 'tall'"]),
+    ("x,y\n1,2\n2,2\n", ["--label", "y", "--task", "regression"], ["'2' in every row"]),
+    ("x,mean radius\n1,2\n", ["--label", "x"], ["'mean radius'", "underscores"]),
+    ("x,y\n1,2\n", ["--task", "regression"], ["name a --label column"]),
+])
+def test_unusable_label(tmp_path, content, args, words):
+    (tmp_path / "data.csv").write_text(content)
+    _one_line_error(_cli("run", "--data-dir", str(tmp_path), "--output-dir",
+                         str(tmp_path / "out"), *args), 2, *words)
+
+
+def test_schema_without_usable_features(tmp_path):
+    (tmp_path / "data.csv").write_text("y\na\nb\n")
+    (tmp_path / "schema.pbtxt").write_text(
+        'feature { name: "y" type: BYTES string_domain { value: "a" value: "b" } }\n')
+    _one_line_error(_cli("run", "--data-dir", str(tmp_path), "--output-dir",
+                         str(tmp_path / "out"), "--label", "y"), 2, "no usable features",
+                    str(tmp_path / "schema.pbtxt"))
 
 
 @pytest.mark.parametrize("content, words", [
@@ -113,3 +148,24 @@ def test_training_window_larger_than_the_data(tmp_path):
     _one_line_error(_cli("run", "--data-dir", str(tmp_path), "--output-dir",
                          str(tmp_path / "out"), "--training-spans", "2"), 2,
                     "--training-spans")
+
+
+@pytest.mark.parametrize("dataset, rows, label, values", [
+    ("breast-cancer", 569, "diagnosis", {"benign", "malignant"}),
+    ("wine", 178, "cultivar", {"0", "1", "2"}),
+    ("diabetes", 442, "progression", None),
+])
+def test_prepare_data_writes_bundled_datasets_as_csv(tmp_path, dataset, rows, label, values):
+    result = _cli("prepare-data", "--dataset", dataset, "--data-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(tmp_path / "data.csv")
+    assert f"--label {label}" in result.stderr
+    with (tmp_path / "data.csv").open(newline="") as handle:
+        table = list(csv.DictReader(handle))
+    assert len(table) == rows
+    assert list(table[0])[-1] == label
+    assert all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) for name in table[0])
+    if values:
+        assert {row[label] for row in table} == values
+    else:
+        assert len({row[label] for row in table}) > 100

@@ -146,7 +146,8 @@ def test_parameters_are_carried_over(tasks, cfg):
         config = json.loads(_constant(tasks[name], "custom_config"))
         assert config["model_fingerprint"] == cfg.model_fingerprint
     assert json.loads(_constant(tasks["Pusher"], "custom_config")) == {
-        "model_name": cfg.model_name, "code_fingerprint": cfg.serving_fingerprint}
+        "model_name": cfg.model_name, "hidden_columns": ["tips"],
+        "code_fingerprint": cfg.serving_fingerprint}
     gate = tasks["DataGate"]
     assert _constant(gate, "code_fingerprint") == cfg.gate_fingerprint
     assert json.loads(_constant(gate, "tolerated_anomalies")) == ["company"]
@@ -247,6 +248,8 @@ def test_what_kubeflow_v2_cannot_compile_is_refused_in_one_sentence(
     (["--target", "airflow", "--pipeline-root", ROOT, "--image", IMAGE], ["airflow"]),
     (["--pipeline-root", ROOT, "--image", IMAGE, "--spans", "1,x"], ["1,x"]),
     (["--pipeline-root", ROOT, "--image", IMAGE, "--train-steps", "0"], ["--train-steps"]),
+    (["--pipeline-root", ROOT, "--image", IMAGE, "--label", "y"], ["--schema FILE",
+                                                                   "--schema-uri"]),
 ])
 def test_bad_usage_is_one_line_and_exit_code_2(args, words):
     result = _cli(*args)
@@ -270,3 +273,17 @@ def test_run_needs_no_kfp_and_compile_names_the_missing_extra():
     # (TensorFlow's start-up lines come first: the script imports the pipeline itself.)
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: compile needs the kubeflow extra"), result.stderr
+
+
+def test_a_label_dataset_compiles_with_its_schema(tmp_path):
+    schema = tmp_path / "schema.pbtxt"
+    schema.write_text('feature { name: "x" type: FLOAT }\n'
+                      'feature { name: "y" type: BYTES string_domain { value: "a" value: "b" } }\n')
+    output = tmp_path / "job.json"
+    result = _cli("--pipeline-root", ROOT, "--image", IMAGE, "--output", str(output),
+                  "--label", "y", "--schema", str(schema), "--schema-uri", f"{ROOT}/schema.pbtxt")
+    assert result.returncode == 0, result.stderr
+    tasks = json.loads(output.read_text())["pipelineSpec"]["root"]["dag"]["tasks"]
+    inputs = json.loads(json.loads(_constant(tasks["Transform"], "custom_config"))["inputs"])
+    assert inputs["label"]["classes"] == ["a", "b"] and list(inputs["features"]) == ["x"]
+    assert _constant(tasks["ImportSchemaGen"], "schema_file") == f"{ROOT}/schema.pbtxt"

@@ -65,3 +65,60 @@ def test_locations_are_the_local_paths_unless_uris_are_given():
     assert uris.data_location == "gs://b/data"
     assert uris.schema_location == "/pipeline/schema/schema.pbtxt"
     assert uris.model_serving_location == f"gs://b/serving/{uris.model_name}"
+
+
+def _dataset(tmp_path, name="wine"):
+    data = tmp_path / name
+    data.mkdir()
+    (data / "schema.pbtxt").write_text(
+        'feature { name: "alcohol" type: FLOAT }\n'
+        'feature { name: "magnesium" type: FLOAT }\n'
+        'feature { name: "cultivar" type: INT int_domain { min: 0 max: 2 } }\n')
+    return data
+
+
+def test_a_label_column_gives_a_dataset_of_its_own(tmp_path):
+    data = _dataset(tmp_path)
+    cfg = make_config(data_dir=data, label="cultivar")
+    assert (cfg.pipeline_name, cfg.model_name) == ("wine", "cultivar")
+    assert cfg.schema_path == data / "schema.pbtxt"
+    assert cfg.output_dir == DEFAULT_OUTPUT_DIR / "wine"
+    assert cfg.label.classes == ("0", "1", "2")
+    assert list(cfg.inputs.features) == ["alcohol", "magnesium"]
+    # Taxi settings do not leak into another dataset.
+    assert cfg.slice_features == () and cfg.drift_thresholds == ()
+    assert (cfg.min_auc, cfg.min_accuracy) == (0.5, 0.0)
+    taxi = make_config()
+    assert (taxi.min_auc, taxi.min_accuracy) == (0.94, 0.88)
+
+
+def test_regression_task_and_thresholds_come_from_arguments(tmp_path):
+    cfg = make_config(data_dir=_dataset(tmp_path), label="alcohol", task="regression",
+                      max_rmse=0.5, excluded_columns=("cultivar",))
+    assert cfg.label.task == "regression" and cfg.max_rmse == 0.5
+    assert list(cfg.inputs.features) == ["magnesium"]
+    # A regression model has no quantile buckets (they overfit small datasets).
+    assert cfg.inputs.features["magnesium"].buckets == 0
+
+
+def test_taxi_config_refuses_a_regression_task():
+    with pytest.raises(ValueError, match="name a --label column"):
+        make_config(task="regression")
+
+
+def test_output_dir_keeps_to_one_label(tmp_path):
+    from pipeline import workspace
+
+    data = _dataset(tmp_path)
+    cfg = make_config(data_dir=data, label="cultivar", output_dir=tmp_path / "out")
+    (tmp_path / "out").mkdir()
+    workspace.claim_dataset(cfg)
+    workspace.claim_dataset(cfg)  # the same dataset again: fine
+    recorded = workspace.recorded_dataset(cfg.output_dir)
+    assert recorded["label"] == "cultivar" and recorded["data_dir"] == str(data)
+    assert make_config(output_dir=cfg.output_dir, **{
+        key: recorded[key] for key in ("data_dir", "label", "task", "schema_path")}) == cfg
+    other = make_config(data_dir=data, label="alcohol", task="regression",
+                        excluded_columns=("cultivar",), output_dir=tmp_path / "out")
+    with pytest.raises(workspace.OutputDirError, match="predict cultivar .*another --output-dir"):
+        workspace.claim_dataset(other)

@@ -10,7 +10,8 @@ from google.protobuf import json_format
 from tfx import v1 as tfx
 from tfx.dsl.compiler import compiler
 
-from models.features import LABEL
+from models.features import REGRESSION, Label
+from models.preprocessing import INPUTS_KEY
 from pipeline.baseline import LatestBlessedBeforeCandidateStrategy
 from pipeline.beam import beam_pipeline_args
 from pipeline.config import make_config
@@ -67,7 +68,7 @@ def test_pusher_is_gated_by_the_evaluator_blessing(components, cfg):
     # Warm-up requests and the servable check use the latest span's examples.
     assert _producer(pusher.inputs["examples"]) == ("CsvExampleGen", "examples")
     config = json.loads(pusher.exec_properties["custom_config"])
-    assert config == {"model_name": cfg.model_name,
+    assert config == {"model_name": cfg.model_name, "hidden_columns": ["tips"],
                       "code_fingerprint": cfg.serving_fingerprint}
 
 
@@ -81,7 +82,7 @@ def test_evaluator_compares_with_the_latest_blessed_model(components, cfg):
     assert {node.id for node in resolver.upstream_nodes} == {"Trainer", "DataGate"}
     assert resolver.exec_properties["resolver_class"] is LatestBlessedBeforeCandidateStrategy
     eval_config = _proto(evaluator.exec_properties["eval_config"], tfma.EvalConfig())
-    assert eval_config.model_specs[0].label_key == LABEL.key
+    assert eval_config.model_specs[0].label_key == cfg.label.name == "big_tipper"
     by_name = {m.class_name: m.per_slice_thresholds for m in eval_config.metrics_specs[0].metrics}
     # The floors and the no-regression rule concern the whole eval split only.
     for name in ("AUC", "BinaryAccuracy"):
@@ -120,6 +121,47 @@ def test_user_code_is_referenced_by_importable_dotted_paths(components):
         assert callable(getattr(importlib.import_module(module), name)), path
 
 
+def _eval_config(cfg) -> tfma.EvalConfig:
+    evaluator = {c.id: c for c in create_pipeline(cfg).components}["Evaluator"]
+    return _proto(evaluator.exec_properties["eval_config"], tfma.EvalConfig())
+
+
+def test_multi_class_model_is_gated_on_accuracy_and_reports_macro_auc(cfg):
+    wine = dataclasses.replace(cfg, inputs=dataclasses.replace(
+        cfg.inputs, label=Label("big_tipper", classes=("0", "1", "2"))), min_accuracy=0.8)
+    gated, per_class = _eval_config(wine).metrics_specs
+    by_name = {m.class_name: m for m in gated.metrics}
+    threshold = by_name["SparseCategoricalAccuracy"].per_slice_thresholds[0].threshold
+    assert threshold.value_threshold.lower_bound.value == 0.8
+    assert [m.class_name for m in per_class.metrics] == ["AUC"]
+    assert not per_class.metrics[0].per_slice_thresholds
+    assert list(per_class.binarize.class_ids.values) == [0, 1, 2]
+    assert per_class.aggregate.macro_average
+    assert dict(per_class.aggregate.class_weights) == {0: 1.0, 1: 1.0, 2: 1.0}
+
+
+def test_regression_is_gated_on_rmse_and_mae_ceilings_and_no_regression(cfg):
+    regression = dataclasses.replace(cfg, inputs=dataclasses.replace(
+        cfg.inputs, label=Label("tips", REGRESSION)), max_rmse=2.5, max_regression=0.1)
+    (spec,) = _eval_config(regression).metrics_specs
+    thresholds = {m.class_name: m.per_slice_thresholds[0].threshold
+                  for m in spec.metrics if m.per_slice_thresholds}
+    assert set(thresholds) == {"RootMeanSquaredError", "MeanAbsoluteError"}
+    rmse, mae = thresholds["RootMeanSquaredError"], thresholds["MeanAbsoluteError"]
+    assert rmse.value_threshold.upper_bound.value == 2.5
+    # No ceiling configured: an infinite one, so that a first model can be blessed.
+    assert mae.value_threshold.upper_bound.value == float("inf")
+    for threshold in (rmse, mae):
+        assert threshold.change_threshold.direction == tfma.MetricDirection.LOWER_IS_BETTER
+        assert threshold.change_threshold.absolute.value == pytest.approx(0.1)
+
+
+def test_model_inputs_reach_transform_and_trainer(cfg, components):
+    for name in ("Transform", "Trainer"):
+        config = json.loads(components[name].exec_properties["custom_config"])
+        assert config[INPUTS_KEY] == cfg.inputs.to_json()
+
+
 def test_model_code_fingerprint_is_in_transform_and_trainer_config(cfg):
     edited = dataclasses.replace(cfg, model_fingerprint="edited")
     for components_of in (cfg, edited):
@@ -155,6 +197,12 @@ def test_single_span_has_no_drift_check(cfg):
     nodes = _by_id(dataclasses.replace(cfg, spans=(1,)))
     assert "DistributionValidator" not in nodes and "CsvExampleGen_prev1" not in nodes
     assert _static_range(nodes["CsvExampleGen"]) == (1, 1)
+    assert "drift" not in nodes["DataGate"].inputs
+
+
+def test_no_drift_thresholds_means_no_drift_check_and_no_previous_span(cfg):
+    nodes = _by_id(dataclasses.replace(cfg, spans=(1, 2), drift_thresholds=()))
+    assert "DistributionValidator" not in nodes and "CsvExampleGen_prev1" not in nodes
     assert "drift" not in nodes["DataGate"].inputs
 
 

@@ -36,7 +36,7 @@ def test_report_has_the_key_numbers_and_nothing_external():
 
 
 def test_slice_chart_orders_numeric_values_numerically():
-    [chart] = report.slice_charts(DETAILS["metrics"])
+    [chart] = report.slice_charts(DETAILS["metrics"], "auc")
     assert chart.startswith("<svg") and "auc by trip_start_hour" in chart
     assert chart.index(">2<") < chart.index(">10<")
     assert "(n=9)" in chart
