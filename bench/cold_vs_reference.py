@@ -38,8 +38,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.measure import run_measured, run_pipeline  # noqa: E402
-from models.features import LABEL  # noqa: E402
-from models.signatures import EXAMPLES_SIGNATURE, OUTPUT, TRANSFORM_SIGNATURE  # noqa: E402
+from models.features import CLASSIFICATION  # noqa: E402
+from models.signatures import EXAMPLES_SIGNATURE, TRANSFORM_SIGNATURE, output_name  # noqa: E402
+from pipeline.config import TAXI_LABEL  # noqa: E402
 from pipeline.data import packaged_taxi_csv, prepare_default_data  # noqa: E402
 
 REFERENCE_MODULE = "tfx.examples.chicago_taxi_pipeline.taxi_pipeline_native_keras"
@@ -60,7 +61,7 @@ BeamDagRunner().run(t._create_pipeline(
 # How each model is scored here: signature, its output, and the label in the output
 # of its transform_features signature.
 SCORING = {
-    "ours": (EXAMPLES_SIGNATURE, OUTPUT, LABEL.key),
+    "ours": (EXAMPLES_SIGNATURE, output_name(CLASSIFICATION), TAXI_LABEL.name),
     "theirs": ("serving_default", "outputs", "tips_xf"),
 }
 TRAINING = {"ours": "400 x 256, split 4:1", "theirs": "1000 x 40, split 2:1"}

@@ -1,8 +1,9 @@
 """Our model's eval metrics next to a scikit-learn RandomForest on the very same split.
 
-Reads the newest run of an output directory: the Evaluator's AUC/accuracy, and the
+Reads the newest run of an output directory: the Evaluator's metrics, and the
 train/eval examples CsvExampleGen wrote, on which it fits a RandomForest (300 trees)
-over the same raw columns (label: tips > 20% of fare). Prints a table and JSON.
+over the same raw columns and the same label (pipeline/config.py: the taxi big-tipper
+label, or the run's --label column and task). Prints a table and JSON.
 
     scripts/in-env python bench/quality.py [--output-dir outputs]
 """
@@ -14,14 +15,16 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.metrics import accuracy_score, roc_auc_score
+from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+from sklearn.metrics import accuracy_score, mean_absolute_error, roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from models.features import LABEL  # noqa: E402
-from pipeline import results  # noqa: E402
+from models.features import CLASSIFICATION, Label  # noqa: E402
+from pipeline import results, workspace  # noqa: E402
 from pipeline.config import DEFAULT_OUTPUT_DIR  # noqa: E402
+
+TREES = 300
 
 
 def _split_table(examples_uri: str, split: str) -> dict[str, list]:
@@ -52,39 +55,78 @@ def _matrix(columns, names, codes):
     return np.array(matrix, dtype=float).T
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR)
-    args = parser.parse_args()
+def _labels(columns: dict[str, list], label: Label) -> np.ndarray:
+    """The label as the Transform graph computes it (models/preprocessing.py)."""
+    if label.ratio:
+        numerator = np.array([v or 0.0 for v in columns[label.ratio.numerator]])
+        denominator = np.array([v or 0.0 for v in columns[label.ratio.denominator]])
+        return (numerator > label.ratio.threshold * denominator).astype(int)
+    values = columns[label.name]
+    if label.task != CLASSIFICATION:
+        return np.array(values, dtype=float)
+    names = [v.decode() if isinstance(v, bytes) else str(v) for v in values]
+    return np.array([label.classes.index(name) for name in names])
 
-    store = results.open_store(args.output_dir / "metadata.db")
+
+def compare(output_dir: Path) -> dict:
+    """Our candidate's overall eval metrics and the forest's, on the newest run's split."""
+    cfg = workspace.workspace_config(output_dir)
+    store = results.open_store(cfg.metadata_path)
     outputs = results.run_outputs(store, results.latest_run_id(store))
     examples = outputs["CsvExampleGen"]["artifacts"]["Examples"][0]
     evaluation = outputs["Evaluator"]["artifacts"]["ModelEvaluation"][0]
     ours = results.metrics(evaluation)["candidate"]
 
-    train, evaluation_split = (_split_table(examples.uri, s) for s in ("train", "eval"))
-    names = sorted(n for n in train if n != LABEL.tips_column)
+    train, eval_split = (_split_table(examples.uri, s) for s in ("train", "eval"))
+    names = sorted(cfg.inputs.features)
     codes: dict = {}
-    labels = {}
-    for split, columns in (("train", train), ("eval", evaluation_split)):
-        tips = np.array([v or 0.0 for v in columns[LABEL.tips_column]])
-        fare = np.array([v or 0.0 for v in columns[LABEL.fare_column]])
-        labels[split] = (tips > LABEL.tip_fraction * fare).astype(int)
-    forest = RandomForestClassifier(n_estimators=300, n_jobs=-1, random_state=0)
-    forest.fit(_matrix(train, names, codes), labels["train"])
-    scores = forest.predict_proba(_matrix(evaluation_split, names, codes))[:, 1]
-    report = {
-        "eval_rows": int(len(labels["eval"])),
-        "ours": {"auc": ours["auc"], "accuracy": ours["binary_accuracy"]},
-        "random_forest": {"auc": float(roc_auc_score(labels["eval"], scores)),
-                          "accuracy": float(accuracy_score(labels["eval"], scores > 0.5))},
-        "majority_class_accuracy": float(max(labels["eval"].mean(), 1 - labels["eval"].mean())),
-    }
-    print(f"{'model':<16}{'AUC':>8}{'accuracy':>10}   (eval rows: {report['eval_rows']})")
-    for name in ("ours", "random_forest"):
-        print(f"{name:<16}{report[name]['auc']:>8.4f}{report[name]['accuracy']:>10.4f}")
-    print(f"{'majority class':<16}{'':>8}{report['majority_class_accuracy']:>10.4f}")
+    x_train, x_eval = _matrix(train, names, codes), _matrix(eval_split, names, codes)
+    y_train, y_eval = _labels(train, cfg.label), _labels(eval_split, cfg.label)
+    report = {"dataset": cfg.pipeline_name, "task": cfg.label.task,
+              "train_rows": int(len(y_train)), "eval_rows": int(len(y_eval))}
+    if cfg.label.task != CLASSIFICATION:
+        forest = RandomForestRegressor(n_estimators=TREES, n_jobs=-1, random_state=0)
+        predicted = forest.fit(x_train, y_train).predict(x_eval)
+        report["ours"] = {"rmse": ours["rmse"], "mae": ours["mean_absolute_error"]}
+        report["random_forest"] = {
+            "rmse": float(np.sqrt(np.mean((predicted - y_eval) ** 2))),
+            "mae": float(mean_absolute_error(y_eval, predicted))}
+        report["predict_the_mean"] = {
+            "rmse": float(np.sqrt(np.mean((y_train.mean() - y_eval) ** 2)))}
+        return report
+    forest = RandomForestClassifier(n_estimators=TREES, n_jobs=-1, random_state=0)
+    probabilities = forest.fit(x_train, y_train).predict_proba(x_eval)
+    if cfg.label.num_classes == 2:
+        auc = roc_auc_score(y_eval, probabilities[:, 1])
+        report["ours"] = {"auc": ours["auc"], "accuracy": ours["binary_accuracy"]}
+    else:
+        auc = roc_auc_score(y_eval, probabilities, multi_class="ovr", average="macro",
+                            labels=forest.classes_)
+        report["ours"] = {"auc": ours["macro_auc"],
+                          "accuracy": ours["sparse_categorical_accuracy"]}
+    report["random_forest"] = {
+        "auc": float(auc),
+        "accuracy": float(accuracy_score(y_eval, forest.classes_[probabilities.argmax(1)]))}
+    report["majority_class_accuracy"] = float(np.bincount(y_eval).max() / len(y_eval))
+    return report
+
+
+def print_table(reports: list[dict]) -> None:
+    print(f"{'dataset':<16}{'task':<16}{'eval rows':>10}  {'metric':<10}{'ours':>10}"
+          f"{'forest':>10}{'ours-forest':>13}")
+    for report in reports:
+        for metric in report["ours"]:
+            ours, forest = report["ours"][metric], report["random_forest"][metric]
+            print(f"{report['dataset']:<16}{report['task']:<16}{report['eval_rows']:>10}  "
+                  f"{metric:<10}{ours:>10.4f}{forest:>10.4f}{ours - forest:>+13.4f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR)
+    args = parser.parse_args()
+    report = compare(args.output_dir.expanduser().resolve())
+    print_table([report])
     print(json.dumps(report))
 
 
