@@ -64,8 +64,10 @@ def bar_chart(title: str, bars: list[tuple[str, float, str]], lower: float = 0.0
     return "".join(parts)
 
 
-def slice_charts(metrics: list[dict], metric: str) -> list[str]:
-    """One chart per slicing feature: the candidate's `metric` for each of its values."""
+def slice_charts(metrics: list[dict], metric: str | None = None) -> list[str]:
+    """One chart per slicing feature: the candidate's `metric` (default: the task's
+    first headline metric, results.HEADLINE_METRICS) for each of its values."""
+    metric = metric or next(iter(results.headline_names(metrics)), None)
     by_feature: dict[str, list[tuple[str, float, str]]] = {}
     for row in metrics:
         if row["model"] != "candidate" or row["slice"] == "Overall" or metric not in row:
@@ -134,7 +136,7 @@ def render(details: dict) -> str:
          else _table(drift, anomaly_columns, "drift")),
         "<h2>Evaluation</h2>",
         _table(details["metrics"], metric_columns, "metrics"),
-        *(slice_charts(details["metrics"], shown[0]) if shown else []),
+        *slice_charts(details["metrics"]),
     ]
     if details["servable_check"]:
         check = details["servable_check"]
