@@ -11,6 +11,7 @@ import tensorflow_transform as tft
 from models.features import (
     CLASSIFICATION,
     Encoding,
+    Feature,
     Label,
     ModelInputs,
     bucket_name,
@@ -28,17 +29,39 @@ def _to_dense(x, default):
     return tf.reshape(x, [-1])
 
 
-def _numeric(x):
-    """Floats with missing values replaced by the mean of the present values."""
-    values = x.values if isinstance(x, tf.sparse.SparseTensor) else x
-    values = tf.cast(values, tf.float32)
+def _value_and_presence(x):
+    """A rank-1 float32 column (missing values as 0) and whether each value is there."""
     if isinstance(x, tf.sparse.SparseTensor):
-        x = tf.SparseTensor(x.indices, values, x.dense_shape)
-        mean = tft.mean(values)
-        # A column with no value at all in the training data has no mean (NaN): fill
-        # with 0 so the column is merely useless instead of poisoning every prediction.
-        return _to_dense(x, tf.where(tf.math.is_nan(mean), 0.0, mean))
-    return _to_dense(values, 0.0)
+        present = _to_dense(tf.SparseTensor(x.indices, tf.ones_like(x.values, tf.float32),
+                                            x.dense_shape), 0.0)
+        return _to_dense(tf.SparseTensor(x.indices, tf.cast(x.values, tf.float32),
+                                         x.dense_shape), 0.0), present
+    value = tf.cast(_to_dense(x, 0), tf.float32)
+    return value, tf.ones_like(value)
+
+
+def _numeric(inputs, features: dict[str, Feature], outputs: dict) -> None:
+    """Every numeric column at once, as the columns of one [batch, columns] matrix:
+    missing values get the mean of the present ones (0 for a column without any), then
+    z-score, and quantile buckets where the Feature asks for them. One elementwise
+    analyzer per statistic instead of one per column: Transform's cost grows with the
+    number of analyzers (30 numeric columns took 50 s with one each)."""
+    names = list(features)
+    pairs = [_value_and_presence(inputs[name]) for name in names]
+    matrix = tf.stack([value for value, _ in pairs], axis=1)
+    present = tf.stack([presence for _, presence in pairs], axis=1)
+    mean = tf.math.divide_no_nan(tft.sum(matrix * present, reduce_instance_dims=False),
+                                 tft.sum(present, reduce_instance_dims=False))
+    filled = tf.where(present > 0, matrix, mean)
+    scaled = tft.scale_to_z_score(filled, elementwise=True)
+    for index, name in enumerate(names):
+        outputs[transformed_name(name)] = scaled[:, index]
+    for count in sorted({feature.buckets for feature in features.values()} - {0}):
+        bucketed = [name for name in names if features[name].buckets == count]
+        columns = [names.index(name) for name in bucketed]
+        buckets = tft.bucketize(tf.gather(filled, columns, axis=1), count, elementwise=True)
+        for index, name in enumerate(bucketed):
+            outputs[bucket_name(name)] = buckets[:, index]
 
 
 def _label(inputs, label: Label):
@@ -65,14 +88,15 @@ def preprocessing_fn(inputs, custom_config):
     """Encodes every feature of the ModelInputs and computes the label."""
     model_inputs = ModelInputs.from_json(custom_config[INPUTS_KEY])
     outputs = {}
+    numeric = {name: feature for name, feature in model_inputs.features.items()
+               if feature.encoding is Encoding.NUMERIC}
+    if numeric:
+        _numeric(inputs, numeric, outputs)
     for name, feature in model_inputs.features.items():
         column = inputs[name]
         if feature.encoding is Encoding.NUMERIC:
-            value = _numeric(column)
-            outputs[transformed_name(name)] = tft.scale_to_z_score(value)
-            if feature.buckets:
-                outputs[bucket_name(name)] = tft.bucketize(value, feature.buckets)
-        elif feature.encoding is Encoding.VOCABULARY:
+            continue
+        if feature.encoding is Encoding.VOCABULARY:
             outputs[transformed_name(name)] = tft.compute_and_apply_vocabulary(
                 _to_dense(column, ""), top_k=feature.num_values, num_oov_buckets=1,
                 vocab_filename=name)

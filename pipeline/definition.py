@@ -279,6 +279,11 @@ def _model_components(cfg: Config, examples, latest_examples, curated_schema) ->
         schema=curated_schema.outputs["schema"],
         preprocessing_fn=dotted_path(preprocessing_fn),
         custom_config=code_config,
+        # Its pre- and post-transform statistics repeat StatisticsGen's work for no
+        # reader, and tf.Transform analyzes and exports a TF1 graph faster than it traces
+        # a TF2 one (the Transform graph serves the same): 8 of 17 s on the taxi data.
+        disable_statistics=True,
+        force_tf_compat_v1=True,
     )
     trainer = tfx.components.Trainer(
         run_fn=dotted_path(run_fn),

@@ -156,6 +156,11 @@ def test_regression_is_gated_on_rmse_and_mae_ceilings_and_no_regression(cfg):
         assert threshold.change_threshold.absolute.value == pytest.approx(0.1)
 
 
+def test_transform_skips_statistics_nobody_reads(components):
+    properties = components["Transform"].exec_properties
+    assert properties["disable_statistics"] == 1 and properties["force_tf_compat_v1"] == 1
+
+
 def test_model_inputs_reach_transform_and_trainer(cfg, components):
     for name in ("Transform", "Trainer"):
         config = json.loads(components[name].exec_properties["custom_config"])
