@@ -89,7 +89,8 @@ def _dataset_overrides(args) -> dict:
 def _add_model_flags(parser) -> None:
     """The Trainer, Evaluator and data gate settings `run` and `compile` share."""
     parser.add_argument("--train-steps", type=_positive_int,
-                        help="Trainer steps (default: 400)")
+                        help="Trainer steps (default: 400; at most 30 passes over the "
+                        "training split)")
     parser.add_argument("--min-auc", type=_fraction,
                         help="Evaluator gate, classification: lowest eval AUC that can be "
                         "blessed; above 1 blocks every model (default: taxi 0.94, else 0.5)")
@@ -127,8 +128,8 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = commands.add_parser("run", help="run the pipeline end to end")
-    run.add_argument("--data-dir", help="folder of span-<N>/ CSV folders (default: data/taxi, "
-                     "prepared from the tfx package when missing)")
+    run.add_argument("--data-dir", help="folder of CSV files, or of span-<N>/ folders of them "
+                     "(default: data/taxi, prepared from the tfx package when missing)")
     run.add_argument("--output-dir",
                      help="pipeline root, metadata.db and serving/ (default: outputs for the "
                      "taxi data, else outputs/<data folder name>)")
@@ -308,6 +309,7 @@ def _dataset_config(args):
         defaults = dataset_defaults(data_dir, args.label, args.task)
     except ValueError as error:
         raise data.DataError(str(error)) from None
+    _check_gate_flags(args, defaults["label"].task)
     label = defaults["label"]
     csv_files = data.latest_csvs(data_dir, spans)
     data.check_label(csv_files, label.source_columns, None if label.ratio else label.name,
@@ -338,6 +340,19 @@ def _dataset_config(args):
     except FileNotFoundError as error:
         raise data.DataError(f"no schema at {error.filename}; pass --schema FILE") from None
     return cfg
+
+
+def _check_gate_flags(args, task: str) -> None:
+    """DataError when a gate flag concerns the other task (it would do nothing)."""
+    from pipeline import data
+
+    other = (("--max-rmse", args.max_rmse), ("--max-mae", args.max_mae)) \
+        if task == "classification" else (("--min-auc", args.min_auc),
+                                           ("--min-accuracy", args.min_accuracy))
+    given = [flag for flag, value in other if value is not None]
+    if given:
+        raise data.DataError(f"{' and '.join(given)} gate{'s' if len(given) == 1 else ''} "
+                             f"the other task; this is a {task}")
 
 
 def _run(args) -> int:

@@ -4,7 +4,7 @@ DistributionValidator finds drift.
 TFX 1.21's validators only report. `DataGate` reads their anomalies, sets aside the ones
 the configuration tolerates (they become warnings; so does drift when drift does not
 block), and writes a `DataVerdict`
-artifact whose `passed` property the pipeline's `tfx.dsl.Cond` checks before Transform,
+artifact whose `passed` property the pipeline's `Cond` checks before Transform,
 Trainer, Evaluator and Pusher may run. The verdict's `verdict.json` lists every anomaly
 (split, feature, type, description) for the CLI's table.
 """
@@ -12,7 +12,10 @@ Trainer, Evaluator and Pusher may run. The verdict's `verdict.json` lists every 
 import json
 import os
 
-from tfx import v1 as tfx
+# From their modules rather than tfx.v1, whose import pulls in google-cloud-aiplatform
+# (3 s of every run's start-up; see pipeline/definition.py).
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils
 from tfx.types.artifact import Artifact
 from tfx.types.standard_artifacts import ExampleAnomalies
@@ -61,14 +64,14 @@ def _drift_rows(anomalies) -> list[dict]:
     return rows
 
 
-@tfx.dsl.components.component
+@component
 def DataGate(  # noqa: N802 - TFX names components like classes
-    anomalies: tfx.dsl.components.InputArtifact[ExampleAnomalies],
-    verdict: tfx.dsl.components.OutputArtifact[DataVerdict],
-    tolerated_anomalies: tfx.dsl.components.Parameter[str],
-    drift_blocks: tfx.dsl.components.Parameter[int],
-    code_fingerprint: tfx.dsl.components.Parameter[str],
-    drift: tfx.dsl.components.InputArtifact[ExampleAnomalies] = None,
+    anomalies: InputArtifact[ExampleAnomalies],
+    verdict: OutputArtifact[DataVerdict],
+    tolerated_anomalies: Parameter[str],
+    drift_blocks: Parameter[int],
+    code_fingerprint: Parameter[str],
+    drift: InputArtifact[ExampleAnomalies] = None,
 ) -> None:
     """`tolerated_anomalies` is a JSON list of rules (see `is_tolerated`); `drift` is the
     DistributionValidator's output (absent for the first span); `code_fingerprint` ties

@@ -11,11 +11,11 @@ rename. It also writes TF Serving's `models.config` next to the serving folder.
 import json
 from pathlib import Path
 
-from tfx import v1 as tfx
 from tfx.components.pusher import executor as pusher_executor
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
+from tfx.types.channel import Channel
 from tfx.types.component_spec import ChannelParameter
 from tfx.utils import io_utils, proto_utils
 
@@ -91,12 +91,12 @@ class ServingPusher(base_component.BaseComponent):
             model=model,
             model_blessing=model_blessing,
             examples=examples,
-            push_destination=tfx.proto.PushDestination(
-                filesystem=tfx.proto.PushDestination.Filesystem(
+            push_destination=pusher_pb2.PushDestination(
+                filesystem=pusher_pb2.PushDestination.Filesystem(
                     base_directory=model_serving_dir)),
             # The fingerprint makes a cached push re-run when this code changes.
             custom_config=json.dumps(
                 {"model_name": model_name, "hidden_columns": hidden_columns,
                  "code_fingerprint": code_fingerprint}),
-            pushed_model=tfx.dsl.Channel(type=standard_artifacts.PushedModel),
+            pushed_model=Channel(type=standard_artifacts.PushedModel),
         ))

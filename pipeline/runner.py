@@ -144,7 +144,7 @@ def _run_exclusive(cfg: Config, verbose: bool, progress_to_stderr: bool) -> dict
     with captured_output(log_path, verbose) as (out, err):
         # Imported here: TensorFlow's import prints to fd 2, which is now the log.
         from absl import logging as absl_logging
-        from tfx import v1 as tfx
+        from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
         from pipeline.definition import create_pipeline
 
@@ -153,7 +153,7 @@ def _run_exclusive(cfg: Config, verbose: bool, progress_to_stderr: bool) -> dict
         absl_logger = logging.getLogger("absl")
         absl_logger.addHandler(progress)
         try:
-            tfx.orchestration.LocalDagRunner().run(create_pipeline(cfg))
+            LocalDagRunner().run(create_pipeline(cfg))
         except Exception as error:
             # The full traceback goes to the log (stderr is the log file here); the CLI
             # shows one line that points to it.

@@ -68,6 +68,9 @@ def test_taxi_label_needs_its_columns(tmp_path):
     ("x,y\n1,2\n2,2\n", ["--label", "y", "--task", "regression"], ["'2' in every row"]),
     ("x,mean radius\n1,2\n", ["--label", "x"], ["'mean radius'", "underscores"]),
     ("x,y\n1,2\n", ["--task", "regression"], ["name a --label column"]),
+    ("x,y\n1,2\n2,3\n", ["--label", "y", "--task", "regression", "--min-auc", "0.9"],
+     ["--min-auc gates the other task; this is a regression"]),
+    ("x,y\n1,a\n2,b\n", ["--label", "y", "--max-rmse", "3"], ["--max-rmse", "classification"]),
 ])
 def test_unusable_label(tmp_path, content, args, words):
     (tmp_path / "data.csv").write_text(content)
