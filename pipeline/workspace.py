@@ -124,10 +124,13 @@ def exclusive(output_dir: Path, wait: bool = False):
 
 
 def _dataset_record(cfg) -> dict:
-    """The make_config arguments that choose cfg's dataset and label."""
+    """The make_config arguments that choose cfg's dataset and label. The taxi
+    configuration records no paths: its schema is the checkout's, wherever that is."""
     label = cfg.label
-    return {"label": None if label.ratio else label.name, "task": label.task,
-            "data_dir": str(cfg.data_dir), "schema_path": str(cfg.schema_path),
+    if label.ratio:
+        return {"label": None, "task": label.task}
+    return {"label": label.name, "task": label.task, "data_dir": str(cfg.data_dir),
+            "schema_path": str(cfg.schema_path),
             "excluded_columns": list(cfg.excluded_columns)}
 
 

@@ -122,3 +122,12 @@ def test_output_dir_keeps_to_one_label(tmp_path):
                         excluded_columns=("cultivar",), output_dir=tmp_path / "out")
     with pytest.raises(workspace.OutputDirError, match="predict cultivar .*another --output-dir"):
         workspace.claim_dataset(other)
+
+
+def test_taxi_output_dir_records_no_checkout_paths(tmp_path):
+    from pipeline import workspace
+
+    cfg = make_config(output_dir=tmp_path)
+    workspace.claim_dataset(cfg)
+    assert workspace.recorded_dataset(tmp_path) == {"label": None, "task": "classification"}
+    assert workspace.workspace_config(tmp_path) == cfg
