@@ -232,9 +232,10 @@ def _anomaly_table(rows: list[dict], out) -> None:
               f"{row['type']:<{widths[2]}}  {row['description'].strip()}", file=out)
 
 
-def _print_summary(summary: dict, out) -> None:
+def _print_summary(summary: dict, out, spans: bool = True) -> None:
+    """`spans`: the data has span folders (else TFX's span 0 is not worth a mention)."""
     rows = ", ".join(f"{split} {count}" for split, count in summary["rows"].items())
-    span = f" (span-{summary['span']})" if summary["span"] is not None else ""
+    span = f" (span-{summary['span']})" if summary["span"] is not None and spans else ""
     print(f"rows in:    {rows or 'n/a'}{span}", file=out)
     print(f"anomalies:  {len(summary['blocking_anomalies'])} blocking, "
           f"{len(summary['tolerated_anomalies'])} tolerated", file=out)
@@ -244,7 +245,7 @@ def _print_summary(summary: dict, out) -> None:
         print("data gate:  STOPPED: Transform, Trainer, Evaluator and Pusher did not run",
               file=out)
         _anomaly_table(summary["blocking_anomalies"], out)
-    if summary["training_spans"]:
+    if summary["training_spans"] and spans:
         trained = ", ".join(f"span-{span}" for span in summary["training_spans"])
         print(f"trained on: {trained}", file=out)
     from pipeline.results import headline_names
@@ -339,6 +340,9 @@ def _dataset_config(args):
         raise data.DataError(f"{error} (schema: {schema_path})") from None
     except FileNotFoundError as error:
         raise data.DataError(f"no schema at {error.filename}; pass --schema FILE") from None
+    if cfg.label.num_classes > 2 and args.min_auc is not None:
+        raise data.DataError(f"--min-auc gates two-class models; {cfg.label.name!r} has "
+                             f"{cfg.label.num_classes} classes, so use --min-accuracy")
     return cfg
 
 
@@ -401,7 +405,7 @@ def _run(args) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        _print_summary(summary, sys.stdout)
+        _print_summary(summary, sys.stdout, spans=bool(cfg.spans))
     return EXIT_OK if summary["data_passed"] else EXIT_DATA_BLOCKED
 
 

@@ -78,6 +78,16 @@ def test_unusable_label(tmp_path, content, args, words):
                          str(tmp_path / "out"), *args), 2, *words)
 
 
+def test_multi_class_models_are_not_gated_on_auc(tmp_path):
+    (tmp_path / "data.csv").write_text("x,y\n1,a\n2,b\n3,c\n")
+    (tmp_path / "schema.pbtxt").write_text(
+        'feature { name: "x" type: INT }\n'
+        'feature { name: "y" type: BYTES string_domain { value: "a" value: "b" value: "c" } }\n')
+    _one_line_error(_cli("run", "--data-dir", str(tmp_path), "--output-dir",
+                         str(tmp_path / "out"), "--label", "y", "--min-auc", "0.9"), 2,
+                    "3 classes", "--min-accuracy")
+
+
 def test_schema_without_usable_features(tmp_path):
     (tmp_path / "data.csv").write_text("y\na\nb\n")
     (tmp_path / "schema.pbtxt").write_text(
