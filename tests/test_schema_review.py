@@ -68,3 +68,25 @@ def test_write_keeps_the_curated_header(tmp_path):
     assert text.startswith("# Curated by hand.\n# Second line.\nfeature {")
     assert text_format.Parse(text, schema_pb2.Schema()) == _schema(INFERRED)
     assert not list(tmp_path.glob("*.partial"))
+
+
+def test_first_schema_is_inferred_with_domains_the_model_needs(tmp_path):
+    from models.features import Encoding, Label, from_schema
+    from pipeline.config import load_schema
+    from pipeline.schema_review import bootstrap
+
+    rows = ["hour,size,city,kind"] + [
+        f"{i % 24},{i * 1.5},{'ab'[i % 2]},{'yes' if i % 3 else 'no'}" for i in range(60)]
+    (tmp_path / "data.csv").write_text("\n".join(rows) + "\n")
+    path = tmp_path / "schema.pbtxt"
+    bootstrap([tmp_path / "data.csv"], Label("kind"), path)
+    assert path.read_text().startswith("# Inferred by `python -m pipeline run`")
+    schema = load_schema(path)
+    by_name = {feature.name: feature for feature in schema.feature}
+    assert (by_name["hour"].int_domain.min, by_name["hour"].int_domain.max) == (0, 23)
+    assert by_name["kind"].presence.min_fraction == 1.0
+    inputs = from_schema(schema, Label("kind"))
+    assert inputs.label.classes == ("no", "yes")
+    assert inputs.features["hour"].encoding is Encoding.INTEGER_CATEGORY
+    assert inputs.features["size"].encoding is Encoding.NUMERIC
+    assert inputs.features["city"].encoding is Encoding.VOCABULARY
