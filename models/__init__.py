@@ -1,4 +1,4 @@
-"""TFX user code for the taxi model: feature facts, the Transform graph and the Trainer.
+"""TFX user code: model inputs derived from a schema, the Transform graph, the Trainer.
 
 Everything TFX imports by dotted path lives here, and `fingerprint()` hashes this
 package's source so that the pipeline re-runs Transform and Trainer whenever it changes.
