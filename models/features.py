@@ -133,11 +133,10 @@ def _feature_from_schema(feature: schema_pb2.Feature, buckets: int) -> Feature |
     return None  # no type: the column never had a value
 
 
-def label_classes(schema: schema_pb2.Schema, column: str) -> tuple[str, ...]:
+def _label_classes(schema: schema_pb2.Schema, feature: schema_pb2.Feature) -> tuple[str, ...]:
     """The classes of a classification label column, from its schema domain: the
     string domain's values, or every integer of its int_domain; sorted."""
-    by_name = {feature.name: feature for feature in schema.feature}
-    feature = by_name[column]
+    column = feature.name
     if feature.type == schema_pb2.BYTES:
         domain = feature.string_domain
         if feature.HasField("domain"):
@@ -170,7 +169,8 @@ def from_schema(schema: schema_pb2.Schema, label: Label,
             raise SchemaError(f"label {label.name!r} is not numeric, so it cannot be a "
                               "regression target (use --task classification)")
         if label.task == CLASSIFICATION and not label.classes:
-            label = dataclasses.replace(label, classes=label_classes(schema, label.name))
+            label = dataclasses.replace(
+                label, classes=_label_classes(schema, by_name[label.name]))
     if label.task == CLASSIFICATION and label.num_classes < 2:
         raise SchemaError(f"label {label.name!r} has a single class "
                           f"({', '.join(label.classes) or 'none'}); a classifier needs two")

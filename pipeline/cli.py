@@ -16,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-from models.features import TASKS
+from models.features import CLASSIFICATION, TASKS
 from pipeline import inspect_cli
 from pipeline.beam import PROFILES
 from pipeline.compile import DEFAULT_OUTPUT, IMAGE_SCHEMA_PATH, TARGETS
@@ -290,13 +290,7 @@ def _dataset_config(args):
     of them is unusable."""
     from models.features import SchemaError
     from pipeline import data
-    from pipeline.config import (
-        DEFAULT_DATA_DIR,
-        DEFAULT_SCHEMA_PATH,
-        FLAT_PATTERN,
-        dataset_defaults,
-        make_config,
-    )
+    from pipeline.config import DEFAULT_DATA_DIR, FLAT_PATTERN, dataset_defaults, make_config
 
     data_dir = Path(args.data_dir).expanduser().resolve() if args.data_dir else DEFAULT_DATA_DIR
     if args.data_dir is None and not data_dir.is_dir():
@@ -316,7 +310,7 @@ def _dataset_config(args):
     data.check_label(csv_files, label.source_columns, None if label.ratio else label.name,
                      label.task)
     schema_path = (Path(args.schema).expanduser().resolve() if args.schema
-                   else defaults.get("schema_path", DEFAULT_SCHEMA_PATH))
+                   else defaults["schema_path"])
     if args.label and args.schema is None and not schema_path.is_file():
         # Imported here: TFDV imports TensorFlow, which the checks above do not need.
         from pipeline import schema_review
@@ -351,7 +345,7 @@ def _check_gate_flags(args, task: str) -> None:
     from pipeline import data
 
     other = (("--max-rmse", args.max_rmse), ("--max-mae", args.max_mae)) \
-        if task == "classification" else (("--min-auc", args.min_auc),
+        if task == CLASSIFICATION else (("--min-auc", args.min_auc),
                                            ("--min-accuracy", args.min_accuracy))
     given = [flag for flag, value in other if value is not None]
     if given:

@@ -224,7 +224,8 @@ def dataset_defaults(data_dir: Path | str, label: str | None,
         if task not in (None, CLASSIFICATION):
             raise ValueError("the taxi label is a class; name a --label column for "
                              f"a {task} task")
-        return {**TAXI, "data_dir": data_dir, "label": TAXI_LABEL}
+        return {**TAXI, "data_dir": data_dir, "label": TAXI_LABEL,
+                "output_dir": DEFAULT_OUTPUT_DIR, "schema_path": DEFAULT_SCHEMA_PATH}
     if task is not None and task not in (CLASSIFICATION, REGRESSION):
         raise ValueError(f"unknown task {task!r}; choose {CLASSIFICATION} or {REGRESSION}")
     name = _name(data_dir.name)
@@ -243,8 +244,6 @@ def make_config(label: str | None = None, task: str | None = None, **overrides) 
     applied (paths made absolute); reads the schema to derive the model's inputs
     (models.features.from_schema, whose SchemaError says what is unusable)."""
     values = {
-        "output_dir": DEFAULT_OUTPUT_DIR,
-        "schema_path": DEFAULT_SCHEMA_PATH,
         "model_fingerprint": models.fingerprint(),
         "gate_fingerprint": _source_fingerprint("gate.py"),
         "serving_fingerprint": _source_fingerprint("pusher.py", "serving.py"),

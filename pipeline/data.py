@@ -14,6 +14,8 @@ import re
 import shutil
 from pathlib import Path
 
+from models.features import CLASSIFICATION, REGRESSION
+
 TAXI_CSV_IN_TFX = ("examples", "chicago_taxi_pipeline", "data", "simple", "data.csv")
 _SPAN_DIR = re.compile(r"^span-(\d+)$")
 # Column names the exported model can use as TF Serving input names.
@@ -32,10 +34,10 @@ class Sample:
 
 
 SAMPLES = {
-    "breast-cancer": Sample("load_breast_cancer", "diagnosis", "classification",
+    "breast-cancer": Sample("load_breast_cancer", "diagnosis", CLASSIFICATION,
                             named_classes=True),
-    "wine": Sample("load_wine", "cultivar", "classification"),
-    "diabetes": Sample("load_diabetes", "progression", "regression"),
+    "wine": Sample("load_wine", "cultivar", CLASSIFICATION),
+    "diabetes": Sample("load_diabetes", "progression", REGRESSION),
 }
 
 
@@ -154,14 +156,14 @@ def check_label(csv_files: list[Path], columns: tuple[str, ...], name: str,
             _scan_label(path, name, task, seen)
         except (OSError, UnicodeDecodeError, csv.Error) as error:
             raise DataError(f"cannot read {path}: {error}") from None
-        if task == "regression" and len(seen) > 1:
+        if task == REGRESSION and len(seen) > 1:
             return
     if not seen:
         raise DataError(f"label column {name!r} is empty in every row of "
                         f"{', '.join(str(path) for path in csv_files)}")
     if len(seen) == 1:
         value = next(iter(seen))
-        if task == "regression":
+        if task == REGRESSION:
             raise DataError(f"label column {name!r} holds {value!r} in every row; there is "
                             "nothing to learn")
         raise DataError(f"label column {name!r} has a single class ({value!r}); a classifier "
@@ -176,7 +178,7 @@ def _scan_label(path: Path, name: str, task: str | None, seen: set[str]) -> None
             value = (row.get(name) or "").strip()
             if not value:
                 continue
-            if task == "regression":
+            if task == REGRESSION:
                 try:
                     float(value)
                 except ValueError:

@@ -114,9 +114,8 @@ def render(details: dict) -> str:
         ("span", details["span"]), ("rows", rows or "-"),
         ("anomalies", len(details["anomalies_list"])),
         *((f"eval {name}", inspection.format_value(candidate.get(name))) for name in shown),
-        *((f"baseline {name}", inspection.format_value(baseline.get(name)))
-          for name in shown[:1] if baseline),
-        *([("baseline", "no baseline")] if not baseline else []),
+        (f"baseline {shown[0]}", inspection.format_value(baseline.get(shown[0])))
+        if baseline and shown else ("baseline", "no baseline"),
     ]
     summary = "".join(f"<tr><th>{_e(k)}</th><td id='{_e(k.replace(' ', '-'))}'>{_e(v)}</td></tr>"
                       for k, v in key_numbers)

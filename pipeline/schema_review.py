@@ -16,7 +16,7 @@ import tensorflow_data_validation as tfdv
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from models.features import MAX_CATEGORY_VALUES, Label
+from models.features import CLASSIFICATION, MAX_CATEGORY_VALUES, Label
 from pipeline import results
 from pipeline.config import load_schema
 
@@ -35,12 +35,12 @@ def bootstrap(csv_files: list[Path], label: Label, path: Path) -> schema_pb2.Sch
     # The files are the CSVs of one folder (data.latest_csvs).
     stats = tfdv.generate_statistics_from_csv(data_location=str(csv_files[0].parent / "*.csv"))
     schema = tfdv.infer_schema(stats, infer_feature_shape=False)
-    numeric = {feature.path.step[0]: feature.num_stats
-               for feature in stats.datasets[0].features if feature.HasField("num_stats")}
+    column_stats = {feature.path.step[0]: feature for feature in stats.datasets[0].features}
     for feature in schema.feature:
-        if feature.type != schema_pb2.INT or feature.name not in numeric:
+        found = column_stats.get(feature.name)
+        if feature.type != schema_pb2.INT or found is None or not found.HasField("num_stats"):
             continue
-        low, high = numeric[feature.name].min, numeric[feature.name].max
+        low, high = found.num_stats.min, found.num_stats.max
         if 0 <= low and high < MAX_CATEGORY_VALUES:
             feature.int_domain.min, feature.int_domain.max = int(low), int(high)
     by_name = {feature.name: feature for feature in schema.feature}
@@ -48,32 +48,25 @@ def bootstrap(csv_files: list[Path], label: Label, path: Path) -> schema_pb2.Sch
         feature = by_name[column]
         feature.presence.min_fraction = 1.0
         feature.value_count.min = 1
-    if label.ratio is None and label.task == "classification":
-        _label_domain(schema, by_name[label.name], stats)
+    if label.ratio is None and label.task == CLASSIFICATION:
+        _label_domain(by_name[label.name], column_stats[label.name])
     path.parent.mkdir(parents=True, exist_ok=True)
-    header = [
+    write_curated(schema, path, header=[
         f"# Inferred by `python -m pipeline run` on {datetime.date.today()} from",
         *(f"#   {p}" for p in csv_files),
         "# Review it (types, domains, presence) and keep it with the data: every later",
         "# run validates its data against this file and derives the model's inputs from it.",
-    ]
-    partial = path.with_suffix(".partial")
-    partial.write_text("\n".join(header) + "\n" + text_format.MessageToString(schema))
-    partial.replace(path)
+    ])
     return schema
 
 
-def _label_domain(schema: schema_pb2.Schema, feature: schema_pb2.Feature, stats) -> None:
+def _label_domain(feature: schema_pb2.Feature, stats) -> None:
     """Gives a string label every value TFDV saw (its top values) as a domain, when
     TFDV did not already infer one."""
     if feature.type != schema_pb2.BYTES or feature.HasField("domain") or \
             feature.HasField("string_domain"):
         return
-    for stats_feature in stats.datasets[0].features:
-        if stats_feature.path.step[0] == feature.name:
-            values = [v.value for v in stats_feature.string_stats.top_values]
-            feature.string_domain.value.extend(sorted(values))
-            return
+    feature.string_domain.value.extend(sorted(v.value for v in stats.string_stats.top_values))
 
 
 def latest_inferred_schema(metadata_path: Path, pipeline_name: str
@@ -164,10 +157,13 @@ def _remove(schema: schema_pb2.Schema, name: str) -> None:
             return
 
 
-def write_curated(schema: schema_pb2.Schema, path: Path) -> None:
-    """Writes the schema, keeping the curated file's leading comment block."""
-    header = []
-    if path.is_file():
+def write_curated(schema: schema_pb2.Schema, path: Path,
+                  header: list[str] | None = None) -> None:
+    """Writes the schema atomically, under `header` (comment lines) or, by default,
+    the curated file's leading comment block."""
+    if header is None:
+        header = []
+    if not header and path.is_file():
         for line in path.read_text().splitlines():
             if not line.startswith("#"):
                 break
