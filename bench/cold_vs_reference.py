@@ -79,6 +79,10 @@ def reference_home(root: Path) -> Path:
 def run_reference(home: Path, beam: str, label: str, timeout: float | None):
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     env["HOME"] = str(home)
+    # Before each Beam component TFX copies itself (50 MB) into a temporary folder it
+    # never removes; inside HOME, the benchmark's clean-up removes it.
+    env["TMPDIR"] = str(home / "tmp")
+    (home / "tmp").mkdir(exist_ok=True)
     command = ([sys.executable, "-m", REFERENCE_MODULE] if beam == "as-shipped"
                else [sys.executable, "-c", REFERENCE_IN_MEMORY])
     return run_measured(command, label=label, cwd=home, env=env, timeout=timeout,

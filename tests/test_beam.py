@@ -15,16 +15,37 @@ def _args(**changes):
 
 
 def test_default_is_the_direct_runner_in_memory():
+    from apache_beam.options.pipeline_options import (
+        DirectOptions, PipelineOptions, StandardOptions)
+
     assert CFG.beam_profile == "in-memory"
-    assert _args() == ["--runner=DirectRunner", "--direct_running_mode=in_memory",
-                       "--direct_num_workers=1"]
+    options = PipelineOptions(_args())
+    assert options.view_as(StandardOptions).runner in (None, "DirectRunner")
+    assert options.view_as(DirectOptions).direct_running_mode == "in_memory"
+    assert options.view_as(DirectOptions).direct_num_workers == 1
 
 
 def test_multi_processing_with_workers():
-    assert _args(beam_profile="multi-processing", beam_workers=2) == [
+    assert _args(beam_profile="multi-processing", beam_workers=2)[:3] == [
         "--runner=DirectRunner", "--direct_running_mode=multi_processing",
         "--direct_num_workers=2"]
     assert "--direct_num_workers=0" in _args(beam_profile="multi-processing")
+
+
+@pytest.mark.parametrize("profile", ["in-memory", "multi-processing"])
+def test_local_profiles_keep_tfx_from_packaging_itself(profile, monkeypatch):
+    # TFX builds an sdist of itself before each Beam component unless its arguments
+    # are empty or name a dependency; local workers need none.
+    from tfx.components.statistics_gen.executor import Executor
+    from tfx.utils import dependency_utils
+
+    def build():
+        raise AssertionError("TFX built its ephemeral package")
+
+    monkeypatch.setattr(dependency_utils, "build_ephemeral_package", build)
+    args = _args(beam_profile=profile)
+    executor = Executor(Executor.Context(beam_pipeline_args=args))
+    assert executor._beam_pipeline_args[:len(args)] == args
 
 
 @pytest.mark.parametrize("profile", ["flink", "spark"])
