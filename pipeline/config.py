@@ -86,7 +86,6 @@ class Config:
     train_buckets: int = 4
     eval_buckets: int = 1
     train_steps: int = 400
-    eval_steps: int = 50
     # Evaluator gate, by task. Classification: the candidate must reach these on the
     # eval split (a multi-class model is gated on accuracy; its macro AUC is reported);
     # the defaults only ask for better than chance.

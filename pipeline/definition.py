@@ -312,7 +312,6 @@ def _model_components(cfg: Config, examples, latest_examples, curated_schema) ->
         transform_graph=transform.outputs["transform_graph"],
         schema=curated_schema.outputs["schema"],
         train_args=trainer_pb2.TrainArgs(num_steps=cfg.train_steps),
-        eval_args=trainer_pb2.EvalArgs(num_steps=cfg.eval_steps),
         custom_config={**code_config, "seed": cfg.seed},
     )
     baseline_resolver = _baseline_resolver(cfg, trainer.outputs["model"])

@@ -15,8 +15,7 @@ def _args(**changes):
 
 
 def test_default_is_the_direct_runner_in_memory():
-    from apache_beam.options.pipeline_options import (
-        DirectOptions, PipelineOptions, StandardOptions)
+    from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
     assert CFG.beam_profile == "in-memory"
     options = PipelineOptions(_args())
