@@ -305,10 +305,13 @@ def _model_components(cfg: Config, examples, latest_examples, curated_schema) ->
         # a TF2 one (the Transform graph serves the same). Taxi: 17-21 s -> 11-13 s.
         disable_statistics=True,
         force_tf_compat_v1=True,
+        # No transformed copy of the examples: the Trainer applies the graph as it
+        # reads raw ones (models/model.py, training_batches). Taxi: 11-13 s -> 8 s.
+        materialize=False,
     )
     trainer = Trainer(
         run_fn=dotted_path(run_fn),
-        examples=transform.outputs["transformed_examples"],
+        examples=examples,
         transform_graph=transform.outputs["transform_graph"],
         schema=curated_schema.outputs["schema"],
         train_args=trainer_pb2.TrainArgs(num_steps=cfg.train_steps),

@@ -1,11 +1,21 @@
-"""build_model for each task, on random transformed batches (no TFX)."""
+"""build_model for each task, on random transformed batches, and the Trainer's input
+pipeline (no TFX)."""
 
 import dataclasses
+import math
 
 import numpy as np
+import tensorflow as tf
 
 from models.features import REGRESSION, Encoding, Label, transformed_name
-from models.model import build_model
+from models.model import (
+    BATCH_SIZE,
+    MAX_EPOCHS,
+    MIN_STEPS,
+    build_model,
+    train_steps,
+    training_batches,
+)
 from pipeline.config import make_config
 
 TAXI_INPUTS = make_config().inputs
@@ -75,3 +85,45 @@ def test_same_seed_gives_the_same_initial_model():
     second = build_model(TAXI_INPUTS, sizes, seed=3)
     assert all(np.array_equal(a, b)
                for a, b in zip(first.get_weights(), second.get_weights(), strict=True))
+
+
+def _raw_batches(rows: int, sparse: bool = False) -> tf.data.Dataset:
+    """One pass of `rows` raw rows {"x": row index} in batches, as dense [batch] or as
+    the [batch, 1] sparse columns TFXIO gives for optional features."""
+    batches = tf.data.Dataset.from_tensor_slices(
+        {"x": tf.range(rows, dtype=tf.float32)}).batch(BATCH_SIZE)
+    if sparse:
+        batches = batches.map(
+            lambda batch: {"x": tf.sparse.from_dense(tf.reshape(batch["x"], [-1, 1]))})
+    return batches
+
+
+def test_training_batches_transform_each_row_once_and_reshuffle_every_pass():
+    rows = 600
+    transformed_rows = tf.Variable(0, dtype=tf.int64)
+
+    def transform_layer(batch):
+        transformed_rows.assign_add(tf.shape(batch["x"], out_type=tf.int64)[0])
+        return {"x_xf": batch["x"] * 2, "label": batch["x"] + 1}
+
+    per_pass = math.ceil(rows / BATCH_SIZE)
+    batches = list(training_batches(_raw_batches(rows), transform_layer, "label", seed=0)
+                   .take(3 * per_pass))
+    passes = [np.concatenate([labels.numpy() for _, labels in batches[i:i + per_pass]])
+              for i in range(0, len(batches), per_pass)]
+    for labels in passes:
+        assert sorted(labels) == list(range(1, rows + 1))  # every row once per pass
+    assert not np.array_equal(passes[0], passes[1])  # in a new order each pass
+    for features, labels in batches:
+        assert set(features) == {"x_xf"}  # the label is not an input
+        assert np.array_equal(features["x_xf"].numpy(), (labels.numpy() - 1) * 2)
+    assert int(transformed_rows.numpy()) == rows  # later passes come from the cache
+
+
+def test_train_steps_stop_small_data_after_max_passes():
+    rows = 100
+    assert train_steps(200, _raw_batches(rows, sparse=True)) == max(
+        MIN_STEPS, math.ceil(MAX_EPOCHS * rows / BATCH_SIZE))
+    assert train_steps(50, _raw_batches(rows)) == 50  # fewer asked for: fewer run
+    enough = math.ceil(200 * BATCH_SIZE / MAX_EPOCHS)
+    assert train_steps(200, _raw_batches(enough, sparse=True)) == 200

@@ -306,8 +306,8 @@ def test_model_that_tf_serving_cannot_run_is_not_pushed(workspace):
     """A serving signature calling back into Python: blessed, but refused at push."""
     model_py = workspace["code"] / "models" / "model.py"
     source = model_py.read_text()
-    anchor = ("        raw = {name: _as_optional_column(value) "
-              "for name, value in features.items()}\n")
+    anchor = ("        return score({name: _as_optional_column(value) "
+              "for name, value in features.items()})\n")
     patched = source.replace(anchor, (
         "        features = {**features, 'fare': tf.reshape(tf.py_function(\n"
         "            lambda v: v, [features['fare']], tf.float32), [-1])}\n" + anchor))
