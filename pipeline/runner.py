@@ -12,7 +12,7 @@ import time
 import traceback
 from pathlib import Path
 
-from pipeline import results, workspace
+from pipeline import results, serving, workspace
 from pipeline.config import Config
 
 _RUNNING = "Component %s is running."
@@ -65,6 +65,10 @@ class _Progress(logging.Handler):
         run_id = results.latest_run_id(store)
         state = results.node_state(store, self.cfg.pipeline_name, node_id, run_id)
         self.components.append({"id": node_id, "state": state, "seconds": round(seconds, 1)})
+        if node_id == "Trainer" and state == "executed":
+            # A new model is on its way to the Evaluator and, if blessed, the Pusher:
+            # the servable check's process imports TensorFlow meanwhile.
+            serving.prestart_check()
         print(f"  {node_id:<28} {state:<9} {seconds:6.1f} s", file=self.out, flush=True)
         self.current = None
 
@@ -162,6 +166,7 @@ def _run_exclusive(cfg: Config, verbose: bool, progress_to_stderr: bool) -> dict
                                   _write_report(cfg)) from error
         finally:
             absl_logger.removeHandler(progress)
+            serving.discard_prestarted()
         from pipeline import inspection, report
 
         store = results.open_store(cfg.metadata_path)

@@ -4,6 +4,8 @@ the fresh-process servable check and the atomic publish."""
 import json
 import math
 import shutil
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -182,3 +184,44 @@ def test_check_runs_in_a_fresh_process_and_reports_json(tmp_path, good_model):
     report = serving.run_check(staged, good_model)
     assert json.loads(json.dumps(report)) == report
     assert report["problems"] == [] and report["warmup_requests"] == 4
+
+
+def _maps(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return ""
+
+
+def test_a_prestarted_check_process_imports_tensorflow_before_the_check(tmp_path, good_model):
+    staged = tmp_path / "staged"
+    shutil.copytree(good_model, staged)
+    serving.write_warmup(staged, serving.warmup_logs(SAMPLE, staged, "m"))
+    serving.prestart_check()
+    process = serving._prestarted
+    try:
+        deadline = time.monotonic() + 60
+        while "libtensorflow" not in _maps(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        # Waiting on stdin with TensorFlow loaded: the import is off the check's path.
+        assert "libtensorflow" in _maps(process.pid) and process.poll() is None
+        report = serving.run_check(staged, good_model)
+    finally:
+        serving.discard_prestarted()
+    assert report["problems"] == [] and report["warmup_requests"] == 4
+    # Used once: the process is gone, and the next check starts a fresh one.
+    assert process.returncode == 0 and serving._prestarted is None
+
+
+def test_an_unused_prestarted_check_process_is_ended():
+    serving.prestart_check()
+    process = serving._prestarted
+    serving.discard_prestarted()
+    assert process.returncode is not None and serving._prestarted is None
+    serving.discard_prestarted()  # nothing started: nothing to do
+
+
+def test_a_check_process_without_a_request_exits_quietly():
+    process = serving._start_check_process()
+    stdout, _ = process.communicate("", timeout=120)
+    assert process.returncode == 0 and stdout == ""
