@@ -4,8 +4,8 @@ becomes visible, `models.config`, and scoring with a pushed version.
 
 The check runs as `python -m pipeline.serving check VERSION_DIR REFERENCE_DIR` in a
 fresh process that imports TensorFlow and nothing from TFX, as a model server would.
-The runner starts that process while the Evaluator runs (`prestart_check`), so the
-Pusher does not wait for its TensorFlow import.
+The runner starts that process as soon as the Trainer has a new model
+(`prestart_check`), so the Pusher does not wait for its TensorFlow import.
 """
 
 import csv
