@@ -12,6 +12,7 @@ import csv
 import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -345,8 +346,6 @@ def check_servable(version_dir: Path, reference_dir: Path) -> dict:
 def _start_check_process():
     """A fresh `python -m pipeline.serving check -`: it imports TensorFlow at once, then
     waits on stdin for the one check it runs."""
-    import subprocess
-
     package_root = str(Path(__file__).resolve().parent.parent)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
@@ -382,8 +381,6 @@ def discard_prestarted() -> None:
 def run_check(version_dir: Path, reference_dir: Path) -> dict:
     """`check_servable` in a fresh Python process (the prestarted one, if any), as a
     model server loads a model."""
-    import subprocess
-
     global _prestarted
     process, _prestarted = _prestarted or _start_check_process(), None
     request = json.dumps([str(version_dir), str(reference_dir)]) + "\n"

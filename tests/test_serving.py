@@ -177,10 +177,16 @@ def test_json_signature_that_scores_differently_is_not_published(tmp_path):
     assert serving.versions(tmp_path / "serving" / "m") == []
 
 
-def test_check_runs_in_a_fresh_process_and_reports_json(tmp_path, good_model):
+def _staged(tmp_path, model):
+    """A copy of `model` with its warm-up requests, as publish stages a version."""
     staged = tmp_path / "staged"
-    shutil.copytree(good_model, staged)
+    shutil.copytree(model, staged)
     serving.write_warmup(staged, serving.warmup_logs(SAMPLE, staged, "m"))
+    return staged
+
+
+def test_check_runs_in_a_fresh_process_and_reports_json(tmp_path, good_model):
+    staged = _staged(tmp_path, good_model)
     report = serving.run_check(staged, good_model)
     assert json.loads(json.dumps(report)) == report
     assert report["problems"] == [] and report["warmup_requests"] == 4
@@ -194,9 +200,7 @@ def _maps(pid: int) -> str:
 
 
 def test_a_prestarted_check_process_imports_tensorflow_before_the_check(tmp_path, good_model):
-    staged = tmp_path / "staged"
-    shutil.copytree(good_model, staged)
-    serving.write_warmup(staged, serving.warmup_logs(SAMPLE, staged, "m"))
+    staged = _staged(tmp_path, good_model)
     serving.prestart_check()
     process = serving._prestarted
     try:
