@@ -147,6 +147,8 @@ def _serving_footer(state: dict, rollbacks: list[dict], out) -> None:
     served, pinned = state["served_version"], state["pinned_version"]
     if state["problem"]:
         print(f"\nTF Serving serves nothing: {state['problem']}", file=out)
+    elif served is None and pinned is None:
+        print(f"\nTF Serving serves nothing: no version in {state['model_dir']}", file=out)
     elif served is None:
         print(f"\nTF Serving serves nothing: {state['models_config']} pins version "
               f"{pinned}, which is not in {state['model_dir']}", file=out)

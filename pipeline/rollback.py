@@ -38,7 +38,8 @@ def add_parser(commands) -> None:
     parser.add_argument("--to", type=_target, metavar="VERSION|latest",
                         help="the version to serve: one the pipeline pushed, or 'latest' "
                         "(default: the newest pushed version older than the one served)")
-    parser.add_argument("--output-dir", help="the runs to read (default: outputs)")
+    parser.add_argument("--output-dir", help="the output directory whose serving folder "
+                        "to change (default: outputs)")
     parser.add_argument("--wait", action="store_true",
                         help="when a run is using the output directory, wait for it "
                         "instead of exiting with code 4")

@@ -468,8 +468,8 @@ def pinned_versions(path: Path, model_name: str) -> list[int] | None:
 
 
 def served_version(available: list[int], pinned: list[int] | None) -> int | None:
-    """The version TF Serving answers a request that names none with, given the version
-    folders present and the pinned versions (`pinned_versions`).
+    """The version TF Serving uses for a request that names no version, given the
+    version folders present and the pinned versions (`pinned_versions`).
 
     TF Serving loads what the model's version policy aspires to and answers with the
     highest loaded version: with no policy (`--model_base_path` alone, or a models.config

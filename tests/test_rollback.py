@@ -250,3 +250,29 @@ def test_served_note_says_why_the_served_version_is_not_the_pushed_one(summary, 
     note = inspection.served_note(summary)
     for word in words:
         assert word in note, note
+
+
+def _inspect(out, *args):
+    from pipeline import inspect_cli
+
+    parsed = cli._parser().parse_args([*args, "--output-dir", str(out)])
+    stdout, stderr = io.StringIO(), io.StringIO()
+    assert inspect_cli.main(parsed, stdout, stderr) == 0, stderr.getvalue()
+    return stdout.getvalue()
+
+
+def test_models_runs_and_lineage_show_the_served_version_and_the_rollback(out):
+    assert f"TF Serving serves {UNRECORDED}, the highest version" in _inspect(out, "models")
+    assert _rollback(out, "--to", str(PUSHED[1]))[0] == 0
+    table = _inspect(out, "models")
+    row = next(line for line in table.splitlines() if line.startswith(str(PUSHED[1])))
+    assert "yes, pinned" in row
+    assert f"TF Serving serves {PUSHED[1]}: " in table and "pins it" in table
+    assert f"--to {PUSHED[1]}: served {UNRECORDED} -> {PUSHED[1]}" in table
+    runs = json.loads(_inspect(out, "runs", "--json"))
+    assert [run["served_version"] for run in runs] == [PUSHED[1]] * 4
+    assert [run["pinned_version"] for run in runs] == [PUSHED[1]] * 4
+    assert runs[0]["newer_versions"] == [PUSHED[1], PUSHED[2], UNRECORDED]
+    text = _inspect(out, "lineage", str(PUSHED[1]))
+    assert "served by TF Serving now: yes" in text
+    assert f"rollback --to {PUSHED[1]}: served {UNRECORDED} -> {PUSHED[1]}" in text
