@@ -1,5 +1,5 @@
 """Command line: `python -m pipeline run | prepare-data | predict | runs | show |
-anomalies | models | lineage | schema-diff | schema-update | compile`.
+anomalies | models | lineage | rollback | schema-diff | schema-update | compile`.
 
 Exit codes: 0 the run finished (whether or not the Evaluator let the model be pushed);
 1 a component failed (one line with the reason and the log's path), or TFX's compiler
@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from models.features import CLASSIFICATION, TASKS
-from pipeline import inspect_cli
+from pipeline import inspect_cli, rollback
 from pipeline.beam import PROFILES
 from pipeline.compile import DEFAULT_OUTPUT, IMAGE_SCHEMA_PATH, TARGETS
 from pipeline.data import SAMPLES
@@ -170,10 +170,12 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("file", type=Path, help="a .json request body ({\"instances\": "
                          "[...]} or {\"inputs\": {...}}) or a .csv with a header row")
     predict.add_argument("--version", type=_positive_int,
-                         help="the version to use (default: the newest)")
+                         help="the version to use (default: the one TF Serving serves: "
+                         "the newest, unless `rollback` pinned one)")
     predict.add_argument("--output-dir", help="the runs to read (default: outputs)")
 
     inspect_cli.add_parsers(commands, _positive_int)
+    rollback.add_parser(commands)
 
     schema_diff = commands.add_parser(
         "schema-diff", help="compare the latest run's inferred schema with schema/schema.pbtxt")
@@ -264,6 +266,9 @@ def _print_summary(summary: dict, out, spans: bool = True) -> None:
     if summary["pushed"] and not summary["pushed_new"]:
         pushed += " (published by an earlier run; nothing new)"
     print(f"pushed:     {pushed}", file=out)
+    from pipeline.inspection import served_note
+
+    print(f"served:     {served_note(summary)}", file=out)
     check = summary.get("servable_check")
     if check:
         print(f"servable:   yes ({check['warmup_requests']} warm-up and 2 REST requests; "
@@ -511,7 +516,15 @@ def _predict(args, out, err) -> int:
         print(f"error: no pushed model in {cfg.model_serving_dir}: run the pipeline first",
               file=err)
         return EXIT_USAGE
-    version = args.version or available[-1]
+    try:
+        # Without --version, the version TF Serving would answer with (a rollback may
+        # have pinned an older one).
+        served = serving.served_version(available, serving.pinned_versions(
+            serving.models_config_path(cfg.model_serving_dir), cfg.model_name))
+    except serving.ModelsConfigError as error:
+        print(f"error: {error}", file=err)
+        return EXIT_USAGE
+    version = args.version or served or available[-1]
     if version not in available:
         print(f"error: no version {version} in {cfg.model_serving_dir} (pushed: "
               f"{', '.join(map(str, available))})", file=err)
@@ -595,7 +608,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         quiet = {"schema-diff": _schema_diff, "schema-update": _schema_update,
-                 "predict": _predict, "compile": _compile,
+                 "predict": _predict, "compile": _compile, "rollback": rollback.main,
                  **dict.fromkeys(inspect_cli.COMMANDS, inspect_cli.main)}
         if args.command in quiet:
             from pipeline.runner import captured_output

@@ -1,6 +1,6 @@
 """The inspection commands: `runs`, `show [RUN]`, `anomalies [RUN]`, `models`,
 `lineage VERSION`. Text tables by default, `--json` for scripts; all read
-`pipeline.inspection`."""
+`pipeline.inspection` (and say which version TF Serving would serve now)."""
 
 import json
 
@@ -13,7 +13,8 @@ def add_parsers(commands, positive_int) -> None:
         "show": commands.add_parser("show", help="one run: components, data, anomalies, "
                                     "drift, metrics per slice, blessing, push"),
         "anomalies": commands.add_parser("anomalies", help="a run's anomalies and drift"),
-        "models": commands.add_parser("models", help="pushed versions with their metrics"),
+        "models": commands.add_parser("models", help="pushed versions with their metrics, "
+                                      "and which one TF Serving serves"),
         "lineage": commands.add_parser(
             "lineage", help="from a pushed version back to the data span it was trained on"),
     }
@@ -41,7 +42,8 @@ def _table(rows: list[dict], columns: list[tuple[str, str]], out) -> None:
 
 RUN_COLUMNS = [("run id", "run_id"), ("start", "start"), ("seconds", "seconds"),
                ("status", "status"), ("span", "span"), ("anomalies", "anomalies"),
-               ("blessed", "blessed"), ("pushed version", "pushed_version")]
+               ("blessed", "blessed"), ("pushed version", "pushed_version"),
+               ("served version", "served_version")]
 ANOMALY_COLUMNS = [("split", "split"), ("feature", "feature"), ("type", "type"),
                    ("description", "description")]
 
@@ -97,6 +99,7 @@ def _show(store, args, out) -> None:
         for failure in validation["failures"]:
             print(f"  failed: {failure['message']}", file=out)
     print(f"pushed: {details['pushed_path'] or 'no'}", file=out)
+    print(f"served: {inspection.served_note(details)}", file=out)
 
 
 def _anomalies(store, args, out) -> None:
@@ -127,10 +130,44 @@ def _models(store, args, out) -> None:
     rows = inspection.models(store)
     shown = headline_names([row["metrics"] for row in rows])
     if not args.json:
-        rows = [{**row, **{name: row["metrics"].get(name) for name in shown}} for row in rows]
+        rows = [{**row, **{name: row["metrics"].get(name) for name in shown},
+                 "serving": ("yes, pinned" if row["pinned"] else "yes" if row["served"]
+                             else "no" if row["present"] else "deleted")}
+                for row in rows]
     _listing(rows, "no model has been pushed yet",
              [("version", "version"), ("run id", "run_id"),
-              *((name, name) for name in shown), ("path", "path")], args, out)
+              *((name, name) for name in shown), ("served", "serving"), ("path", "path")],
+             args, out)
+    if not args.json:
+        _serving_footer(inspection.serving_state(store), inspection.rollbacks(store), out)
+
+
+def _serving_footer(state: dict, rollbacks: list[dict], out) -> None:
+    """Under `models`: what TF Serving serves and why, and the last rollback."""
+    served, pinned = state["served_version"], state["pinned_version"]
+    if state["problem"]:
+        print(f"\nTF Serving serves nothing: {state['problem']}", file=out)
+    elif served is None and pinned is None:
+        print(f"\nTF Serving serves nothing: no version in {state['model_dir']}", file=out)
+    elif served is None:
+        print(f"\nTF Serving serves nothing: {state['models_config']} pins version "
+              f"{pinned}, which is not in {state['model_dir']}", file=out)
+    elif pinned is not None:
+        print(f"\nTF Serving serves {served}: {state['models_config']} pins it "
+              "(`python -m pipeline rollback --to latest` serves the newest)", file=out)
+    else:
+        print(f"\nTF Serving serves {served}, the highest version in {state['model_dir']}",
+              file=out)
+    if rollbacks:
+        last = rollbacks[-1]
+        to = "latest" if last["policy"] == "latest" else last["served_version"]
+        print(f"last rollback: {last['time']}, --to {to}: served "
+              f"{_previous(last)} -> {last['served_version'] or 'nothing'}", file=out)
+
+
+def _previous(record: dict) -> str:
+    """What TF Serving served before a rollback."""
+    return str(record["previous_served_version"] or "nothing")
 
 
 def _lineage(store, args, out) -> None:
@@ -148,6 +185,11 @@ def _lineage(store, args, out) -> None:
         for artifact in step["outputs"]:
             span = f" span-{artifact['span']}" if "span" in artifact else ""
             print(f"  -> {artifact['type']}{span}: {artifact['uri']}", file=out)
+    print(f"\nserved by TF Serving now: {'yes' if found['served'] else 'no'}", file=out)
+    for record in found["rollbacks"]:
+        to = "latest" if record["policy"] == "latest" else record["served_version"]
+        print(f"  {record['time']} rollback --to {to}: served {_previous(record)} "
+              f"-> {record['served_version'] or 'nothing'}", file=out)
 
 
 def main(args, out, err) -> int:

@@ -8,10 +8,15 @@ returns plain dicts and lists, ready for JSON, pandas or HTML.
 
 import datetime
 import json
+from pathlib import Path
 
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline import results
+from pipeline import results, serving
+
+# The ML Metadata execution type of a `rollback` (pipeline/rollback.py writes it): in
+# the pipeline's context, with the PushedModel it made TF Serving serve as input.
+ROLLBACK_TYPE = "Rollback"
 
 
 class NoRuns(LookupError):
@@ -83,9 +88,10 @@ def output(outputs: dict, node_id: str, type_name: str):
 
 
 def run_summary(store, run_id: str, outputs: dict | None = None,
-                anomaly_count: int | None = None) -> dict:
-    """One line of `runs`: when, how long, which span, what was found and decided.
-    `outputs` and `anomaly_count` spare a caller that has them a second read."""
+                anomaly_count: int | None = None, served: dict | None = None) -> dict:
+    """One line of `runs`: when, how long, which span, what was found and decided, and
+    which version TF Serving would serve now. `outputs`, `anomaly_count` and `served`
+    (`serving_state`) spare a caller that has them a second read."""
     run = store.get_context_by_type_and_name("pipeline_run", run_id)
     executions = store.get_executions_by_context(run.id)
     outputs = results.run_outputs(store, run_id) if outputs is None else outputs
@@ -99,6 +105,9 @@ def run_summary(store, run_id: str, outputs: dict | None = None,
     start = min((e.create_time_since_epoch for e in executions),
                 default=run.create_time_since_epoch)
     end = max((e.last_update_time_since_epoch for e in executions), default=start)
+    served = serving_state(store) if served is None else served
+    pushed_version = (int(results.custom_str(pushed, "pushed_version"))
+                      if pushed and results.custom_int(pushed, "pushed") else None)
     return {
         "run_id": run_id,
         "start": _time(start),
@@ -108,14 +117,20 @@ def run_summary(store, run_id: str, outputs: dict | None = None,
         "span": (results.spans(examples) or [None])[-1],
         "anomalies": anomaly_count,
         "blessed": bool(results.custom_int(blessing, "blessed")) if blessing else None,
-        "pushed_version": (int(results.custom_str(pushed, "pushed_version"))
-                           if pushed and results.custom_int(pushed, "pushed") else None),
+        "pushed_version": pushed_version,
+        "served_version": served["served_version"],
+        "pinned_version": served["pinned_version"],
+        # Versions in the serving folder newer than the one this run pushed (or found
+        # pushed): TF Serving serves the highest unless a version is pinned.
+        "newer_versions": [version for version in served["versions"]
+                           if pushed_version and version > pushed_version],
     }
 
 
 def runs(store) -> list[dict]:
     """`run_summary` of every run, oldest first."""
-    return [run_summary(store, run_id) for run_id in run_ids(store)]
+    served = serving_state(store)
+    return [run_summary(store, run_id, served=served) for run_id in run_ids(store)]
 
 
 def feature_statistics(statistics) -> list[dict]:
@@ -231,9 +246,105 @@ def _run_of(store, execution) -> str | None:
     return run.name if run else None
 
 
+def serving_location(store) -> tuple[Path, str] | None:
+    """The model folder the Pusher publishes to and the model's name, as the newest
+    Pusher execution recorded them (None: no Pusher ran yet)."""
+    newest = None
+    for node in store.get_contexts_by_type("node"):
+        if node.name.rsplit(".", 1)[-1] != "Pusher":
+            continue
+        for execution in store.get_executions_by_context(node.id):
+            if "push_destination" in execution.custom_properties and (
+                    newest is None or execution.id > newest.id):
+                newest = execution
+    if newest is None:
+        return None
+    destination = json.loads(newest.custom_properties["push_destination"].string_value)
+    base = destination.get("filesystem", {}).get("base_directory")
+    if not base:
+        return None
+    config = newest.custom_properties.get("custom_config")
+    name = json.loads(config.string_value or "{}").get("model_name") if config else None
+    return Path(base), name or Path(base).name
+
+
+def serving_state(store) -> dict:
+    """What TF Serving would serve now, read from the model folder and models.config
+    with TF Serving's rule (`serving.served_version`): the versions present, the
+    pinned version (None: TF Serving picks the highest) and the served version."""
+    location = serving_location(store)
+    state = {"model_dir": None, "model_name": None, "models_config": None, "versions": [],
+             "pinned_version": None, "served_version": None, "problem": None}
+    if location is None:
+        return state
+    model_dir, model_name = location
+    config = serving.models_config_path(model_dir)
+    available = serving.versions(model_dir)
+    state.update(model_dir=str(model_dir), model_name=model_name, models_config=str(config),
+                 versions=available)
+    try:
+        pinned = serving.pinned_versions(config, model_name)
+    except serving.ModelsConfigError as error:
+        # TF Serving would not start with this file: nothing is served.
+        state["problem"] = str(error)
+        return state
+    state.update(pinned_version=max(pinned, default=None) if pinned else None,
+                 served_version=serving.served_version(available, pinned))
+    return state
+
+
+def served_note(summary: dict) -> str:
+    """One line on what TF Serving would serve now next to what a run pushed, from a
+    `run_summary` (or the run's --json summary)."""
+    served, pushed = summary.get("served_version"), summary.get("pushed_version")
+    pinned = summary.get("pinned_version")
+    latest = "`python -m pipeline rollback --to latest`"
+    if served is None:
+        if pinned is not None:
+            return (f"nothing: models.config pins version {pinned}, which is not in the "
+                    f"serving folder; {latest} serves the newest")
+        return "nothing: no version in the serving folder"
+    if pinned is not None:
+        note = f"{served}, pinned by `python -m pipeline rollback`"
+        if pushed is not None and pushed != served:
+            return (f"{note}: the pushed {pushed} is not served until {latest}")
+        return f"{note} ({latest} serves the newest)"
+    if pushed is None:
+        return f"{served}, the highest version"
+    if pushed == served:
+        return f"{served}, the pushed version"
+    if served > pushed:
+        return (f"{served}, newer than the pushed {pushed} (see `python -m pipeline "
+                f"lineage {served}`; `python -m pipeline rollback --to {pushed}` serves "
+                f"{pushed})")
+    return f"{served}: the pushed {pushed} is no longer in the serving folder"
+
+
+def rollbacks(store) -> list[dict]:
+    """Every `rollback` recorded in ML Metadata, oldest first: when, the policy it set
+    ('specific': pinned; 'latest': the highest version), what TF Serving served before
+    and after."""
+    found = []
+    # An empty list when no rollback ever registered the type.
+    for execution in sorted(store.get_executions_by_type(ROLLBACK_TYPE),
+                            key=lambda e: e.id):
+        properties = execution.properties
+        found.append({
+            "time": _time(execution.create_time_since_epoch),
+            "policy": properties["policy"].string_value,
+            "served_version": properties["served_version"].int_value or None,
+            "previous_served_version": (properties["previous_served_version"].int_value
+                                        or None),
+        })
+    return found
+
+
 def models(store) -> list[dict]:
     """Every pushed version, oldest first, with the run that pushed it and that run's
-    overall metrics."""
+    overall metrics, and what TF Serving would do with it now: `served`, `pinned`
+    (served because a `rollback` pinned it), `present` (still in the serving folder).
+    A version folder ML Metadata has no record of is listed too, with no run."""
+    state = serving_state(store)
     found = []
     for artifact in store.get_artifacts_by_type("PushedModel"):
         if not results.custom_int(artifact, "pushed"):
@@ -251,6 +362,14 @@ def models(store) -> list[dict]:
             "run_id": run_id,
             "metrics": metrics,
         })
+    recorded = {row["version"] for row in found}
+    found.extend({"version": version, "path": str(Path(state["model_dir"]) / str(version)),
+                  "run_id": None, "metrics": {}}
+                 for version in state["versions"] if version not in recorded)
+    for row in found:
+        row["served"] = row["version"] == state["served_version"]
+        row["pinned"] = row["served"] and state["pinned_version"] is not None
+        row["present"] = row["version"] in state["versions"]
     return sorted(found, key=lambda row: row["version"])
 
 
@@ -296,4 +415,9 @@ def lineage(store, version: int) -> dict:
         frontier.extend(a.id for a in inputs)
     spans = sorted({o["span"] for s in steps if s["component"].startswith("CsvExampleGen")
                     for o in s["outputs"] if "span" in o})
-    return {"version": version, "spans": spans, "steps": steps}
+    # The rollbacks that made TF Serving serve this version or stop serving it.
+    history = [record for record in rollbacks(store)
+               if version in (record["served_version"], record["previous_served_version"])]
+    return {"version": version, "spans": spans, "steps": steps,
+            "served": serving_state(store)["served_version"] == version,
+            "rollbacks": history}

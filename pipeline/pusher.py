@@ -5,7 +5,8 @@ polling the folder can load a half-copied version, and nothing checks that the c
 serves. This component keeps Pusher's inputs, blessing checks and PushedModel output,
 adds the eval examples its warm-up requests are made of, and publishes through
 `pipeline.serving.publish`: stage, write warm-up requests, check in a fresh process,
-rename. It also writes TF Serving's `models.config` next to the serving folder.
+rename. It also writes TF Serving's `models.config` next to the serving folder, keeping
+the version policy a `rollback` set.
 """
 
 import json
@@ -72,8 +73,10 @@ class Executor(pusher_executor.Executor):
         version, report = serving.publish(
             Path(self.GetModelPath(input_dict)), model_serving_dir, model_name, sample)
         version_dir = model_serving_dir / str(version)
+        # Keeps the entry's version policy: a version pinned by `rollback` stays served
+        # until `rollback --to latest` (the run summary says so).
         serving.write_models_config(
-            model_serving_dir.parent / "models.config", model_name, model_serving_dir)
+            serving.models_config_path(model_serving_dir), model_name, model_serving_dir)
         # Pusher's archive copy, as TFX keeps it: the version as published.
         io_utils.copy_dir(str(version_dir), pushed.uri)
         self._MarkPushed(pushed, pushed_destination=str(version_dir),

@@ -199,6 +199,10 @@ def summarize(details: dict, components: list[dict]) -> dict:
         "pushed_new": details["pushed_new"],
         "pushed_path": details["pushed_path"],
         "pushed_version": details["pushed_version"],
+        # What TF Serving would serve now, next to what was pushed (inspection.run_summary).
+        "served_version": details["served_version"],
+        "pinned_version": details["pinned_version"],
+        "newer_versions": details["newer_versions"],
         "servable_check": details["servable_check"],
         "components": components,
     }

@@ -1,6 +1,7 @@
 """The TF Serving side of a pushed model: the versioned layout, TF Serving's REST JSON
 formats, warm-up requests, the servable check every new version passes before it
-becomes visible, `models.config`, and scoring with a pushed version.
+becomes visible, `models.config` and which version TF Serving serves given it, and
+scoring with a pushed version.
 
 The check runs as `python -m pipeline.serving check VERSION_DIR REFERENCE_DIR` in a
 fresh process that imports TensorFlow and nothing from TFX, as a model server would.
@@ -35,6 +36,10 @@ TOLERANCE = 1e-5
 # Folders TF Serving ignores (it loads integer names only): where a version is
 # assembled and checked before one rename makes it visible.
 STAGING_PREFIX = ".staging-"
+# TF Serving's --model_config_file, in the serving folder (see `models_config_path`).
+MODELS_CONFIG = "models.config"
+# write_models_config's default: leave the entry's version policy as it is.
+_KEEP_POLICY = object()
 
 
 class RequestError(ValueError):
@@ -43,6 +48,10 @@ class RequestError(ValueError):
 
 class ServingCheckFailed(RuntimeError):
     """A new version failed the servable check and was not published."""
+
+
+class ModelsConfigError(ValueError):
+    """models.config cannot be read; the message says which file and why."""
 
 
 def versions(model_dir: Path) -> list[int]:
@@ -423,22 +432,86 @@ def publish(model_dir: Path, model_serving_dir: Path, model_name: str,
     return version, report
 
 
-def write_models_config(path: Path, model_name: str, base_path: Path) -> None:
-    """TF Serving's --model_config_file, listing `model_name` at `base_path` and keeping
-    any other models already listed there. Replaced atomically."""
+def models_config_path(model_serving_dir: Path) -> Path:
+    """TF Serving's --model_config_file for a model folder: next to it, in the serving
+    folder, shared by the models published there."""
+    return model_serving_dir.parent / MODELS_CONFIG
+
+
+def _read_models_config(path: Path):
+    """The ModelServerConfig in `path` (empty when there is none); ModelsConfigError
+    when TF Serving could not read it either."""
     from google.protobuf import text_format
     from tensorflow_serving.config import model_server_config_pb2
 
     config = model_server_config_pb2.ModelServerConfig()
-    if path.is_file():
-        text_format.Parse(path.read_text(), config)
+    try:
+        text_format.Parse(path.read_text(encoding="utf-8"), config)
+    except FileNotFoundError:
+        pass
+    except (OSError, UnicodeDecodeError, text_format.ParseError) as error:
+        raise ModelsConfigError(f"cannot read {path}: {error}") from None
+    return config
+
+
+def pinned_versions(path: Path, model_name: str) -> list[int] | None:
+    """The versions `model_name`'s entry in models.config pins with a `specific` version
+    policy, or None when TF Serving picks by itself (no file, no entry, or a `latest`
+    or `all` policy)."""
+    for entry in _read_models_config(path).model_config_list.config:
+        if entry.name == model_name:
+            policy = entry.model_version_policy
+            if policy.WhichOneof("policy_choice") == "specific":
+                return sorted(policy.specific.versions)
+            return None
+    return None
+
+
+def served_version(available: list[int], pinned: list[int] | None) -> int | None:
+    """The version TF Serving uses for a request that names no version, given the
+    version folders present and the pinned versions (`pinned_versions`).
+
+    TF Serving loads what the model's version policy aspires to and answers with the
+    highest loaded version: with no policy (`--model_base_path` alone, or a models.config
+    entry without one) and with `latest` or `all`, that is the highest folder; with
+    `specific`, the highest pinned version that is present. A pinned version that is
+    not present is not served (TF Serving logs a warning and unloads the model when no
+    pinned version is present): None.
+    """
+    if pinned is None:
+        return max(available, default=None)
+    return max(set(available) & set(pinned), default=None)
+
+
+def write_models_config(path: Path, model_name: str, base_path: Path,
+                        pinned=_KEEP_POLICY) -> None:
+    """TF Serving's --model_config_file, listing `model_name` at `base_path` and keeping
+    any other models (and this entry's other settings) already listed there. Replaced
+    atomically, so a server polling the file never reads half of it.
+
+    `pinned`: a version for TF Serving to serve whatever else is in the folder (a
+    `specific` version policy), or None for the highest version (TF Serving's default
+    policy). By default the entry keeps the policy it has: a publish does not undo a
+    rollback.
+    """
+    from google.protobuf import text_format
+
+    config = _read_models_config(path)
     entries = config.model_config_list.config
-    kept = [entry for entry in entries if entry.name != model_name]
-    del entries[:]
-    entries.extend(kept)
-    entries.add(name=model_name, base_path=str(base_path), model_platform="tensorflow")
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text_format.MessageToString(config))
+    entry = next((entry for entry in entries if entry.name == model_name), None)
+    if entry is None:
+        entry = entries.add(name=model_name)
+    entry.base_path = str(base_path)
+    entry.model_platform = "tensorflow"
+    if pinned is None:
+        entry.ClearField("model_version_policy")
+    elif pinned is not _KEEP_POLICY:
+        entry.model_version_policy.specific.versions[:] = [int(pinned)]
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    with partial.open("w", encoding="utf-8") as handle:
+        handle.write(text_format.MessageToString(config))
+        handle.flush()
+        os.fsync(handle.fileno())
     partial.replace(path)
 
 

@@ -202,7 +202,9 @@ def test_inspection_commands_describe_the_first_run(first_run, workspace):
     assert code == 0 and len(runs) == 1
     assert runs[0] | {"start": None, "seconds": None} == {
         "run_id": summary["run_id"], "start": None, "seconds": None, "status": "finished",
-        "span": 1, "anomalies": 0, "blessed": True, "pushed_version": summary["pushed_version"]}
+        "span": 1, "anomalies": 0, "blessed": True, "pushed_version": summary["pushed_version"],
+        "served_version": summary["pushed_version"], "pinned_version": None,
+        "newer_versions": []}
     code, show = _inspect(workspace, "show", summary["run_id"][:16])
     assert code == 0 and show["run_id"] == summary["run_id"]
     assert [c["id"] for c in show["components"]] and len(show["components"]) == len(NODES)
@@ -300,6 +302,65 @@ def test_editing_model_code_reruns_transform_and_trainer(workspace):
     for upstream in ("CsvExampleGen", "StatisticsGen", "SchemaGen", "ImportSchemaGen",
                      "ExampleValidator", "DataGate"):
         assert got[upstream] == "cached", upstream
+
+
+def _rollback(workspace, *args):
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline", "rollback", *args, "--json",
+         "--output-dir", str(workspace["out"])],
+        cwd=workspace["code"], capture_output=True, text=True, timeout=300)
+    return done.returncode, (json.loads(done.stdout) if done.returncode == 0 else done.stderr)
+
+
+def test_rollback_serves_an_earlier_version_until_latest(workspace, first_run):
+    """Two pushed versions; `rollback --to` the first pins it in models.config, which a
+    newer push keeps, and `--to latest` serves the newest again; nothing is deleted."""
+    first = first_run[0]["pushed_version"]
+    # An Evaluator setting no earlier run used: the Evaluator and the Pusher run again.
+    summary, _ = run_cli(workspace, *GATE, "--max-regression", "1")
+    second = summary["pushed_version"]
+    assert summary["pushed_new"] and second > first
+    assert (summary["served_version"], summary["pinned_version"]) == (second, None)
+
+    code, answer = _rollback(workspace, "--to", str(first))
+    assert code == 0 and answer["served_version"] == first == answer["pinned_version"]
+    assert {str(first), str(second)} <= set(versions(workspace))  # nothing deleted
+    code, models = _inspect(workspace, "models")
+    rows = {row["version"]: row for row in models}
+    assert code == 0 and rows[first]["served"] and rows[first]["pinned"]
+    assert not rows[second]["served"] and rows[second]["present"]
+    code, runs = _inspect(workspace, "runs")
+    assert code == 0 and {run["served_version"] for run in runs} == {first}
+    assert runs[-1]["pushed_version"] == second
+    code, lineage = _inspect(workspace, "lineage", str(first))
+    assert code == 0 and lineage["served"]
+    assert [(r["policy"], r["served_version"], r["previous_served_version"])
+            for r in lineage["rollbacks"]] == [("specific", first, second)]
+    code, message = _inspect(workspace, "lineage", str(second))
+    assert code == 0 and not message["served"]
+    code, message = _rollback(workspace, "--to", "12345")
+    assert code == 2 and message.startswith("error: no version 12345")
+
+    # A new push while pinned: published, and the summary says it is not served.
+    result = run_pipeline(workspace["data"], workspace["out"], "--train-steps", "150",
+                          *GATE, "--max-regression", "0.5", code_dir=workspace["code"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = {line.split(":", 1)[0]: line.split(":", 1)[1].strip()
+             for line in result.stdout.splitlines() if ":" in line}
+    third = int(lines["pushed"].rsplit("/", 1)[1])
+    assert third > second and str(third) in versions(workspace)
+    assert lines["served"].startswith(f"{first}, pinned by")
+    assert f"the pushed {third} is not served until" in lines["served"]
+    assert "rollback --to latest" in lines["served"]
+
+    code, answer = _rollback(workspace, "--to", "latest")
+    assert code == 0 and answer["served_version"] == third
+    assert answer["pinned_version"] is None
+    code, runs = _inspect(workspace, "runs")
+    assert code == 0 and runs[-1]["served_version"] == runs[-1]["pushed_version"] == third
+    code, lineage = _inspect(workspace, "lineage", str(third))
+    assert lineage["served"] and lineage["rollbacks"][-1]["policy"] == "latest"
+    assert {str(first), str(second), str(third)} <= set(versions(workspace))
 
 
 def test_model_that_tf_serving_cannot_run_is_not_pushed(workspace):
