@@ -225,9 +225,10 @@ def _check_csvs(span_dir: Path) -> None:
     # CsvExampleGen compares the files' headers as they are, byte-order mark included.
     marked = [path.name for path in csv_files if _starts_with_byte_order_mark(path)]
     if marked and len(marked) < len(csv_files):
-        raise DataError(f"in {span_dir}, {', '.join(marked)} start with a byte-order mark and "
-                        "the other CSV files do not; CsvExampleGen needs one folder's files "
-                        "to have the same header, so save them with the same encoding")
+        raise DataError(f"in {span_dir}, some CSV files start with a byte-order mark "
+                        f"({', '.join(marked)}) and others do not; CsvExampleGen needs one "
+                        "folder's files to have the same header, so save them with the same "
+                        "encoding")
 
 
 def _starts_with_byte_order_mark(path: Path) -> bool:

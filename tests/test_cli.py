@@ -140,7 +140,7 @@ def test_files_of_one_folder_must_agree_on_a_byte_order_mark(tmp_path):
     (tmp_path / "b.csv").write_text("x,y\n3,a\n4,b\n")
     _one_line_error(_cli("run", "--data-dir", str(tmp_path), "--output-dir",
                          str(tmp_path / "out"), "--label", "y"), 2,
-                    "a.csv start with a byte-order mark", "same encoding")
+                    "start with a byte-order mark (a.csv)", "same encoding")
 
 
 def test_files_of_one_span_must_share_a_header(tmp_path):
