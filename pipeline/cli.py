@@ -312,6 +312,8 @@ def _dataset_config(args):
     _check_gate_flags(args, defaults["label"].task)
     label = defaults["label"]
     csv_files = data.latest_csvs(data_dir, spans)
+    if args.label is None:
+        data.check_taxi_columns(csv_files[0], label.source_columns)
     data.check_label(csv_files, label.source_columns, None if label.ratio else label.name,
                      label.task)
     schema_path = (Path(args.schema).expanduser().resolve() if args.schema

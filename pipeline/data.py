@@ -4,7 +4,8 @@ its label column.
 The default data is the Chicago taxi CSV that ships inside the installed tfx package; it
 becomes span 1 of `data/taxi/` (`span-1/data.csv`). New data arrives as `span-<N>/`
 folders next to it and CsvExampleGen picks the latest span. A folder of CSV files
-without span folders is one dataset (no spans, no drift check).
+without span folders is one dataset (no spans, no drift check). Files are UTF-8 with or
+without a byte-order mark, comma-separated (the only delimiter CsvExampleGen reads).
 """
 
 import csv
@@ -20,6 +21,12 @@ TAXI_CSV_IN_TFX = ("examples", "chicago_taxi_pipeline", "data", "simple", "data.
 _SPAN_DIR = re.compile(r"^span-(\d+)$")
 # Column names the exported model can use as TF Serving input names.
 _COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# How every CSV is read: UTF-8, with the byte-order mark Excel writes skipped
+# (CsvExampleGen skips it too: pipeline/example_gen.py).
+ENCODING = "utf-8-sig"
+BYTE_ORDER_MARK = b"\xef\xbb\xbf"
+# Delimiters of spreadsheet exports that CsvExampleGen does not read, by name.
+_OTHER_DELIMITERS = {";": "semicolons", "\t": "tabs"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,10 +177,20 @@ def check_label(csv_files: list[Path], columns: tuple[str, ...], name: str,
                         "needs at least two")
 
 
+def check_taxi_columns(csv_file: Path, taxi_columns: tuple[str, ...]) -> None:
+    """DataError saying that --label is needed when a run without one (the taxi
+    default) is pointed at data that has none of the taxi label's columns."""
+    header = _read_header(csv_file)
+    if not set(taxi_columns) & set(header):
+        raise DataError(f"{csv_file.parent} is not the taxi data (the default without "
+                        "--label): name the column to predict with --label COLUMN; its "
+                        f"columns are {', '.join(header)}")
+
+
 def _scan_label(path: Path, name: str, task: str | None, seen: set[str]) -> None:
     """Adds the label values of one file to `seen`, stopping as soon as the verdict is
     known (a regression needs two numbers, a classification at most MAX_CLASSES)."""
-    with path.open(newline="", encoding="utf-8") as handle:
+    with path.open(newline="", encoding=ENCODING) as handle:
         for row in csv.DictReader(handle):
             value = (row.get(name) or "").strip()
             if not value:
@@ -205,11 +222,23 @@ def _check_csvs(span_dir: Path) -> None:
         if header is not None and file_header != header:
             raise DataError(f"{path} has a different header from {csv_files[0]}")
         header = file_header
+    # CsvExampleGen compares the files' headers as they are, byte-order mark included.
+    marked = [path.name for path in csv_files if _starts_with_byte_order_mark(path)]
+    if marked and len(marked) < len(csv_files):
+        raise DataError(f"in {span_dir}, some CSV files start with a byte-order mark "
+                        f"({', '.join(marked)}) and others do not; CsvExampleGen needs one "
+                        "folder's files to have the same header, so save them with the same "
+                        "encoding")
+
+
+def _starts_with_byte_order_mark(path: Path) -> bool:
+    with path.open("rb") as handle:
+        return handle.read(len(BYTE_ORDER_MARK)) == BYTE_ORDER_MARK
 
 
 def _read_header(path: Path) -> list[str]:
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
+        with path.open(newline="", encoding=ENCODING) as handle:
             rows = csv.reader(handle)
             header = next(rows, None)
             first_row = next(rows, None)
@@ -219,8 +248,25 @@ def _read_header(path: Path) -> list[str]:
         raise DataError(f"{path} is empty: expected a header line and data rows")
     if first_row is None:
         raise DataError(f"{path} has a header but no data rows")
+    _check_delimiter(path, header)
     for name in header:
         if not _COLUMN_NAME.match(name):
             raise DataError(f"{path} has a column named {name!r}; name columns with letters, "
                             "digits and underscores only (they become model input names)")
     return header
+
+
+def _check_delimiter(path: Path, header: list[str]) -> None:
+    """DataError when the header is one field holding `;` or tabs: a file exported
+    with another delimiter, which CsvExampleGen would read as one column."""
+    if len(header) != 1:
+        return
+    for delimiter, name in _OTHER_DELIMITERS.items():
+        if delimiter in header[0]:
+            escaped = delimiter.encode("unicode_escape").decode()
+            raise DataError(
+                f"{path} seems to separate its columns with {name} (its header is one "
+                f"field, {header[0]!r}), and CsvExampleGen in tfx 1.21 reads commas only: "
+                f"convert it with python -c \"import csv, sys; csv.writer(sys.stdout)"
+                f".writerows(csv.reader(sys.stdin, delimiter='{escaped}'))\" < {path} > "
+                f"converted.csv and put converted.csv in place of {path.name}")

@@ -10,11 +10,12 @@ right.
 
 import datetime
 import difflib
+import tempfile
 from pathlib import Path
 
 import tensorflow_data_validation as tfdv
 from google.protobuf import text_format
-from tensorflow_metadata.proto.v0 import schema_pb2
+from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
 from models.features import CLASSIFICATION, MAX_CATEGORY_VALUES, Label
 from pipeline import results
@@ -25,18 +26,51 @@ class NoInferredSchema(Exception):
     """No run has produced an inferred schema yet."""
 
 
+def example_statistics(folder: Path) -> statistics_pb2.DatasetFeatureStatisticsList:
+    """TFDV's statistics of the tf.Examples CsvExampleGen makes of the folder's CSV
+    files, computed as StatisticsGen computes them, in this process.
+
+    Not TFDV's CSV statistics: those count an empty cell as a missing value, while
+    CsvExampleGen stores it as a list of 0 values, so a schema inferred from them asks
+    for a value in every row and the run's own data breaks it."""
+    import apache_beam as beam
+    from tfx_bsl.public import tfxio
+
+    from pipeline.example_gen import Executor
+
+    to_examples = Executor().GetInputSourceToExamplePTransform()
+    with tempfile.TemporaryDirectory() as temp:
+        output = str(Path(temp) / "statistics.tfrecord")
+        with beam.Pipeline() as pipeline:
+            _ = (pipeline
+                 | "CsvToExample" >> to_examples({"input_base": str(folder)}, "*.csv")
+                 | "Serialize" >> beam.Map(lambda example: example.SerializeToString())
+                 | "Decode" >> tfxio.TFExampleBeamRecord(
+                     physical_format="inmem",
+                     telemetry_descriptors=["schema_review"]).BeamSource()
+                 | "Statistics" >> tfdv.GenerateStatistics(tfdv.StatsOptions())
+                 | "Write" >> tfdv.WriteStatisticsToBinaryFile(output))
+        return tfdv.load_stats_binary(output)
+
+
 def bootstrap(csv_files: list[Path], label: Label, path: Path) -> schema_pb2.Schema:
     """Infers a schema from CSV files with TFDV and writes it to `path` for review.
 
-    On top of TFDV's inference: an INT column whose values lie in [0, 100) gets that
-    int_domain (so the model treats it as categorical, models/features.py), a
-    classification label column gets its observed classes as its domain, and every
-    label column must be present in every row."""
+    The statistics are those of the examples the pipeline reads (example_statistics).
+    On top of TFDV's inference: a column with empty cells is optional, holding at most
+    one value (TFDV leaves its valency open); an INT column whose values lie in
+    [0, 100) gets that int_domain (so the model treats it as categorical,
+    models/features.py); a classification label column gets its observed classes as
+    its domain; and every label column must hold a value in every row."""
     # The files are the CSVs of one folder (data.latest_csvs).
-    stats = tfdv.generate_statistics_from_csv(data_location=str(csv_files[0].parent / "*.csv"))
+    stats = example_statistics(csv_files[0].parent)
     schema = tfdv.infer_schema(stats, infer_feature_shape=False)
     column_stats = {feature.path.step[0]: feature for feature in stats.datasets[0].features}
     for feature in schema.feature:
+        # A CSV cell holds one value or none; this is how the curated taxi schema
+        # writes its optional columns.
+        if not feature.HasField("value_count"):
+            feature.value_count.max = 1
         found = column_stats.get(feature.name)
         if feature.type != schema_pb2.INT or found is None or not found.HasField("num_stats"):
             continue
@@ -56,6 +90,7 @@ def bootstrap(csv_files: list[Path], label: Label, path: Path) -> schema_pb2.Sch
         *(f"#   {p}" for p in csv_files),
         "# Review it (types, domains, presence) and keep it with the data: every later",
         "# run validates its data against this file and derives the model's inputs from it.",
+        "# A column with empty cells is optional: `value_count { max: 1 }` without a min.",
     ])
     return schema
 

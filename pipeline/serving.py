@@ -217,7 +217,8 @@ def predict_json(model, inputs: dict[str, str], body: dict) -> dict:
 def csv_instances(path: Path, inputs: dict[str, str]) -> list[dict]:
     """CSV rows (with a header, as the training data) as row-format instances: empty
     cells get the missing-value marker, columns that are not inputs are ignored."""
-    with path.open(newline="", encoding="utf-8") as source:
+    # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the first name.
+    with path.open(newline="", encoding="utf-8-sig") as source:
         reader = csv.DictReader(source)
         absent = sorted(set(inputs) - set(reader.fieldnames or []))
         if absent:

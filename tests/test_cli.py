@@ -51,8 +51,15 @@ def test_data_dir_without_csv_files(tmp_path):
                          str(tmp_path / "out")), 2, "span-<N>")
 
 
-def test_taxi_label_needs_its_columns(tmp_path):
+def test_other_data_needs_a_label(tmp_path):
     (tmp_path / "data.csv").write_text("a,b\n1,2\n")
+    result = _cli("run", "--data-dir", str(tmp_path), "--output-dir", str(tmp_path / "out"))
+    _one_line_error(result, 2, "not the taxi data", "--label COLUMN", "its columns are a, b")
+    assert "tips" not in result.stderr
+
+
+def test_taxi_label_needs_its_columns(tmp_path):
+    (tmp_path / "data.csv").write_text("fare,company\n1.5,a\n")
     _one_line_error(_cli("run", "--data-dir", str(tmp_path), "--output-dir",
                          str(tmp_path / "out")), 2, "no column 'tips'")
 
@@ -107,6 +114,33 @@ def test_unusable_csv(tmp_path, content, words):
     (tmp_path / "span-1" / "data.csv").write_bytes(content)
     result = _cli("run", "--data-dir", str(tmp_path), "--output-dir", str(tmp_path / "out"))
     _one_line_error(result, 2, *words)
+
+
+@pytest.mark.parametrize("header, delimiter, name", [
+    ("x;y;kind", ";", "semicolons"), ("x\ty\tkind", "\t", "tabs")])
+def test_other_delimiters_are_named(tmp_path, header, delimiter, name):
+    rows = [header] + [delimiter.join(["1,5", "2", "a"])] * 3
+    (tmp_path / "data.csv").write_text("\n".join(rows) + "\n")
+    _one_line_error(_cli("run", "--data-dir", str(tmp_path), "--output-dir",
+                         str(tmp_path / "out"), "--label", "kind"), 2,
+                    f"separate its columns with {name}", repr(header), "commas only",
+                    f"delimiter={delimiter!r}")
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_name(tmp_path):
+    # Excel's "CSV UTF-8": the label check reads the first column by its name.
+    (tmp_path / "data.csv").write_text("\ufeffy,x\r\n1.5,a\r\nbig,b\r\n", newline="")
+    _one_line_error(_cli("run", "--data-dir", str(tmp_path), "--output-dir",
+                         str(tmp_path / "out"), "--label", "y", "--task", "regression"), 2,
+                    "label column 'y' holds text such as 'big'")
+
+
+def test_files_of_one_folder_must_agree_on_a_byte_order_mark(tmp_path):
+    (tmp_path / "a.csv").write_text("\ufeffx,y\n1,a\n2,b\n")
+    (tmp_path / "b.csv").write_text("x,y\n3,a\n4,b\n")
+    _one_line_error(_cli("run", "--data-dir", str(tmp_path), "--output-dir",
+                         str(tmp_path / "out"), "--label", "y"), 2,
+                    "start with a byte-order mark (a.csv)", "same encoding")
 
 
 def test_files_of_one_span_must_share_a_header(tmp_path):

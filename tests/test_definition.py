@@ -16,6 +16,7 @@ from pipeline.baseline import LatestBlessedBeforeCandidateStrategy
 from pipeline.beam import beam_pipeline_args
 from pipeline.config import make_config
 from pipeline.definition import create_pipeline
+from pipeline.example_gen import Executor
 
 EXPECTED = [
     "CsvExampleGen", "StatisticsGen", "SchemaGen", "ImportSchemaGen", "ExampleValidator",
@@ -249,6 +250,9 @@ def test_training_window_of_several_spans(cfg):
                                                                     "examples")
     assert _producer(nodes["StatisticsGen_prev1"].inputs["examples"]) == (
         "CsvExampleGen_prev1", "examples")
+    # Every span's ExampleGen reads a file with a byte-order mark (test_example_gen.py).
+    for suffix in ("", "_prev1", "_prev2"):
+        assert nodes[f"CsvExampleGen{suffix}"].executor_spec.executor_class is Executor
 
 
 def test_latest_blessed_baseline_is_tfx_strategy_without_candidate_input(cfg):

@@ -126,6 +126,9 @@ def test_csv_rows_become_instances(tmp_path):
     path.write_text("x,n,s\n1,two,a\n")
     with pytest.raises(serving.RequestError, match=r"rows.csv:2: n='two' is not a int64"):
         serving.csv_instances(path, INPUTS)
+    # Excel's "CSV UTF-8": the byte-order mark is not part of the first column's name.
+    path.write_text("\ufeffx,n,s\r\n2.5,3,b\r\n", newline="")
+    assert serving.csv_instances(path, INPUTS) == [{"x": 2.5, "n": 3, "s": "b"}]
 
 
 def test_models_config_lists_the_model_and_keeps_others(tmp_path):

@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from pipeline.config import REPO_ROOT
+from pipeline.config import REPO_ROOT, load_schema
 from tests.conftest import run_pipeline
 
 pytestmark = pytest.mark.e2e
@@ -78,3 +78,52 @@ def test_regression(tmp_path):
     assert metrics["mean_absolute_error"] < metrics["rmse"]
     assert predictions.shape == (10, 1)
     assert np.all((predictions > labels.min() - 50) & (predictions < labels.max() + 50))
+
+
+def _spreadsheet_csv(path, rows=400):
+    """A customer table as Excel saves "CSV UTF-8": a byte-order mark before the first
+    column (a model input), CRLF line ends, an ID column, empty cells in a numeric
+    column (5 %) and a string column (4 %), and a yes/no label that the other columns
+    predict well. Returns the labels."""
+    import random
+
+    rng = random.Random(0)
+    lines, labels = ["tenure,customer_id,monthly_charges,plan,support_calls,churned"], []
+    for index in range(rows):
+        tenure, charges = rng.randint(1, 72), round(rng.uniform(20, 120), 2)
+        plan, calls = rng.choice(["basic", "plus", "premium"]), rng.randint(0, 9)
+        risk = (-0.06 * tenure + 0.02 * charges + 0.5 * calls + (1.0 if plan == "basic" else 0)
+                + rng.gauss(0, 0.3))
+        labels.append("yes" if risk > 1.5 else "no")
+        lines.append(",".join([
+            str(tenure), f"C{10000 + index}", "" if index % 20 == 3 else str(charges),
+            "" if index % 25 == 7 else plan, str(calls), labels[-1]]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(lines).encode() + b"\r\n")
+    return labels
+
+
+def test_spreadsheet_csv_with_empty_cells_passes_the_gate_on_its_first_run(tmp_path):
+    data, out = tmp_path / "data", tmp_path / "out"
+    labels = _spreadsheet_csv(data / "customers.csv")
+    result = run_pipeline(data, out, "--label", "churned", "--exclude", "customer_id",
+                          "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout)
+    assert summary["data_passed"] and summary["blessed"] and summary["pushed"], summary
+    assert summary["metrics"]["auc"] > 0.9
+    # The first column is named without the byte-order mark; the columns with empty
+    # cells are optional, the label is not.
+    schema = {feature.name: feature for feature in load_schema(data / "schema.pbtxt").feature}
+    assert sorted(schema) == sorted(["tenure", "customer_id", "monthly_charges", "plan",
+                                     "support_calls", "churned"])
+    for optional in ("monthly_charges", "plan"):
+        assert not schema[optional].value_count.HasField("min")
+    assert schema["churned"].value_count.min == 1
+    # The pushed model answers the file's own first rows, byte-order mark included.
+    sample = tmp_path / "sample.csv"
+    sample.write_bytes(b"\r\n".join((data / "customers.csv").read_bytes().split(b"\r\n")[:41]))
+    answer = _cli("predict", str(sample), "--output-dir", str(out))
+    assert answer.returncode == 0, answer.stderr
+    probability_of_yes = np.array(json.loads(answer.stdout)["predictions"])[:, 0]
+    assert ((probability_of_yes > 0.5) == (np.array(labels[:40]) == "yes")).mean() >= 0.8
