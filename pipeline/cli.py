@@ -552,6 +552,13 @@ def _predict(args, out, err) -> int:
               f"{', '.join(map(str, available))})", file=err)
         return EXIT_USAGE
     version_dir = cfg.model_serving_dir / str(version)
+    if args.file.is_dir():
+        elsewhere = _model_elsewhere(args.file, None, cfg)
+        hint = f" ({elsewhere} holds a model for it: pass --output-dir {elsewhere})" \
+            if elsewhere else ""
+        print(f"error: {args.file} is a folder; give one of its CSV files or a JSON "
+              f"request body{hint}", file=err)
+        return EXIT_USAGE
     # The model's inputs by input name, with the CSV column each comes from.
     columns = {input_name(column): column for column in cfg.inputs.features}
     renamed = {}

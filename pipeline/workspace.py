@@ -177,8 +177,8 @@ def workspace_config(output_dir: Path):
 
 def model_dirs_for(path: Path, names, roots) -> list[Path]:
     """Output directories (each of `roots` and the folders in it) with a pushed model for
-    the data `path` belongs to: trained on a data folder that holds `path` (the nearest
-    first), or, when `names` (CSV columns or JSON keys) is given, taking only inputs
+    the data `path` belongs to: trained on a data folder that is or holds `path` (the
+    nearest first), or, when `names` (CSV columns or JSON keys) is given, taking only inputs
     among them. What `predict` suggests when its output directory's model does not fit."""
     from models.signatures import input_name
     from pipeline.serving import versions
@@ -201,7 +201,7 @@ def model_dirs_for(path: Path, names, roots) -> list[Path]:
             continue
         if not versions(cfg.model_serving_dir):
             continue
-        if cfg.data_dir in path.parents:
+        if cfg.data_dir == path or cfg.data_dir in path.parents:
             by_data.append((-len(cfg.data_dir.parts), directory))
         elif given is not None and {input_name(c) for c in cfg.inputs.features} <= given:
             by_inputs.append(directory)

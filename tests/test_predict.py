@@ -112,6 +112,15 @@ def test_the_wrong_output_dir_names_the_one_that_fits_the_data(datasets, tmp_pat
     assert code == 2 and f"pass --output-dir {shop_dir}" in err
 
 
+def test_a_data_folder_is_refused_naming_the_output_dir_for_it(datasets):
+    _, (data_dir, shop_dir), (_, other_dir) = datasets
+    code, _, err = _predict(data_dir, "--output-dir", other_dir)
+    assert code == 2
+    assert err.splitlines() == [
+        f"error: {data_dir} is a folder; give one of its CSV files or a JSON request body "
+        f"({shop_dir} holds a model for it: pass --output-dir {shop_dir})"]
+
+
 def test_an_output_dir_without_a_model_names_the_one_that_fits_the_data(datasets):
     root, (data_dir, shop_dir), _ = datasets
     code, _, err = _predict(data_dir / "data.csv", "--output-dir", root / "outs" / "empty")
