@@ -508,6 +508,19 @@ def _model_elsewhere(path: Path, names, cfg) -> Path | None:
     return found[0] if found else None
 
 
+def _csv_columns(path: Path) -> set[str] | None:
+    """The column names of a CSV file's header (None: not a CSV file that can be read)."""
+    import csv
+
+    if path.suffix.lower() != ".csv":
+        return None
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            return set(next(csv.reader(handle), []))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+
+
 def _answer_note(label) -> str:
     """What the numbers of a predict answer are (the answer itself keeps TF Serving's
     format): for a classifier, which class each probability is."""
@@ -541,7 +554,7 @@ def _predict(args, out, err) -> int:
         return EXIT_USAGE
     available = serving.versions(cfg.model_serving_dir)
     if not available:
-        elsewhere = _model_elsewhere(args.file, None, cfg)
+        elsewhere = _model_elsewhere(args.file, _csv_columns(args.file), cfg)
         print(f"error: no pushed model in {cfg.model_serving_dir}: " + (
             f"{elsewhere} holds one for this data, pass --output-dir {elsewhere}"
             if elsewhere else "run the pipeline first"), file=err)

@@ -121,13 +121,17 @@ def test_a_data_folder_is_refused_naming_the_output_dir_for_it(datasets):
         f"({shop_dir} holds a model for it: pass --output-dir {shop_dir})"]
 
 
-def test_an_output_dir_without_a_model_names_the_one_that_fits_the_data(datasets):
+def test_an_output_dir_without_a_model_names_the_one_that_fits_the_data(datasets, tmp_path):
     root, (data_dir, shop_dir), _ = datasets
-    code, _, err = _predict(data_dir / "data.csv", "--output-dir", root / "outs" / "empty")
-    assert code == 2
-    assert err.startswith("error: no pushed model in ")
-    assert err.strip().endswith(f"{shop_dir} holds one for this data, pass --output-dir "
-                                f"{shop_dir}")
+    copy = tmp_path / "copy.csv"
+    shutil.copyfile(data_dir / "data.csv", copy)
+    # Found by the data folder the file is in, or by the columns of a copy elsewhere.
+    for path in (data_dir / "data.csv", copy):
+        code, _, err = _predict(path, "--output-dir", root / "outs" / "empty")
+        assert code == 2
+        assert err.startswith("error: no pushed model in ")
+        assert err.strip().endswith(f"{shop_dir} holds one for this data, pass --output-dir "
+                                    f"{shop_dir}")
 
 
 def test_data_no_model_fits_says_to_pass_the_output_dir(datasets, tmp_path):
