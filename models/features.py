@@ -6,6 +6,8 @@ the first run): FLOAT -> numeric, BYTES -> vocabulary, INT with a small non-nega
 `int_domain` -> one category per value, other INT -> numeric. The pipeline builds it
 once (pipeline/config.py) and hands it to Transform and Trainer as JSON in their
 `custom_config`, so changing the schema or the label invalidates their cache entries.
+Columns keep their CSV names here; their names inside TensorFlow (transformed data,
+Keras inputs, serving inputs) are derived by `models.signatures.input_name`.
 """
 
 import dataclasses
@@ -15,6 +17,8 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
 from tensorflow_metadata.proto.v0 import schema_pb2
+
+from models.signatures import input_name
 
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
@@ -186,14 +190,28 @@ def from_schema(schema: schema_pb2.Schema, label: Label,
     if not features:
         raise SchemaError(f"no usable features: the data has no typed column besides the "
                           f"label {label.name!r}")
+    _check_model_names(features, label)
     return ModelInputs(MappingProxyType(features), label)
 
 
+def _check_model_names(features: Mapping[str, Feature], label: Label) -> None:
+    """SchemaError when two columns would get the same name in the transformed data
+    (and so as serving inputs), e.g. `a b` and `a_b`, or `x`'s buckets and `x_bucket`."""
+    owners = {label.name: label.name}
+    for name, feature in features.items():
+        for key in (transformed_name(name), *([bucket_name(name)] if feature.buckets else [])):
+            if key in owners:
+                raise SchemaError(f"columns {owners[key]!r} and {name!r} would both be "
+                                  f"{key!r} in the model; rename one of them")
+            owners[key] = name
+
+
 def transformed_name(column: str) -> str:
-    """The name a raw column's encoding has in the transformed data."""
-    return f"{column}_xf"
+    """The name a raw column's encoding has in the transformed data (and as a Keras
+    input): built on its `input_name`, as any name there must be a TF name."""
+    return f"{input_name(column)}_xf"
 
 
 def bucket_name(column: str) -> str:
     """The name of a NUMERIC column's quantile-bucket index in the transformed data."""
-    return f"{column}_bucket_xf"
+    return f"{input_name(column)}_bucket_xf"

@@ -28,6 +28,7 @@ from models.signatures import (
     JSON_SIGNATURE,
     MISSING_VALUES,
     TRANSFORM_SIGNATURE,
+    input_name,
     output_name,
 )
 
@@ -52,7 +53,8 @@ def category_sizes(inputs: ModelInputs,
             sizes[bucket_name(name)] = feature.buckets
         elif feature.encoding is Encoding.VOCABULARY:
             # +1 for the out-of-vocabulary bucket.
-            sizes[transformed_name(name)] = tf_transform_output.vocabulary_size_by_name(name) + 1
+            sizes[transformed_name(name)] = tf_transform_output.vocabulary_size_by_name(
+                input_name(name)) + 1
         elif feature.encoding is Encoding.INTEGER_CATEGORY:
             # +1 for the missing/out-of-range category.
             sizes[transformed_name(name)] = feature.num_values + 1
@@ -188,25 +190,31 @@ def _signatures(model: tf.keras.Model, inputs: ModelInputs,
                 tf_transform_output: tft.TFTransformOutput) -> dict:
     """Three signatures over the same Transform graph; none takes the label.
 
-    serving_default: one [batch] tensor per model feature (what TF Serving's REST API
-    builds from plain JSON); from_examples: serialized tf.Examples of raw columns;
-    transform_features: lets TFMA compute the label from raw examples.
+    serving_default: one [batch] tensor per model feature, named by its `input_name`
+    (what TF Serving's REST API builds from plain JSON); from_examples: serialized
+    tf.Examples of raw columns, under their CSV names; transform_features: lets TFMA
+    compute the label from raw examples.
     """
     model.tft_layer = tf_transform_output.transform_features_layer()
     raw_spec = tf_transform_output.raw_feature_spec()
+    # Raw column -> TF name. Inside TF functions columns go by their TF names; only the
+    # Transform graph and tf.Example parsing see the CSV names.
+    names = {column: input_name(column) for column in inputs.features}
     json_spec = {
-        name: tf.TensorSpec([None], raw_spec[name].dtype, name=name) for name in inputs.features
+        name: tf.TensorSpec([None], raw_spec[column].dtype, name=name)
+        for column, name in names.items()
     }
     # Both serving signatures hand the model's raw features to `score` as optional
     # columns, so the Transform graph and the model are traced once for the two
     # (tracing them is most of the time saving takes).
-    optional_spec = {name: tf.io.VarLenFeature(raw_spec[name].dtype) for name in inputs.features}
+    optional_spec = {column: tf.io.VarLenFeature(raw_spec[column].dtype) for column in names}
     output = output_name(inputs.label.task)
 
     @tf.function(input_signature=[{
-        name: tf.SparseTensorSpec([None, None], spec.dtype)
-        for name, spec in optional_spec.items()}])
-    def score(raw):
+        names[column]: tf.SparseTensorSpec([None, None], spec.dtype)
+        for column, spec in optional_spec.items()}])
+    def score(features):
+        raw = {column: features[name] for column, name in names.items()}
         return {output: model(model.tft_layer(raw))}
 
     @tf.function(input_signature=[json_spec])
@@ -215,7 +223,8 @@ def _signatures(model: tf.keras.Model, inputs: ModelInputs,
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)])
     def serve_examples(serialized):
-        return score(tf.io.parse_example(serialized, optional_spec))
+        parsed = tf.io.parse_example(serialized, optional_spec)
+        return score({names[column]: value for column, value in parsed.items()})
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)])
     def transform_features(serialized):

@@ -17,6 +17,7 @@ from models.features import (
     bucket_name,
     transformed_name,
 )
+from models.signatures import input_name
 
 INPUTS_KEY = "inputs"
 
@@ -99,7 +100,8 @@ def preprocessing_fn(inputs, custom_config):
         if feature.encoding is Encoding.VOCABULARY:
             outputs[transformed_name(name)] = tft.compute_and_apply_vocabulary(
                 _to_dense(column, ""), top_k=feature.num_values, num_oov_buckets=1,
-                vocab_filename=name)
+                # tf.Transform would turn `a.b` and `a b` into the same file name.
+                vocab_filename=input_name(name))
         else:
             value = tf.cast(_to_dense(column, -1), tf.int64)
             # Missing and out-of-range values share the one extra category.

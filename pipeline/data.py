@@ -16,11 +16,10 @@ import shutil
 from pathlib import Path
 
 from models.features import CLASSIFICATION, REGRESSION
+from models.signatures import input_name
 
 TAXI_CSV_IN_TFX = ("examples", "chicago_taxi_pipeline", "data", "simple", "data.csv")
 _SPAN_DIR = re.compile(r"^span-(\d+)$")
-# Column names the exported model can use as TF Serving input names.
-_COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # How every CSV is read: UTF-8, with the byte-order mark Excel writes skipped
 # (CsvExampleGen skips it too: pipeline/example_gen.py).
 ENCODING = "utf-8-sig"
@@ -78,7 +77,8 @@ def prepare_default_data(data_dir: Path) -> Path:
 
 def prepare_sample(name: str, data_dir: Path) -> Path:
     """Writes scikit-learn's bundled dataset `name` (see SAMPLES) to `data_dir/data.csv`,
-    with column names made usable as model inputs (letters, digits, underscores)."""
+    its column names as letters, digits and underscores (any name would do, see
+    models.signatures.input_name; these keep results comparable with earlier runs)."""
     from sklearn import datasets
 
     sample = SAMPLES[name]
@@ -249,10 +249,7 @@ def _read_header(path: Path) -> list[str]:
     if first_row is None:
         raise DataError(f"{path} has a header but no data rows")
     _check_delimiter(path, header)
-    for name in header:
-        if not _COLUMN_NAME.match(name):
-            raise DataError(f"{path} has a column named {name!r}; name columns with letters, "
-                            "digits and underscores only (they become model input names)")
+    check_column_names(path, header)
     return header
 
 
@@ -270,3 +267,33 @@ def _check_delimiter(path: Path, header: list[str]) -> None:
                 f"convert it with python -c \"import csv, sys; csv.writer(sys.stdout)"
                 f".writerows(csv.reader(sys.stdin, delimiter='{escaped}'))\" < {path} > "
                 f"converted.csv and put converted.csv in place of {path.name}")
+
+
+def check_column_names(path: Path, header: list[str]) -> None:
+    """DataError, in one sentence, for a header the pipeline cannot take: quoted names,
+    a column without a name, two columns of the same name, or two whose model input
+    names (models.signatures.input_name) are the same. Any other name is fine."""
+    with path.open(encoding=ENCODING) as handle:
+        line = handle.readline()
+    # CsvExampleGen splits the header line at every comma and keeps quotes
+    # (tfx.utils.io_utils.load_csv_column_names), unlike the CSV reader TFDV infers
+    # the schema with: the two would name the columns differently.
+    if '"' in line:
+        raise DataError(f"the header line of {path} puts quotes around column names; "
+                        "TFX's CSV reader would keep them as part of the names, so write "
+                        "the names without quotes (and without commas)")
+    seen: dict[str, tuple[int, str]] = {}
+    for number, name in enumerate(header, start=1):
+        if not name.strip():
+            raise DataError(f"column {number} of {path} has no name; name every column "
+                            "in the header line")
+        key = input_name(name)
+        if key not in seen:
+            seen[key] = (number, name)
+            continue
+        first_number, first = seen[key]
+        if first == name:
+            raise DataError(f"{path} has two columns named {name!r} (columns {first_number} "
+                            f"and {number}); give each column its own name")
+        raise DataError(f"columns {first!r} and {name!r} of {path} would both be the model "
+                        f"input {key!r}; rename one of them")

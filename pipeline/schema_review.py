@@ -118,7 +118,8 @@ def latest_inferred_schema(metadata_path: Path, pipeline_name: str
 
 
 def _feature_text(schema: schema_pb2.Schema, name: str) -> list[str]:
-    return text_format.MessageToString(tfdv.get_feature(schema, name)).splitlines()
+    return text_format.MessageToString(tfdv.get_feature(schema, name),
+                                       as_utf8=True).splitlines()
 
 
 def _domain_values(schema: schema_pb2.Schema, name: str) -> set[str]:
@@ -199,11 +200,12 @@ def write_curated(schema: schema_pb2.Schema, path: Path,
     if header is None:
         header = []
     if not header and path.is_file():
-        for line in path.read_text().splitlines():
+        for line in path.read_text(encoding="utf-8").splitlines():
             if not line.startswith("#"):
                 break
             header.append(line)
-    body = text_format.MessageToString(schema)
+    # Column names as they are (`Région`, not octal escapes of its UTF-8 bytes).
+    body = text_format.MessageToString(schema, as_utf8=True)
     partial = path.with_suffix(".partial")
-    partial.write_text("\n".join(header + [body]) if header else body)
+    partial.write_text("\n".join(header + [body]) if header else body, encoding="utf-8")
     partial.replace(path)

@@ -23,6 +23,7 @@ from models.signatures import (
     EXAMPLES_SIGNATURE,
     JSON_SIGNATURE,
     MISSING_VALUES,
+    input_name,
 )
 
 # TF Serving replays every record of this file when it loads a version.
@@ -44,6 +45,15 @@ _KEEP_POLICY = object()
 
 class RequestError(ValueError):
     """A request body TF Serving would reject, with its reason."""
+
+
+class MissingInputs(RequestError):
+    """A request that lacks inputs of the model: `missing` of them; `given` are the
+    names it does have (the CLI looks for an output directory whose model takes them)."""
+
+    def __init__(self, message: str, missing, given):
+        super().__init__(message)
+        self.missing, self.given = list(missing), set(given)
 
 
 class ServingCheckFailed(RuntimeError):
@@ -112,7 +122,9 @@ def json_instances(serialized_examples: list[bytes], inputs: dict[str, str]) -> 
 
     instances = []
     for serialized in serialized_examples:
-        features = tf.train.Example.FromString(serialized).features.feature
+        # tf.Examples carry the CSV column names; the signature takes their input_name.
+        features = {input_name(column): feature for column, feature in
+                    tf.train.Example.FromString(serialized).features.feature.items()}
         instance = {}
         for name, dtype in sorted(inputs.items()):
             feature = features.get(name)
@@ -128,9 +140,17 @@ def json_instances(serialized_examples: list[bytes], inputs: dict[str, str]) -> 
     return instances
 
 
-def request_arrays(body: dict, inputs: dict[str, str]) -> tuple[dict, bool]:
+def _shown(names, columns: dict[str, str]) -> str:
+    """Input names for a message, each with its CSV column name when that differs."""
+    return ", ".join(name if columns.get(name, name) == name
+                     else f"{name} (column {columns[name]!r})" for name in names)
+
+
+def request_arrays(body: dict, inputs: dict[str, str],
+                   column_names: dict[str, str] | None = None) -> tuple[dict, bool]:
     """TF Serving's JSON-to-tensor step of a Predict request: numpy arrays per input,
-    and whether the body used the row ("instances") format."""
+    and whether the body used the row ("instances") format. `column_names` (input
+    name -> CSV column name) only makes messages name the columns too."""
     import numpy as np
 
     if not isinstance(body, dict) or ("instances" in body) == ("inputs" in body):
@@ -157,10 +177,10 @@ def request_arrays(body: dict, inputs: dict[str, str]) -> tuple[dict, bool]:
             raise RequestError('"inputs" must be an object of named input lists')
     missing, unknown = sorted(set(inputs) - set(columns)), sorted(set(columns) - set(inputs))
     if missing or unknown:
-        raise RequestError(
-            f"inputs missing: {', '.join(missing) or 'none'}; unknown: "
-            f"{', '.join(unknown) or 'none'} (a value can be marked missing: "
-            "NaN for numbers, -1 for integers, \"\" for strings)")
+        message = (f"inputs missing: {_shown(missing, column_names or {}) or 'none'}; "
+                   f"unknown: {', '.join(unknown) or 'none'} (a value can be marked missing: "
+                   "NaN for numbers, -1 for integers, \"\" for strings)")
+        raise MissingInputs(message, missing, columns) if missing else RequestError(message)
     arrays = {}
     for name, dtype in inputs.items():
         values = columns[name]
@@ -204,31 +224,75 @@ def response(outputs: dict, row_format: bool) -> dict:
     return {"outputs": next(iter(values.values())) if len(values) == 1 else values}
 
 
-def predict_json(model, inputs: dict[str, str], body: dict) -> dict:
+def predict_json(model, inputs: dict[str, str], body: dict,
+                 column_names: dict[str, str] | None = None) -> dict:
     """What TF Serving's REST `:predict` answers for `body` (default signature, whose
-    `signature_inputs` are `inputs`)."""
+    `signature_inputs` are `inputs`; `column_names` as for `request_arrays`)."""
     import tensorflow as tf
 
-    arrays, row_format = request_arrays(body, inputs)
+    arrays, row_format = request_arrays(body, inputs, column_names)
     tensors = {name: tf.constant(array) for name, array in arrays.items()}
     return response(model.signatures[JSON_SIGNATURE](**tensors), row_format)
 
 
-def csv_instances(path: Path, inputs: dict[str, str]) -> list[dict]:
+def input_names_of(names, inputs: dict[str, str]) -> dict[str, str]:
+    """The input each of `names` (CSV columns or JSON keys) stands for: an input's own
+    name, or a column name whose input_name is one. Names that stand for no input are
+    left out; RequestError when two stand for the same input."""
+    found, taken = {}, {}
+    for name in names:
+        target = name if name in inputs else input_name(name)
+        if target not in inputs:
+            continue
+        if target in taken:
+            raise RequestError(f"{taken[target]!r} and {name!r} are both the input "
+                               f"{target!r}; keep one of them")
+        found[name], taken[target] = target, name
+    return found
+
+
+def rename_request(body, inputs: dict[str, str]) -> tuple[dict, dict[str, str]]:
+    """A REST body whose keys may be CSV column names, with each key that stands for an
+    input (`input_names_of`) renamed to that input's name, as TF Serving needs them;
+    and {key: input name} for the keys renamed. Anything else is left for
+    `request_arrays` to judge."""
+    if not isinstance(body, dict):
+        return body, {}
+    instances, columns = body.get("instances"), body.get("inputs")
+    if isinstance(instances, list) and all(isinstance(row, dict) for row in instances):
+        keys = list(dict.fromkeys(key for row in instances for key in row))
+        names = input_names_of(keys, inputs)
+        body = {**body, "instances": [{names.get(key, key): value for key, value in row.items()}
+                                      for row in instances]}
+    elif isinstance(columns, dict):
+        names = input_names_of(columns, inputs)
+        body = {**body, "inputs": {names.get(key, key): value for key, value in columns.items()}}
+    else:
+        return body, {}
+    return body, {key: name for key, name in names.items() if key != name}
+
+
+def csv_instances(path: Path, inputs: dict[str, str],
+                  column_names: dict[str, str] | None = None) -> list[dict]:
     """CSV rows (with a header, as the training data) as row-format instances: empty
-    cells get the missing-value marker, columns that are not inputs are ignored."""
+    cells get the missing-value marker, columns that are not inputs are ignored. A
+    header names a column as in the training data or by its input name;
+    `column_names` (input name -> CSV column name) makes messages use the former."""
+    column_names = column_names or {}
     # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the first name.
     with path.open(newline="", encoding="utf-8-sig") as source:
         reader = csv.DictReader(source)
-        absent = sorted(set(inputs) - set(reader.fieldnames or []))
+        header = reader.fieldnames or []
+        cells = {name: column for column, name in input_names_of(header, inputs).items()}
+        absent = sorted(column_names.get(name, name) for name in set(inputs) - set(cells))
         if absent:
-            raise RequestError(f"{path} lacks the columns {', '.join(absent)} "
-                               "(an empty cell marks a missing value)")
+            raise MissingInputs(f"{path} lacks the columns {', '.join(absent)} "
+                                "(an empty cell marks a missing value)", absent, header)
         instances = []
         for line, row in enumerate(reader, start=2):
             instance = {}
             for name, dtype in inputs.items():
-                cell = (row[name] or "").strip()
+                cell = (row[cells[name]] or "").strip()
                 try:
                     if not cell:
                         instance[name] = MISSING_VALUES[dtype]
@@ -238,7 +302,7 @@ def csv_instances(path: Path, inputs: dict[str, str]) -> list[dict]:
                         instance[name] = cell if dtype == "string" else float(cell)
                 except ValueError:
                     raise RequestError(
-                        f"{path}:{line}: {name}={cell!r} is not a {dtype}") from None
+                        f"{path}:{line}: {cells[name]}={cell!r} is not a {dtype}") from None
             instances.append(instance)
     if not instances:
         raise RequestError(f"{path} has a header but no rows")

@@ -173,3 +173,36 @@ def workspace_config(output_dir: Path):
                        label=record.get("label"), task=record.get("task"),
                        schema_path=record.get("schema_path"),
                        excluded_columns=tuple(record.get("excluded_columns") or ()) or None)
+
+
+def model_dirs_for(path: Path, names, roots) -> list[Path]:
+    """Output directories (each of `roots` and the folders in it) with a pushed model for
+    the data `path` belongs to: trained on a data folder that is or holds `path` (the
+    nearest first), or, when `names` (CSV columns or JSON keys) is given, taking only inputs
+    among them. What `predict` suggests when its output directory's model does not fit."""
+    from models.signatures import input_name
+    from pipeline.serving import versions
+
+    path = Path(path).expanduser().resolve()
+    given = None if names is None else {*names, *map(input_name, names)}
+    candidates = []
+    for root in roots:
+        root = Path(root).expanduser().resolve()
+        if not root.is_dir():
+            continue
+        for directory in [root, *sorted(child for child in root.iterdir() if child.is_dir())]:
+            if (directory / DATASET_FILE).is_file() and directory not in candidates:
+                candidates.append(directory)
+    by_data, by_inputs = [], []
+    for directory in candidates:
+        try:
+            cfg = workspace_config(directory)
+        except Exception:  # a record, schema or proto that cannot be read: no answer here
+            continue
+        if not versions(cfg.model_serving_dir):
+            continue
+        if cfg.data_dir == path or cfg.data_dir in path.parents:
+            by_data.append((-len(cfg.data_dir.parts), directory))
+        elif given is not None and {input_name(c) for c in cfg.inputs.features} <= given:
+            by_inputs.append(directory)
+    return [directory for _, directory in sorted(by_data)] + by_inputs

@@ -131,6 +131,62 @@ def test_csv_rows_become_instances(tmp_path):
     assert serving.csv_instances(path, INPUTS) == [{"x": 2.5, "n": 3, "s": "b"}]
 
 
+# A model trained on columns with odd names takes them under their input names.
+COLUMNS = {"sepal_length_cm": "sepal length (cm)", "col_2nd_plan": "2nd-plan",
+           "Region": "Région"}
+ODD_INPUTS = {"sepal_length_cm": "float32", "col_2nd_plan": "int64", "Region": "string"}
+
+
+def test_csv_rows_with_the_training_data_header_map_onto_the_input_names(tmp_path):
+    path = tmp_path / "rows.csv"
+    path.write_text("sepal length (cm),2nd-plan,Région,churned\n5.1,2,Île,yes\n,,,no\n",
+                    encoding="utf-8")
+    first, empty = serving.csv_instances(path, ODD_INPUTS, COLUMNS)
+    assert first == {"sepal_length_cm": 5.1, "col_2nd_plan": 2, "Region": "Île"}
+    assert math.isnan(empty["sepal_length_cm"]) and empty["col_2nd_plan"] == -1
+    # A header of the input names themselves works too.
+    path.write_text("sepal_length_cm,col_2nd_plan,Region\n5.1,2,a\n")
+    assert serving.csv_instances(path, ODD_INPUTS, COLUMNS)[0]["Region"] == "a"
+    path.write_text("sepal length (cm),2nd-plan\n5.1,2\n")
+    with pytest.raises(serving.MissingInputs, match="lacks the columns Région") as missing:
+        serving.csv_instances(path, ODD_INPUTS, COLUMNS)
+    assert missing.value.given == {"sepal length (cm)", "2nd-plan"}
+    path.write_text("sepal length (cm),sepal_length_cm,2nd-plan,Région\n1,1,1,a\n")
+    with pytest.raises(serving.RequestError, match="'sepal length .cm.' and "
+                       "'sepal_length_cm' are both the input 'sepal_length_cm'"):
+        serving.csv_instances(path, ODD_INPUTS, COLUMNS)
+    path.write_text("sepal length (cm),2nd-plan,Région\nlong,1,a\n", encoding="utf-8")
+    with pytest.raises(serving.RequestError, match=r"rows.csv:2: sepal length \(cm\)='long'"):
+        serving.csv_instances(path, ODD_INPUTS, COLUMNS)
+
+
+def test_json_bodies_may_name_inputs_by_their_column_names():
+    row = {"sepal length (cm)": 5.1, "2nd-plan": 2, "Région": "Île"}
+    body, renamed = serving.rename_request({"instances": [row, row]}, ODD_INPUTS)
+    assert body == {"instances": [{"sepal_length_cm": 5.1, "col_2nd_plan": 2,
+                                   "Region": "Île"}] * 2}
+    assert renamed == {"sepal length (cm)": "sepal_length_cm", "2nd-plan": "col_2nd_plan",
+                       "Région": "Region"}
+    columnar = {"inputs": {"sepal_length_cm": [5.1], "2nd-plan": [2], "Région": ["a"],
+                           "extra": [1]}}
+    body, renamed = serving.rename_request(columnar, ODD_INPUTS)
+    assert set(body["inputs"]) == {*ODD_INPUTS, "extra"}
+    assert renamed == {"2nd-plan": "col_2nd_plan", "Région": "Region"}
+    # What TF Serving would refuse is still refused, naming the columns.
+    with pytest.raises(serving.MissingInputs, match=r"inputs missing: Region \(column "
+                       r"'Région'\), col_2nd_plan \(column '2nd-plan'\);"):
+        serving.request_arrays({"inputs": {"sepal_length_cm": [1.0]}}, ODD_INPUTS, COLUMNS)
+
+
+def test_examples_of_odd_columns_become_instances_of_their_input_names():
+    serialized = tf.train.Example(features=tf.train.Features(feature={
+        "sepal length (cm)": tf.train.Feature(float_list=tf.train.FloatList(value=[5.5])),
+        "Région": tf.train.Feature(bytes_list=tf.train.BytesList(value=["Île".encode()])),
+    })).SerializeToString()
+    (instance,) = serving.json_instances([serialized], ODD_INPUTS)
+    assert instance == {"sepal_length_cm": 5.5, "col_2nd_plan": -1, "Region": "Île"}
+
+
 def test_models_config_lists_the_model_and_keeps_others(tmp_path):
     path = tmp_path / "models.config"
     serving.write_models_config(path, "other", tmp_path / "other")
