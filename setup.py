@@ -14,6 +14,9 @@ setup(
         "tfx==1.21.0",
         # TFX's Trainer imports tensorboard; tfx 1.21 does not declare it.
         "tensorboard",
+        # The inspection commands check TFRecord checksums without TensorFlow
+        # (pipeline/artifact_files.py); google-cloud-storage, a TFX dependency, needs it too.
+        "google-crc32c",
     ],
     extras_require={
         "test": ["pytest", "ruff"],

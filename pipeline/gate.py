@@ -20,17 +20,16 @@ from tfx.types import artifact_utils
 from tfx.types.artifact import Artifact
 from tfx.types.standard_artifacts import ExampleAnomalies
 
-from pipeline.results import anomaly_rows
+from pipeline.results import DATA_VERDICT_TYPE, VERDICT_FILE, anomaly_rows
 
 PASSED = "passed"
-VERDICT_FILE = "verdict.json"
 
 
 class DataVerdict(Artifact):
     """Whether a span's data may be used; `passed` is 1 or 0."""
 
     # `<namespace>.<Title>`: the form Kubeflow V2 / Vertex accept for custom types.
-    TYPE_NAME = "taxi_pipeline.DataVerdict"
+    TYPE_NAME = DATA_VERDICT_TYPE
 
 
 def is_tolerated(row: dict, tolerated: list[str]) -> bool:

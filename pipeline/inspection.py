@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ml_metadata.proto import metadata_store_pb2
 
-from pipeline import results, serving
+from pipeline import artifact_files, results, serving
 
 # The ML Metadata execution type of a `rollback` (pipeline/rollback.py writes it): in
 # the pipeline's context, with the PushedModel it made TF Serving serve as input.
@@ -135,11 +135,10 @@ def runs(store) -> list[dict]:
 
 def feature_statistics(statistics) -> list[dict]:
     """Per split and feature: type, count, missing, and numeric or string summaries."""
-    import tensorflow_data_validation as tfdv
-
     rows = []
     for split in results.split_names(statistics):
-        stats = tfdv.load_stats_binary(f"{statistics.uri}/Split-{split}/FeatureStats.pb")
+        stats = artifact_files.load_statistics(
+            f"{statistics.uri}/Split-{split}/FeatureStats.pb")
         dataset = stats.datasets[0]
         for feature in dataset.features:
             kind = feature.WhichOneof("stats")
@@ -166,9 +165,7 @@ def feature_statistics(statistics) -> list[dict]:
 
 def validation(evaluation) -> dict:
     """TFMA's blessing decision: ok, and the failed thresholds (metric, slice, value)."""
-    import tensorflow_model_analysis as tfma
-
-    result = tfma.load_validation_result(evaluation.uri)
+    result = artifact_files.load_validation_result(evaluation.uri)
     failures = []
     for per_slice in result.metric_validations_per_slice:
         for failure in per_slice.failures:
@@ -192,9 +189,7 @@ def run_details(store, run_id: str) -> dict:
     pushed = output(outputs, "Pusher", "PushedModel")
     curated = output(outputs, "ImportSchemaGen", "Schema")
     inferred = output(outputs, "SchemaGen", "Schema")
-    from pipeline.gate import DataVerdict  # imports TFX
-
-    verdict = output(outputs, "DataGate", DataVerdict.TYPE_NAME)
+    verdict = output(outputs, "DataGate", results.DATA_VERDICT_TYPE)
     anomaly_rows = results.anomalies(anomalies) if anomalies else []
     summary = run_summary(store, run_id, outputs,
                           len(anomaly_rows) if anomalies else None)

@@ -8,6 +8,13 @@ from pathlib import Path
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from pipeline import artifact_files
+
+# The DataGate's output (pipeline/gate.py): its artifact type and the file it writes.
+# Here rather than in gate.py, whose TFX imports the inspection commands must not pay for.
+DATA_VERDICT_TYPE = "taxi_pipeline.DataVerdict"
+VERDICT_FILE = "verdict.json"
+
 _STATES = {
     metadata_store_pb2.Execution.COMPLETE: "executed",
     metadata_store_pb2.Execution.CACHED: "cached",
@@ -116,13 +123,10 @@ def split_names(artifact) -> list[str]:
 
 
 def row_counts(statistics) -> dict[str, int]:
-    # TFDV and TFMA import TensorFlow; imported on use so that the runner can send
-    # TensorFlow's start-up messages to the log file first.
-    import tensorflow_data_validation as tfdv
-
     counts = {}
     for split in split_names(statistics):
-        stats = tfdv.load_stats_binary(f"{statistics.uri}/Split-{split}/FeatureStats.pb")
+        stats = artifact_files.load_statistics(
+            f"{statistics.uri}/Split-{split}/FeatureStats.pb")
         counts[split] = int(stats.datasets[0].num_examples)
     return counts
 
@@ -137,12 +141,11 @@ def anomaly_rows(uri: str, split_names: list[str], split_dir: str = "Split-") ->
 
     ExampleValidator writes `Split-<split>/`; DistributionValidator writes
     `SplitPair-<split>_<baseline split>/` (pass split_dir="SplitPair-")."""
-    from tensorflow_data_validation.utils import anomalies_util
     from tensorflow_metadata.proto.v0 import anomalies_pb2
 
     rows = []
     for split in split_names:
-        found = anomalies_util.load_anomalies_binary(f"{uri}/{split_dir}{split}/SchemaDiff.pb")
+        found = artifact_files.load_anomalies(f"{uri}/{split_dir}{split}/SchemaDiff.pb")
         for feature, info in sorted(found.anomaly_info.items()):
             for reason in info.reason or [None]:
                 rows.append({
@@ -191,10 +194,8 @@ def _metric_name(key) -> str:
 def slice_metrics(evaluation) -> list[dict]:
     """Every slice's metrics: {slice, model ('candidate'/'baseline'), metric: value}.
     The overall slice is named 'Overall'; others `feature=value`, values in order."""
-    import tensorflow_model_analysis as tfma
-
     rows: dict[tuple[str, str], dict] = {}
-    for metrics_for_slice in tfma.load_metrics(evaluation.uri):
+    for metrics_for_slice in artifact_files.load_metrics(evaluation.uri):
         name = ", ".join(f"{key.column}={_slice_value(key)}"
                          for key in metrics_for_slice.slice_key.single_slice_keys) or "Overall"
         for entry in metrics_for_slice.metric_keys_and_values:
@@ -229,8 +230,6 @@ def metrics(evaluation) -> dict[str, dict[str, float]]:
 
 def verdict(data_verdict) -> dict:
     """The DataGate's decision: passed, blocking and tolerated anomaly rows."""
-    from pipeline.gate import VERDICT_FILE
-
     with open(f"{data_verdict.uri}/{VERDICT_FILE}", encoding="utf-8") as handle:
         return json.load(handle)
 
