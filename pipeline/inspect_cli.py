@@ -79,6 +79,7 @@ def _show(store, args, out) -> None:
                                    ("seconds", "seconds")], out)
     rows = ", ".join(f"{split} {count}" for split, count in details["rows"].items())
     print(f"\nrows: {rows or '-'}", file=out)
+    _features(details["statistics"], out)
     print(f"anomalies: {len(details['anomalies_list'])}", file=out)
     if details["anomalies_list"]:
         _table(details["anomalies_list"], ANOMALY_COLUMNS, out)
@@ -100,6 +101,43 @@ def _show(store, args, out) -> None:
             print(f"  failed: {failure['message']}", file=out)
     print(f"pushed: {details['pushed_path'] or 'no'}", file=out)
     print(f"served: {inspection.served_note(details)}", file=out)
+
+
+def _share(part: int, whole: int) -> str | None:
+    """A percentage that is 0% or 100% only when exactly so."""
+    if not whole:
+        return None
+    text = f"{part / whole:.1%}"
+    if part and text == "0.0%":
+        return "<0.1%"
+    if part < whole and text == "100.0%":
+        return ">99.9%"
+    return text
+
+
+def _features(statistics: list[dict], out) -> None:
+    """One line per feature: rows without a value over all splits (what a user checks
+    first on a new CSV), and the first split's values."""
+    if not statistics:
+        return
+    splits = list(dict.fromkeys(row["split"] for row in statistics))
+    features: dict[str, dict] = {}
+    for row in statistics:
+        entry = features.setdefault(row["feature"], {
+            "feature": row["feature"], "type": row["type"], "present": 0, "missing": 0})
+        entry["present"] += row["present"]
+        entry["missing"] += row["missing"]
+        if row["split"] == splits[0]:
+            entry.update({key: row.get(key) for key in ("mean", "min", "max", "top")})
+    for entry in features.values():
+        entry["missing_share"] = _share(entry["missing"], entry["present"] + entry["missing"])
+        entry["present"], entry["missing"] = f"{entry['present']:,}", f"{entry['missing']:,}"
+    print(f"features: missing = rows with no value, over {' + '.join(splits)}; "
+          f"values of {splits[0]}", file=out)
+    _table(list(features.values()), [
+        ("feature", "feature"), ("type", "type"), ("present", "present"),
+        ("missing", "missing"), ("missing %", "missing_share"), ("mean", "mean"),
+        ("min", "min"), ("max", "max"), ("most frequent", "top")], out)
 
 
 def _anomalies(store, args, out) -> None:

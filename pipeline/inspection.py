@@ -8,6 +8,7 @@ returns plain dicts and lists, ready for JSON, pandas or HTML.
 
 import datetime
 import json
+import math
 from pathlib import Path
 
 from ml_metadata.proto import metadata_store_pb2
@@ -24,16 +25,23 @@ class NoRuns(LookupError):
 
 
 def format_value(value) -> str:
-    """How tables (terminal, notebook, report) show a value: 4 significant digits,
-    whole numbers without decimals, '-' for nothing."""
+    """How tables (terminal, notebook, report) show a value: floats from 1,000 up and
+    whole floats with thousands separators and no decimals, others with 4 significant
+    digits, never in exponent notation (a census tract or a timestamp is not
+    `1.703e+10`); whole numbers of type int as they are (run ids, versions, spans are
+    copied into commands); '-' for nothing."""
     if value is None:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
         if abs(value) >= 1000 or value.is_integer():
-            return f"{value:.0f}"
-        return f"{value:.4g}"
+            return f"{value:,.0f}"
+        text = f"{value:.4g}"
+        if "e" in text:  # below 0.0001: the same 4 significant digits, positionally
+            digits = 3 - math.floor(math.log10(abs(value)))
+            text = f"{value:.{digits}f}".rstrip("0")
+        return text
     return str(value)
 
 
@@ -133,8 +141,23 @@ def runs(store) -> list[dict]:
     return [run_summary(store, run_id, served=served) for run_id in run_ids(store)]
 
 
+def missing_rows(common) -> int:
+    """Rows in which a feature has no value, from its TFDV CommonStatistics.
+
+    TFDV counts a row as missing (`num_missing`) only when the feature is absent from it.
+    CsvExampleGen stores an empty CSV cell as an empty value list, which TFDV counts as
+    present with 0 values: those rows show only in the value counts. With at most one
+    value per row (every CSV column), rows with a value = `tot_num_values`. A feature
+    with several values in some rows and none in others has no exact count of the
+    empty ones in its statistics; then only the absent rows are counted."""
+    if common.min_num_values >= 1 or common.max_num_values > 1:
+        return int(common.num_missing)
+    return int(common.num_non_missing + common.num_missing - common.tot_num_values)
+
+
 def feature_statistics(statistics) -> list[dict]:
-    """Per split and feature: type, count, missing, and numeric or string summaries."""
+    """Per split and feature: type, rows with a value (`present`) and without
+    (`missing`, see `missing_rows`), and numeric or string summaries of the values."""
     rows = []
     for split in results.split_names(statistics):
         stats = artifact_files.load_statistics(
@@ -144,17 +167,23 @@ def feature_statistics(statistics) -> list[dict]:
             kind = feature.WhichOneof("stats")
             common = (feature.num_stats.common_stats if kind == "num_stats"
                       else feature.string_stats.common_stats)
+            missing = missing_rows(common)
             row = {
                 "split": split,
                 "feature": feature.path.step[0] if feature.path.step else feature.name,
                 "type": "numeric" if kind == "num_stats" else "string",
-                "present": int(common.num_non_missing),
-                "missing": int(common.num_missing),
+                "present": int(common.num_non_missing + common.num_missing) - missing,
+                "missing": missing,
             }
+            # A split in which the feature has no value at all has no mean or top value
+            # (TFDV leaves its zeros).
+            has_values = common.tot_num_values > 0
             if kind == "num_stats":
                 num = feature.num_stats
                 row.update(mean=num.mean, std=num.std_dev, min=num.min, max=num.max,
                            zeros=int(num.num_zeros))
+                if not has_values:
+                    row.update(mean=None, std=None, min=None, max=None)
             else:
                 top = feature.string_stats.top_values
                 row.update(unique=int(feature.string_stats.unique),
