@@ -64,7 +64,7 @@ def tfrecords(path: str) -> Iterator[bytes]:
             yield data
 
 
-def _tfma_protos():
+def tfma_protos():
     """TFMA's metrics_for_slice_pb2 and validation_result_pb2 modules.
 
     Importing them by their names runs `tensorflow_model_analysis/__init__.py`, which
@@ -103,7 +103,7 @@ def _evaluator_files(uri: str, prefix: str) -> list[str]:
 
 def load_metrics(uri: str) -> Iterator:
     """The MetricsForSlice records of an Evaluator's ModelEvaluation (`tfma.load_metrics`)."""
-    metrics_for_slice_pb2, _ = _tfma_protos()
+    metrics_for_slice_pb2, _ = tfma_protos()
     for path in _evaluator_files(uri, "metrics"):
         for record in tfrecords(path):
             yield metrics_for_slice_pb2.MetricsForSlice.FromString(record)
@@ -112,7 +112,7 @@ def load_metrics(uri: str) -> Iterator:
 def load_validation_result(uri: str):
     """The ValidationResult of an Evaluator's ModelEvaluation
     (`tfma.load_validation_result`)."""
-    _, validation_result_pb2 = _tfma_protos()
+    _, validation_result_pb2 = tfma_protos()
     records = [record for path in _evaluator_files(uri, "validations")
                for record in tfrecords(path)]
     if len(records) != 1:
