@@ -231,8 +231,9 @@ def _lineage(store, args, out) -> None:
 
 
 def main(args, out, err) -> int:
-    """Runs one inspection command; 2 when there is nothing to show."""
-    from pipeline import inspection, results, workspace
+    """Runs one inspection command; 2 when there is nothing to show or its files are
+    unreadable."""
+    from pipeline import artifact_files, inspection, results, workspace
     from pipeline.config import make_config
 
     cfg = make_config(output_dir=args.output_dir)
@@ -247,5 +248,13 @@ def main(args, out, err) -> int:
          "lineage": _lineage}[args.command](store, args, out)
     except (inspection.NoRuns, workspace.OutputDirError) as error:
         print(f"error: {error.args[0] if error.args else error}", file=err)
+        return 2
+    except (artifact_files.CorruptRecord, FileNotFoundError) as error:
+        # ML Metadata records artifacts by absolute path: a moved output directory loses
+        # them as a deleted one does.
+        reason = (f"{error.filename} is missing" if isinstance(error, FileNotFoundError)
+                  else str(error))
+        print(f"error: cannot read the run's artifacts: {reason} (deleted, damaged, or "
+              "the output directory was moved)", file=err)
         return 2
     return 0

@@ -6,6 +6,8 @@ import csv
 import io
 import json
 import os
+import shutil
+import sqlite3
 import subprocess
 import sys
 
@@ -298,3 +300,26 @@ def test_show_prints_missing_values_per_feature(recorded_store):
     assert lines["company"][1:5] == ["string", "4", "3", "42.9%"]
     assert lines["tract"][1:5] == ["numeric", "1", "6", "85.7%"]
     assert lines["tract"][5:8] == ["17,031,081,401"] * 3
+
+
+@pytest.mark.parametrize("damage, words", [
+    ("truncate", "metrics-00000-of-00001.tfrecord: truncated record"),
+    ("delete", "FeatureStats.pb is missing"),
+])
+def test_unreadable_artifacts_are_one_sentence(recorded_store, tmp_path, damage, words):
+    """A damaged or deleted artifact file: exit 2 and one line, not a traceback."""
+    copy = tmp_path / "out"
+    shutil.copytree(recorded_store, copy)
+    # ML Metadata records absolute paths: point the copy's records at the copy's files.
+    with sqlite3.connect(copy / "metadata.db") as db:
+        db.execute("UPDATE Artifact SET uri = replace(uri, ?, ?)",
+                   (str(recorded_store), str(copy)))
+    if damage == "truncate":
+        path = copy / "tfx/evaluation/6/metrics-00000-of-00001.tfrecord"
+        path.write_bytes(path.read_bytes()[:-2])
+    else:
+        (copy / "tfx/statistics/2/Split-eval/FeatureStats.pb").unlink()
+    done = _cli("show", "--output-dir", str(copy))
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error: cannot read the run's artifacts: ")
+    assert words in done.stderr and len(done.stderr.strip().splitlines()) == 1
