@@ -28,8 +28,8 @@ def format_value(value) -> str:
     """How tables (terminal, notebook, report) show a value: floats from 1,000 up and
     whole floats with thousands separators and no decimals, others with 4 significant
     digits, never in exponent notation (a census tract or a timestamp is not
-    `1.703e+10`); whole numbers of type int as they are (run ids, versions, spans are
-    copied into commands); '-' for nothing."""
+    `1.703e+10`); ints as they are (versions and spans are typed into commands); '-'
+    for nothing."""
     if value is None:
         return "-"
     if isinstance(value, bool):
@@ -175,8 +175,8 @@ def feature_statistics(statistics) -> list[dict]:
                 "present": int(common.num_non_missing + common.num_missing) - missing,
                 "missing": missing,
             }
-            # A split in which the feature has no value at all has no mean or top value
-            # (TFDV leaves its zeros).
+            # A split in which the feature has no value at all has no mean, std, min or
+            # max (TFDV leaves zeros there).
             has_values = common.tot_num_values > 0
             if kind == "num_stats":
                 num = feature.num_stats
