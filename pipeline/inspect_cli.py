@@ -20,7 +20,12 @@ def add_parsers(commands, positive_int) -> None:
     for name in ("show", "anomalies"):
         parsers[name].add_argument("run", nargs="?",
                                    help="run id or a unique prefix (default: the newest)")
-    parsers["lineage"].add_argument("version", type=positive_int)
+
+    def version(text: str):
+        return text if text == "latest" else positive_int(text)
+
+    parsers["lineage"].add_argument("version", type=version,
+                                    help="a pushed version, or `latest` (the newest)")
     for parser in parsers.values():
         parser.add_argument("--output-dir", help="the runs to read (default: outputs)")
         parser.add_argument("--json", action="store_true", help="print JSON")
@@ -142,6 +147,17 @@ def _lineage(store, args, out) -> None:
         return
     spans = ", ".join(f"span-{span}" for span in found["spans"]) or "-"
     print(f"version {found['version']} was trained on {spans}", file=out)
+    baseline = found["baseline"]
+    if baseline:
+        # A reference only: the baseline's own steps are another model's history.
+        which = (f"version {baseline['version']}" if baseline["version"]
+                 else "an unpushed model")
+        history = f"; its history: `lineage {baseline['version']}`" if baseline["version"] \
+            else ""
+        print(f"judged against the baseline {which} (trained in run {baseline['run_id']}"
+              f"{history})", file=out)
+    elif any(step["component"] == "Evaluator" for step in found["steps"]):
+        print("judged without a baseline (no blessed model before it)", file=out)
     for step in found["steps"]:
         source = f" reading {step['input_base']}" if "input_base" in step else ""
         print(f"\n{step['component']} (run {step['run_id']}){source}", file=out)

@@ -254,46 +254,92 @@ def models(store) -> list[dict]:
     return sorted(found, key=lambda row: row["version"])
 
 
-def lineage(store, version: int) -> dict:
-    """From a pushed version back to the data: each upstream component's execution with
-    its input and output artifacts, nearest first, and the spans the model saw."""
-    pushed = [a for a in store.get_artifacts_by_type("PushedModel")
-              if results.custom_str(a, "pushed_version") == str(version)
-              and results.custom_int(a, "pushed")]
-    if not pushed:
+def _pushed_artifacts(store) -> dict[int, object]:
+    """The PushedModel artifacts that did publish, by version."""
+    return {int(results.custom_str(artifact, "pushed_version")): artifact
+            for artifact in store.get_artifacts_by_type("PushedModel")
+            if results.custom_int(artifact, "pushed")}
+
+
+def _event_key(event) -> str:
+    """The input or output key TFX records as an event's first path step."""
+    return event.path.steps[0].key if event.path.steps else ""
+
+
+def lineage(store, version: int | str) -> dict:
+    """From a pushed version (or "latest", the newest) back to the data: the upstream
+    components' executions in pipeline order, each with its input and output artifacts;
+    the spans the Trainer was trained on (its own Examples inputs, not those the drift
+    check compared); and the baseline model the Evaluator compared it with, as a
+    reference: that model's history is not this one's, so it is not followed."""
+    pushed = _pushed_artifacts(store)
+    if version == "latest":
+        if not pushed:
+            raise NoRuns("no model has been pushed yet")
+        version = max(pushed)
+    if version not in pushed:
         raise NoRuns(f"no pushed version {version} (see `python -m pipeline models`)")
-    steps, seen, frontier = [], set(), [pushed[0].id]
     types = {t.id: t.name for t in store.get_artifact_types()}
+    steps, seen, frontier = [], set(), [pushed[version].id]
+    spans, baseline = [], None
     while frontier:
         execution = _producer(store, frontier.pop(0))
         if execution is None or execution.id in seen:
             continue
         seen.add(execution.id)
         events = store.get_events_by_execution_ids([execution.id])
-        by_kind = {metadata_store_pb2.Event.INPUT: [], metadata_store_pb2.Event.OUTPUT: []}
-        for event in events:
-            if event.type in by_kind:
-                by_kind[event.type].append(event.artifact_id)
-        inputs = store.get_artifacts_by_id(by_kind[metadata_store_pb2.Event.INPUT])
-        outputs = store.get_artifacts_by_id(by_kind[metadata_store_pb2.Event.OUTPUT])
+        keyed = {kind: [(_event_key(e), e.artifact_id) for e in events if e.type == kind]
+                 for kind in (metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.OUTPUT)}
+        artifacts = {a.id: a for a in store.get_artifacts_by_id(
+            [artifact_id for pairs in keyed.values() for _, artifact_id in pairs])}
 
-        def describe(artifact):
-            row = {"type": types.get(artifact.type_id), "uri": artifact.uri}
+        def describe(key, artifact):
+            row = {"key": key, "type": types.get(artifact.type_id), "uri": artifact.uri}
             if "span" in artifact.custom_properties:
                 row["span"] = artifact.custom_properties["span"].int_value
             return row
 
         node = _node_of(store, execution)
+        inputs = [(key, artifacts[i]) for key, i in keyed[metadata_store_pb2.Event.INPUT]]
         step = {"component": node, "run_id": _run_of(store, execution),
                 "state": results.state_name(execution),
-                "inputs": [describe(a) for a in inputs],
-                "outputs": [describe(a) for a in outputs]}
+                "inputs": [describe(key, a) for key, a in inputs],
+                "outputs": [describe(key, artifacts[i])
+                            for key, i in keyed[metadata_store_pb2.Event.OUTPUT]],
+                "execution_id": execution.id}
         if "input_base" in execution.properties or "input_base" in execution.custom_properties:
             value = (execution.properties.get("input_base")
                      or execution.custom_properties.get("input_base"))
             step["input_base"] = value.string_value
         steps.append(step)
-        frontier.extend(a.id for a in inputs)
-    spans = sorted({o["span"] for s in steps if s["component"].startswith("CsvExampleGen")
-                    for o in s["outputs"] if "span" in o})
-    return {"version": version, "spans": spans, "steps": steps}
+        for key, artifact in inputs:
+            if node == "Trainer" and key == "examples":
+                spans.extend(results.spans([artifact]))
+            if node == "Evaluator" and key == "baseline_model":
+                baseline = _baseline_reference(store, artifact, pushed)
+                continue
+            frontier.append(artifact.id)
+    # Pipeline order: the order the components ran in the run that pushed the version
+    # (LocalDagRunner runs them one by one in the pipeline's topological order).
+    order = [row["id"] for row in components(store, steps[0]["run_id"])] if steps else []
+    steps.sort(key=lambda step: (order.index(step["component"]) if step["component"] in order
+                                 else len(order), step["execution_id"]))
+    for step in steps:
+        del step["execution_id"]
+    return {"version": version, "spans": sorted(set(spans)), "baseline": baseline,
+            "steps": steps}
+
+
+def _baseline_reference(store, model, pushed: dict) -> dict:
+    """The baseline Model the Evaluator read: where it is, the run that trained it, and
+    the version it was pushed as (None when it never was)."""
+    trainer = _producer(store, model.id)
+    version = None
+    for number, artifact in pushed.items():
+        pusher = _producer(store, artifact.id)
+        events = store.get_events_by_execution_ids([pusher.id]) if pusher else []
+        if any(e.type == metadata_store_pb2.Event.INPUT and e.artifact_id == model.id
+               for e in events):
+            version = max(version or 0, number)
+    return {"version": version, "run_id": _run_of(store, trainer) if trainer else None,
+            "uri": model.uri}

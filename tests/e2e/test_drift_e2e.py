@@ -5,9 +5,12 @@ like the previous one passes, a strongly shifted span stops the run (or only war
 import csv
 import json
 import random
+import subprocess
+import sys
 
 import pytest
 
+from pipeline.config import REPO_ROOT
 from pipeline.data import packaged_taxi_csv
 from tests.conftest import run_pipeline
 
@@ -52,6 +55,15 @@ def _run(ws, spans, *extra):
     return result.returncode, json.loads(result.stdout)
 
 
+def _inspect(ws, *args):
+    """An inspection command's output (parsed with --json), as a user runs it."""
+    done = subprocess.run([sys.executable, "-m", "pipeline", *args, "--output-dir",
+                           str(ws["out"])], cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout) if "--json" in args else done.stdout
+
+
 def _states(summary):
     return {c["id"]: c["state"] for c in summary["components"]}
 
@@ -72,11 +84,37 @@ def test_first_span_has_no_baseline_and_passes(ws):
 
 
 def test_a_span_like_the_previous_one_passes(ws):
-    code, summary = _run(ws, [1, 2])
+    # --max-regression 1: pushed whatever its AUC against span-1's model, for the lineage.
+    code, summary = _run(ws, [1, 2], "--max-regression", "1")
     assert code == 0 and summary["data_passed"]
     assert _states(summary)["DistributionValidator"] == "executed"
     assert _drift_rows(summary["anomalies"] + summary["tolerated_anomalies"]) == []
     assert _states(summary)["Trainer"] == "executed"
+    assert summary["training_spans"] == [2] and summary["pushed_new"]
+    ws["span-2 version"] = summary["pushed_version"]
+
+
+def test_lineage_names_the_training_span_and_the_baseline_apart(ws):
+    """The model trained on span-2 alone, its drift checked against span-1 and judged
+    against span-1's model: trained on span-2, the baseline a reference."""
+    [first, second] = [row["version"] for row in _inspect(ws, "models", "--json")]
+    assert second == ws["span-2 version"]
+    found = _inspect(ws, "lineage", "latest", "--json")
+    assert found == _inspect(ws, "lineage", str(second), "--json")
+    assert found["version"] == second and found["spans"] == [2]
+    assert found["baseline"]["version"] == first
+    run_id = next(step["run_id"] for step in found["steps"] if step["component"] == "Pusher")
+    # Every step belongs to this model's run (or was cached from it): none is the
+    # baseline model's, and they come in the order the pipeline ran them.
+    assert {step["run_id"] for step in found["steps"]
+            if step["component"] != "ImportSchemaGen"} == {run_id}
+    ran = [c["id"] for c in _inspect(ws, "show", run_id, "--json")["components"]]
+    steps = [step["component"] for step in found["steps"]]
+    assert steps == [node for node in ran if node in steps]
+    assert steps[0] == "CsvExampleGen" and steps[-1] == "Pusher"
+    text = _inspect(ws, "lineage", "latest")
+    assert text.startswith(f"version {second} was trained on span-2\n")
+    assert f"judged against the baseline version {first}" in text
 
 
 def test_a_shifted_span_stops_the_run(ws):
