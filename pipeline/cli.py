@@ -264,6 +264,8 @@ def _print_summary(summary: dict, out, spans: bool = True) -> None:
         print("baseline:   " + "  ".join(
             f"{name} {baseline[name]:.4f}" for name in shown if name in baseline), file=out)
     print(f"blessed:    {'yes' if summary['blessed'] else 'no'}", file=out)
+    for reason in summary["not_blessed_reasons"]:
+        print(f"  {reason['message']}", file=out)
     pushed = summary["pushed_path"] if summary["pushed"] else "no"
     if summary["pushed"] and not summary["pushed_new"]:
         pushed += " (published by an earlier run; nothing new)"

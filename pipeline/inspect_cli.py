@@ -45,7 +45,9 @@ def _table(rows: list[dict], columns: list[tuple[str, str]], out) -> None:
 
 
 RUN_COLUMNS = [("run id", "run_id"), ("start", "start"), ("seconds", "seconds"),
-               ("status", "status"), ("span", "span"), ("anomalies", "anomalies"),
+               ("status", "status"), ("span", "span"),
+               # The data gate's rows (anomalies and drift), as the run summary counts them.
+               ("anomalies", "anomalies"), ("blocking", "blocking"),
                ("blessed", "blessed"), ("pushed version", "pushed_version")]
 ANOMALY_COLUMNS = [("split", "split"), ("feature", "feature"), ("type", "type"),
                    ("description", "description")]
@@ -82,11 +84,13 @@ def _show(store, args, out) -> None:
                                    ("seconds", "seconds")], out)
     rows = ", ".join(f"{split} {count}" for split, count in details["rows"].items())
     print(f"\nrows: {rows or '-'}", file=out)
-    print(f"anomalies: {len(details['anomalies_list'])}", file=out)
+    # The run table's count is the data gate's: these rows and the drift rows below.
+    print(f"anomalies against the schema: {len(details['anomalies_list'])}", file=out)
     if details["anomalies_list"]:
         _table(details["anomalies_list"], ANOMALY_COLUMNS, out)
     drift = details["drift"]
-    print(f"drift: {'no previous span' if drift is None else len(drift)}", file=out)
+    print(f"drift against the previous span: {'not checked' if drift is None else len(drift)}",
+          file=out)
     if drift:
         _table(drift, ANOMALY_COLUMNS, out)
     if details["metrics"]:

@@ -129,6 +129,30 @@ def test_a_shifted_span_stops_the_run(ws):
         "fare", "payment_type"}
     assert _states(summary)["Trainer"] == "skipped"
     assert _versions(ws) == before
+    # The feature's value on both spans next to the distance.
+    fare = next(row for row in summary["blocking_anomalies"]
+                if (row["split"], row["feature"]) == ("train/prev", "fare"))
+    assert fare["latest"].startswith("mean ") and fare["previous"].startswith("mean ")
+    assert 2.5 < float(fare["latest"][5:]) / float(fare["previous"][5:]) < 3.5  # tripled
+    assert f"(span-3: {fare['latest']}; span-2: {fare['previous']})" in fare["description"]
+    payment = next(row for row in summary["blocking_anomalies"]
+                   if (row["split"], row["feature"]) == ("train/prev", "payment_type"))
+    assert "Cash" in payment["latest"] and "Credit Card" in payment["previous"]
+    # `anomalies` names the split pairs as the run's summary does, with the same rows.
+    shown = _inspect(ws, "anomalies", "--json")
+    assert shown["run_id"] == summary["run_id"]
+    def order(row):
+        return row["split"], row["feature"]
+
+    assert sorted(shown["drift"], key=order) == sorted(
+        _drift_rows(summary["blocking_anomalies"]), key=order)
+    # `runs` says the gate stopped it, and counts the rows the run's summary listed.
+    last = _inspect(ws, "runs", "--json")[-1]
+    assert last["run_id"] == summary["run_id"]
+    assert last["status"] == "stopped by data gate"
+    assert last["anomalies"] == len(summary["blocking_anomalies"]) + len(
+        summary["tolerated_anomalies"]) and last["blocking"] == len(
+        summary["blocking_anomalies"])
 
 
 def test_drift_can_warn_and_the_window_spans_several_spans(ws):
