@@ -1,7 +1,8 @@
 """The inspection commands: `runs`, `show [RUN]`, `anomalies [RUN]`, `models`,
-`lineage VERSION`. Text tables by default, `--json` for scripts; all read
+`lineage VERSION|latest`. Text tables by default, `--json` for scripts; all read
 `pipeline.inspection`."""
 
+import argparse
 import json
 
 COMMANDS = ("runs", "show", "anomalies", "models", "lineage")
@@ -22,7 +23,13 @@ def add_parsers(commands, positive_int) -> None:
                                    help="run id or a unique prefix (default: the newest)")
 
     def version(text: str):
-        return text if text == "latest" else positive_int(text)
+        if text == "latest":
+            return text
+        try:
+            return positive_int(text)
+        except argparse.ArgumentTypeError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is neither a version number nor `latest`") from None
 
     parsers["lineage"].add_argument("version", type=version,
                                     help="a pushed version, or `latest` (the newest)")
