@@ -42,6 +42,7 @@ def _one_line_error(result, code, *words):
     (["compile", "--pipeline-root", "gs://b/p", "--image", "i", "--min-auc", "94"],
      ["--min-auc", "not between 0 and 1"]),
     (["fly"], ["fly"]),
+    (["lineage", "newest"], ["'newest' is neither a version number nor `latest`"]),
 ])
 def test_bad_flags(args, words):
     _one_line_error(_cli(*args), 2, *words)
