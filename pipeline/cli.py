@@ -48,7 +48,11 @@ def _number(convert, noun: str, is_valid, requirement: str):
 _positive_int = _number(int, "whole number", lambda value: value >= 1, "must be at least 1")
 _non_negative_int = _number(int, "whole number", lambda value: value >= 0,
                             "must not be negative")
-_fraction = _number(float, "number", lambda value: value >= 0.0, "must not be negative")
+# AUC and accuracy lie in [0, 1]: a floor outside it would bless every model or none.
+_fraction = _number(float, "number", lambda value: 0.0 <= value <= 1.0,
+                    "is not between 0 and 1 (AUC and accuracy are fractions, e.g. 0.94)")
+_non_negative = _number(float, "number", lambda value: 0.0 <= value < float("inf"),
+                        "must be a finite number, not negative")
 
 
 def _span_list(text: str) -> tuple[int, ...]:
@@ -93,17 +97,17 @@ def _add_model_flags(parser) -> None:
                         "training split)")
     parser.add_argument("--min-auc", type=_fraction,
                         help="Evaluator gate, classification: lowest eval AUC that can be "
-                        "blessed; above 1 blocks every model (default: taxi 0.94, else 0.5)")
+                        "blessed, 0 to 1 (default: taxi 0.94, else 0.5)")
     parser.add_argument("--min-accuracy", type=_fraction,
                         help="Evaluator gate, classification: lowest eval accuracy that can "
                         "be blessed (default: taxi 0.88, else none)")
-    parser.add_argument("--max-rmse", type=_fraction, metavar="X",
+    parser.add_argument("--max-rmse", type=_non_negative, metavar="X",
                         help="Evaluator gate, regression: highest eval RMSE that can be "
                         "blessed (default: none)")
-    parser.add_argument("--max-mae", type=_fraction, metavar="X",
+    parser.add_argument("--max-mae", type=_non_negative, metavar="X",
                         help="Evaluator gate, regression: highest eval MAE that can be "
                         "blessed (default: none)")
-    parser.add_argument("--max-regression", type=_fraction, metavar="X",
+    parser.add_argument("--max-regression", type=_non_negative, metavar="X",
                         help="Evaluator gate: how much a gated metric may be worse than the "
                         "latest blessed model's (default: 0.0)")
     parser.add_argument("--tolerate", action="append", metavar="RULE",
@@ -262,6 +266,8 @@ def _print_summary(summary: dict, out, spans: bool = True) -> None:
         print("baseline:   " + "  ".join(
             f"{name} {baseline[name]:.4f}" for name in shown if name in baseline), file=out)
     print(f"blessed:    {'yes' if summary['blessed'] else 'no'}", file=out)
+    for reason in summary["not_blessed_reasons"]:
+        print(f"  {reason['message']}", file=out)
     pushed = summary["pushed_path"] if summary["pushed"] else "no"
     if summary["pushed"] and not summary["pushed_new"]:
         pushed += " (published by an earlier run; nothing new)"
@@ -358,6 +364,10 @@ def _check_gate_flags(args, task: str) -> None:
     if given:
         raise data.DataError(f"{' and '.join(given)} gate{'s' if len(given) == 1 else ''} "
                              f"the other task; this is a {task}")
+    if task == CLASSIFICATION and args.max_regression is not None and args.max_regression > 1:
+        # AUC and accuracy cannot fall by more than 1: the comparison would do nothing.
+        raise data.DataError(f"--max-regression {args.max_regression:g} is more than AUC or "
+                             "accuracy can fall (at most 1)")
 
 
 def _run(args) -> int:

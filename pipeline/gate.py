@@ -20,7 +20,12 @@ from tfx.types import artifact_utils
 from tfx.types.artifact import Artifact
 from tfx.types.standard_artifacts import ExampleAnomalies
 
-from pipeline.results import DATA_VERDICT_TYPE, VERDICT_FILE, anomaly_rows
+from pipeline.results import (
+    DATA_VERDICT_TYPE,
+    VERDICT_FILE,
+    anomaly_rows,
+    fold_missing_columns,
+)
 
 PASSED = "passed"
 
@@ -40,7 +45,9 @@ def is_tolerated(row: dict, tolerated: list[str]) -> bool:
 
 def classify(rows: list[dict], tolerated: list[str], drift_rows: list[dict] = (),
              drift_blocks: bool = True) -> dict:
-    """Splits validation and drift anomaly rows into blocking and tolerated ones."""
+    """Splits validation and drift anomaly rows into blocking and tolerated ones (a
+    missing column's drift row folded into its missing-column row first)."""
+    rows, drift_rows = fold_missing_columns(list(rows), list(drift_rows))
     may_block = [*rows, *drift_rows] if drift_blocks else list(rows)
     blocking = [row for row in may_block if not is_tolerated(row, tolerated)]
     warnings = [row for row in [*rows, *drift_rows] if row not in blocking]
@@ -53,14 +60,11 @@ def _validation_rows(anomalies) -> list[dict]:
 
 
 def _drift_rows(anomalies) -> list[dict]:
-    """DistributionValidator's rows, with split pairs such as `train_train` shown as
-    `train/prev`: the latest span's train split against the previous span's."""
+    """DistributionValidator's rows, split pairs named as every table names them
+    (`results.drift_split_name`)."""
     # The validator names its split pairs only in its per-pair "blessed" property.
     pairs = anomalies.get_json_value_custom_property("blessed") or {}
-    rows = anomaly_rows(anomalies.uri, sorted(pairs), split_dir="SplitPair-")
-    for row in rows:
-        row["split"] = f"{row['split'].split('_')[0]}/prev"
-    return rows
+    return anomaly_rows(anomalies.uri, sorted(pairs), split_dir="SplitPair-")
 
 
 @component

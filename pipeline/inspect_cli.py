@@ -1,7 +1,8 @@
 """The inspection commands: `runs`, `show [RUN]`, `anomalies [RUN]`, `models`,
-`lineage VERSION`. Text tables by default, `--json` for scripts; all read
+`lineage VERSION|latest`. Text tables by default, `--json` for scripts; all read
 `pipeline.inspection` (and say which version TF Serving would serve now)."""
 
+import argparse
 import json
 
 COMMANDS = ("runs", "show", "anomalies", "models", "lineage")
@@ -21,7 +22,18 @@ def add_parsers(commands, positive_int) -> None:
     for name in ("show", "anomalies"):
         parsers[name].add_argument("run", nargs="?",
                                    help="run id or a unique prefix (default: the newest)")
-    parsers["lineage"].add_argument("version", type=positive_int)
+
+    def version(text: str):
+        if text == "latest":
+            return text
+        try:
+            return positive_int(text)
+        except argparse.ArgumentTypeError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is neither a version number nor `latest`") from None
+
+    parsers["lineage"].add_argument("version", type=version,
+                                    help="a pushed version, or `latest` (the newest)")
     for parser in parsers.values():
         parser.add_argument("--output-dir", help="the runs to read (default: outputs)")
         parser.add_argument("--json", action="store_true", help="print JSON")
@@ -41,7 +53,9 @@ def _table(rows: list[dict], columns: list[tuple[str, str]], out) -> None:
 
 
 RUN_COLUMNS = [("run id", "run_id"), ("start", "start"), ("seconds", "seconds"),
-               ("status", "status"), ("span", "span"), ("anomalies", "anomalies"),
+               ("status", "status"), ("span", "span"),
+               # The data gate's rows (anomalies and drift), as the run summary counts them.
+               ("anomalies", "anomalies"), ("blocking", "blocking"),
                ("blessed", "blessed"), ("pushed version", "pushed_version"),
                ("served version", "served_version")]
 ANOMALY_COLUMNS = [("split", "split"), ("feature", "feature"), ("type", "type"),
@@ -80,11 +94,13 @@ def _show(store, args, out) -> None:
     rows = ", ".join(f"{split} {count}" for split, count in details["rows"].items())
     print(f"\nrows: {rows or '-'}", file=out)
     _features(details["statistics"], out)
-    print(f"anomalies: {len(details['anomalies_list'])}", file=out)
+    # The run table's count is the data gate's: these rows and the drift rows below.
+    print(f"anomalies against the schema: {len(details['anomalies_list'])}", file=out)
     if details["anomalies_list"]:
         _table(details["anomalies_list"], ANOMALY_COLUMNS, out)
     drift = details["drift"]
-    print(f"drift: {'no previous span' if drift is None else len(drift)}", file=out)
+    print(f"drift against the previous span: {'not checked' if drift is None else len(drift)}",
+          file=out)
     if drift:
         _table(drift, ANOMALY_COLUMNS, out)
     if details["metrics"]:
@@ -217,6 +233,17 @@ def _lineage(store, args, out) -> None:
         return
     spans = ", ".join(f"span-{span}" for span in found["spans"]) or "-"
     print(f"version {found['version']} was trained on {spans}", file=out)
+    baseline = found["baseline"]
+    if baseline:
+        # A reference only: the baseline's own steps are another model's history.
+        which = (f"version {baseline['version']}" if baseline["version"]
+                 else "an unpushed model")
+        history = f"; its history: `lineage {baseline['version']}`" if baseline["version"] \
+            else ""
+        print(f"judged against the baseline {which} (trained in run {baseline['run_id']}"
+              f"{history})", file=out)
+    elif any(step["component"] == "Evaluator" for step in found["steps"]):
+        print("judged without a baseline (no blessed model before it)", file=out)
     for step in found["steps"]:
         source = f" reading {step['input_base']}" if "input_base" in step else ""
         print(f"\n{step['component']} (run {step['run_id']}){source}", file=out)

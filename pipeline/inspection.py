@@ -95,18 +95,34 @@ def output(outputs: dict, node_id: str, type_name: str):
     return found[0] if found else None
 
 
+def _status(states: set[str], verdict: dict, blessing, pushed) -> str:
+    """What became of a run, in the words of the run summary."""
+    if "failed" in states:
+        return "failed"
+    if "running" in states:
+        return "incomplete"
+    if verdict and not verdict.get("passed"):
+        return "stopped by data gate"
+    if blessing and not results.custom_int(blessing, "blessed"):
+        return "not blessed"
+    return "pushed" if pushed and results.custom_int(pushed, "pushed") else "finished"
+
+
 def run_summary(store, run_id: str, outputs: dict | None = None,
-                anomaly_count: int | None = None, served: dict | None = None) -> dict:
+                verdict: dict | None = None, served: dict | None = None) -> dict:
     """One line of `runs`: when, how long, which span, what was found and decided, and
-    which version TF Serving would serve now. `outputs`, `anomaly_count` and `served`
-    (`serving_state`) spare a caller that has them a second read."""
+    which version TF Serving would serve now. `anomalies` and `blocking` count the data
+    gate's rows (anomalies and drift), as the run summary does. `outputs`, `verdict`
+    (`results.verdict`) and `served` (`serving_state`) spare a caller that has them a
+    second read."""
     run = store.get_context_by_type_and_name("pipeline_run", run_id)
     executions = store.get_executions_by_context(run.id)
     outputs = results.run_outputs(store, run_id) if outputs is None else outputs
     examples = outputs.get("CsvExampleGen", {}).get("artifacts", {}).get("Examples", [])
-    if anomaly_count is None:
-        anomalies = output(outputs, "ExampleValidator", "ExampleAnomalies")
-        anomaly_count = len(results.anomalies(anomalies)) if anomalies else None
+    if verdict is None:
+        # The DataGate has one output, its DataVerdict (pipeline/gate.py).
+        gate = next(iter(outputs.get("DataGate", {}).get("artifacts", {}).values()), [None])
+        verdict = results.verdict(gate[0]) if gate[0] else {}
     blessing = output(outputs, "Evaluator", "ModelBlessing")
     pushed = output(outputs, "Pusher", "PushedModel")
     states = {results.state_name(e) for e in executions}
@@ -120,10 +136,11 @@ def run_summary(store, run_id: str, outputs: dict | None = None,
         "run_id": run_id,
         "start": _time(start),
         "seconds": round((end - start) / 1000, 1),
-        "status": ("failed" if "failed" in states
-                   else "incomplete" if "running" in states else "finished"),
+        "status": _status(states, verdict, blessing, pushed),
         "span": (results.spans(examples) or [None])[-1],
-        "anomalies": anomaly_count,
+        "anomalies": (len(verdict.get("blocking", [])) + len(verdict.get("tolerated", []))
+                      if verdict else None),
+        "blocking": len(verdict.get("blocking", [])) if verdict else None,
         "blessed": bool(results.custom_int(blessing, "blessed")) if blessing else None,
         "pushed_version": pushed_version,
         "served_version": served["served_version"],
@@ -188,23 +205,126 @@ def feature_statistics(statistics) -> list[dict]:
                 top = feature.string_stats.top_values
                 row.update(unique=int(feature.string_stats.unique),
                            top=top[0].value if top else None)
+                # The three most frequent values with their share of all values.
+                total = common.tot_num_values or sum(value.frequency for value in top)
+                row["top_values"] = ", ".join(
+                    f"{value.value} {value.frequency / total:.0%}"
+                    for value in top[:3]) if total else None
             rows.append(row)
     return rows
 
 
-def validation(evaluation) -> dict:
-    """TFMA's blessing decision: ok, and the failed thresholds (metric, slice, value)."""
-    result = artifact_files.load_validation_result(evaluation.uri)
-    failures = []
+# The `run` flag behind each gated metric's bound (pipeline/cli.py, _add_model_flags).
+_BOUND_FLAGS = {"auc": "--min-auc", "binary_accuracy": "--min-accuracy",
+                "sparse_categorical_accuracy": "--min-accuracy", "rmse": "--max-rmse",
+                "mean_absolute_error": "--max-mae"}
+
+
+def _finite(value: float | None) -> float | None:
+    """JSON has no NaN or infinity: a value TFMA could not compute is None."""
+    return value if value is not None and math.isfinite(value) else None
+
+
+def failure_reasons(result, metrics: list[dict]) -> list[dict]:
+    """Why TFMA did not bless: one dict per failed threshold of a ValidationResult,
+    with metric, slice and the candidate's value, and `threshold` (a value threshold's
+    bound) or `baseline` (the baseline model's value, for a change threshold), and
+    `message`, the sentence that says it. TFMA's own message is empty for a plain
+    failure, so the numbers come from the failure's key, value and threshold, and the
+    baseline's value from `metrics` (`results.slice_metrics` of the same evaluation)."""
+    values = {(row["slice"], row["model"]): row for row in metrics}
+    reasons = []
     for per_slice in result.metric_validations_per_slice:
+        where = results.slice_name(per_slice.slice_key)
         for failure in per_slice.failures:
-            failures.append({
-                "metric": failure.metric_key.name,
-                "diff": failure.metric_key.is_diff,
-                "value": failure.metric_value.double_value.value,
-                "message": failure.message,
-            })
-    return {"ok": bool(result.validation_ok), "failures": failures}
+            metric = results.metric_name(failure.metric_key)
+            measured = (failure.metric_value.double_value.value
+                        if failure.HasField("metric_value") else None)
+            reason = {"metric": metric, "slice": where, "kind": "value", "value": None}
+            threshold = failure.metric_threshold
+            if threshold.HasField("change_threshold"):
+                change = threshold.change_threshold
+                directions = change.DESCRIPTOR.fields_by_name["direction"].enum_type
+                higher = change.direction == directions.values_by_name["HIGHER_IS_BETTER"].number
+                candidate = values.get((where, failure.metric_key.model_name or "candidate"),
+                                       {}).get(metric)
+                baseline = values.get((where, "baseline"), {}).get(metric)
+                # TFMA compares candidate - baseline with the absolute bound; the
+                # pipeline widens it by 1e-10 so that an equal model passes.
+                allowed = round(abs(change.absolute.value), 9)
+                reason.update(kind="change", value=_finite(candidate),
+                              baseline=_finite(baseline), change=_finite(measured),
+                              allowed_change=allowed)
+                worse = abs(measured) if measured is not None else None
+                reason["message"] = (
+                    f"{metric} on {where} is {format_value(_finite(candidate))}, "
+                    f"{format_value(_finite(worse))} {'below' if higher else 'above'} the "
+                    f"baseline model's {format_value(_finite(baseline))}; allowed: "
+                    f"{format_value(allowed)} (--max-regression)")
+            else:
+                bounds = threshold.value_threshold
+                lower = bounds.HasField("lower_bound")
+                bound = (bounds.lower_bound if lower else bounds.upper_bound).value
+                reason.update(value=_finite(measured), threshold=_finite(bound))
+                flag = _BOUND_FLAGS.get(metric.removeprefix("macro_"))
+                reason["message"] = (
+                    f"{metric} on {where} is {format_value(_finite(measured))}, "
+                    f"{'below the lowest' if lower else 'above the highest'} value allowed, "
+                    f"{format_value(_finite(bound))}" + (f" ({flag})" if flag else ""))
+            if measured is None or not math.isfinite(measured):
+                # "Metric not found." and the like: TFMA's message is the reason.
+                reason["message"] = (f"{metric} on {where}: "
+                                     f"{failure.message.strip() or 'could not be computed'}")
+            reasons.append(reason)
+    if not result.validation_ok and not reasons:
+        missing = ", ".join(str(spec) for spec in result.missing_slices) or "-"
+        reasons.append({"metric": None, "slice": None, "kind": None, "value": None,
+                        "message": "TFMA had no thresholds to check" if
+                        result.missing_thresholds else f"no examples in slice {missing}"})
+    return reasons
+
+
+def validation(evaluation, metrics: list[dict] | None = None) -> dict:
+    """TFMA's blessing decision: ok, and the failed thresholds (`failure_reasons`).
+    `metrics`, `results.slice_metrics(evaluation)`, spares a caller that has it a
+    second read."""
+    result = artifact_files.load_validation_result(evaluation.uri)
+    if metrics is None:
+        metrics = results.slice_metrics(evaluation)
+    return {"ok": bool(result.validation_ok), "failures": failure_reasons(result, metrics)}
+
+
+def _drift_values(latest: list[dict], previous: list[dict], latest_span: int | None,
+                  previous_span: int | None):
+    """A function that gives a drift row (split `train/prev`) the feature's value on
+    both spans, `latest` and `previous`, and says them after the distance in its
+    description: a numeric feature's mean, a categorical one's top values, from the
+    two spans' `feature_statistics` rows. Other rows pass unchanged."""
+
+    def summary(rows, split, feature):
+        row = next((r for r in rows if r["split"] == split and r["feature"] == feature), None)
+        if row is None:
+            return None
+        return (f"mean {format_value(row['mean'])}" if row["type"] == "numeric"
+                else row.get("top_values"))
+
+    def name(span, fallback):
+        return f"span-{span}" if span is not None else fallback
+
+    def with_values(row):
+        if not row["split"].endswith("/prev"):
+            return row
+        split = row["split"].removesuffix("/prev")
+        now = summary(latest, split, row["feature"])
+        before = summary(previous, split, row["feature"])
+        if now is None and before is None:
+            return row
+        return {**row, "latest": now, "previous": before,
+                "description": f"{row['description'].rstrip()} ({name(latest_span, 'latest')}: "
+                               f"{now or '-'}; {name(previous_span, 'previous')}: "
+                               f"{before or '-'})"}
+
+    return with_values
 
 
 def run_details(store, run_id: str) -> dict:
@@ -219,28 +339,44 @@ def run_details(store, run_id: str) -> dict:
     curated = output(outputs, "ImportSchemaGen", "Schema")
     inferred = output(outputs, "SchemaGen", "Schema")
     verdict = output(outputs, "DataGate", results.DATA_VERDICT_TYPE)
+    verdict = results.verdict(verdict) if verdict else {}
     anomaly_rows = results.anomalies(anomalies) if anomalies else []
-    summary = run_summary(store, run_id, outputs,
-                          len(anomaly_rows) if anomalies else None)
+    drift_rows = (results.anomaly_rows(drift.uri, results.split_names(drift),
+                                       split_dir="SplitPair-") if drift else None)
+    if drift_rows is not None:
+        anomaly_rows, drift_rows = results.fold_missing_columns(anomaly_rows, drift_rows)
+    summary = run_summary(store, run_id, outputs, verdict)
+    statistics_rows = feature_statistics(statistics) if statistics else []
+    if drift_rows or any(row["split"].endswith("/prev")
+                         for row in verdict.get("blocking", []) + verdict.get("tolerated", [])):
+        previous = output(outputs, "StatisticsGen_prev1", "ExampleStatistics")
+        previous_examples = outputs.get("StatisticsGen_prev1", {}).get("inputs", {}).get(
+            "Examples", [])
+        values = _drift_values(
+            statistics_rows, feature_statistics(previous) if previous else [],
+            summary["span"], (results.spans(previous_examples) or [None])[-1])
+        drift_rows = [values(row) for row in drift_rows]
+        verdict = {**verdict, **{key: [values(row) for row in verdict[key]]
+                                 for key in ("blocking", "tolerated")}}
     check = results.custom_str(pushed, "servable_check") if pushed else None
+    metrics = results.slice_metrics(evaluation) if evaluation else []
     return {
         **summary,
         "components": components(store, run_id),
         "rows": results.row_counts(statistics) if statistics else {},
-        "statistics": feature_statistics(statistics) if statistics else [],
+        "statistics": statistics_rows,
         "statistics_uri": statistics.uri if statistics else None,
         "schema": {"curated": f"{curated.uri}/schema.pbtxt" if curated else None,
                    "inferred": f"{inferred.uri}/schema.pbtxt" if inferred else None},
         "anomalies_list": anomaly_rows,
         "anomalies_uri": anomalies.uri if anomalies else None,
         # The DataGate's decision: passed, blocking and tolerated anomaly rows.
-        "verdict": results.verdict(verdict) if verdict else {},
-        "drift": (results.anomaly_rows(drift.uri, results.split_names(drift),
-                                       split_dir="SplitPair-") if drift else None),
+        "verdict": verdict,
+        "drift": drift_rows,
         "training_spans": results.spans(
             outputs.get("Transform", {}).get("inputs", {}).get("Examples", [])),
-        "metrics": results.slice_metrics(evaluation) if evaluation else [],
-        "validation": validation(evaluation) if evaluation else None,
+        "metrics": metrics,
+        "validation": validation(evaluation, metrics) if evaluation else None,
         "pushed_path": (results.custom_str(pushed, "pushed_destination")
                         if summary["pushed_version"] else None),
         # False when the Pusher was cached: the version was published by an earlier run.
@@ -397,51 +533,96 @@ def models(store) -> list[dict]:
     return sorted(found, key=lambda row: row["version"])
 
 
-def lineage(store, version: int) -> dict:
-    """From a pushed version back to the data: each upstream component's execution with
-    its input and output artifacts, nearest first, and the spans the model saw."""
-    pushed = [a for a in store.get_artifacts_by_type("PushedModel")
-              if results.custom_str(a, "pushed_version") == str(version)
-              and results.custom_int(a, "pushed")]
-    if not pushed:
+def _pushed_artifacts(store) -> dict[int, object]:
+    """The PushedModel artifacts that did publish, by version."""
+    return {int(results.custom_str(artifact, "pushed_version")): artifact
+            for artifact in store.get_artifacts_by_type("PushedModel")
+            if results.custom_int(artifact, "pushed")}
+
+
+def _event_key(event) -> str:
+    """The input or output key TFX records as an event's first path step."""
+    return event.path.steps[0].key if event.path.steps else ""
+
+
+def lineage(store, version: int | str) -> dict:
+    """From a pushed version (or "latest", the newest) back to the data: the upstream
+    components' executions in pipeline order, each with its input and output artifacts;
+    the spans the Trainer was trained on (its own Examples inputs, not those the drift
+    check compared); and the baseline model the Evaluator compared it with, as a
+    reference: that model's history is not this one's, so it is not followed."""
+    pushed = _pushed_artifacts(store)
+    if version == "latest":
+        if not pushed:
+            raise NoRuns("no model has been pushed yet")
+        version = max(pushed)
+    if version not in pushed:
         raise NoRuns(f"no pushed version {version} (see `python -m pipeline models`)")
-    steps, seen, frontier = [], set(), [pushed[0].id]
     types = {t.id: t.name for t in store.get_artifact_types()}
+    steps, seen, frontier = [], set(), [pushed[version].id]
+    spans, baseline = [], None
     while frontier:
         execution = _producer(store, frontier.pop(0))
         if execution is None or execution.id in seen:
             continue
         seen.add(execution.id)
         events = store.get_events_by_execution_ids([execution.id])
-        by_kind = {metadata_store_pb2.Event.INPUT: [], metadata_store_pb2.Event.OUTPUT: []}
-        for event in events:
-            if event.type in by_kind:
-                by_kind[event.type].append(event.artifact_id)
-        inputs = store.get_artifacts_by_id(by_kind[metadata_store_pb2.Event.INPUT])
-        outputs = store.get_artifacts_by_id(by_kind[metadata_store_pb2.Event.OUTPUT])
+        keyed = {kind: [(_event_key(e), e.artifact_id) for e in events if e.type == kind]
+                 for kind in (metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.OUTPUT)}
+        artifacts = {a.id: a for a in store.get_artifacts_by_id(
+            [artifact_id for pairs in keyed.values() for _, artifact_id in pairs])}
 
-        def describe(artifact):
-            row = {"type": types.get(artifact.type_id), "uri": artifact.uri}
+        def describe(key, artifact):
+            row = {"key": key, "type": types.get(artifact.type_id), "uri": artifact.uri}
             if "span" in artifact.custom_properties:
                 row["span"] = artifact.custom_properties["span"].int_value
             return row
 
         node = _node_of(store, execution)
+        inputs = [(key, artifacts[i]) for key, i in keyed[metadata_store_pb2.Event.INPUT]]
         step = {"component": node, "run_id": _run_of(store, execution),
                 "state": results.state_name(execution),
-                "inputs": [describe(a) for a in inputs],
-                "outputs": [describe(a) for a in outputs]}
+                "inputs": [describe(key, a) for key, a in inputs],
+                "outputs": [describe(key, artifacts[i])
+                            for key, i in keyed[metadata_store_pb2.Event.OUTPUT]],
+                "execution_id": execution.id}
         if "input_base" in execution.properties or "input_base" in execution.custom_properties:
             value = (execution.properties.get("input_base")
                      or execution.custom_properties.get("input_base"))
             step["input_base"] = value.string_value
         steps.append(step)
-        frontier.extend(a.id for a in inputs)
-    spans = sorted({o["span"] for s in steps if s["component"].startswith("CsvExampleGen")
-                    for o in s["outputs"] if "span" in o})
+        for key, artifact in inputs:
+            if node == "Trainer" and key == "examples":
+                spans.extend(results.spans([artifact]))
+            if node == "Evaluator" and key == "baseline_model":
+                baseline = _baseline_reference(store, artifact, pushed)
+                continue
+            frontier.append(artifact.id)
+    # Pipeline order: the order the components ran in the run that pushed the version
+    # (LocalDagRunner runs them one by one in the pipeline's topological order).
+    order = [row["id"] for row in components(store, steps[0]["run_id"])] if steps else []
+    steps.sort(key=lambda step: (order.index(step["component"]) if step["component"] in order
+                                 else len(order), step["execution_id"]))
+    for step in steps:
+        del step["execution_id"]
     # The rollbacks that made TF Serving serve this version or stop serving it.
     history = [record for record in rollbacks(store)
                if version in (record["served_version"], record["previous_served_version"])]
-    return {"version": version, "spans": spans, "steps": steps,
-            "served": serving_state(store)["served_version"] == version,
+    return {"version": version, "spans": sorted(set(spans)), "baseline": baseline,
+            "steps": steps, "served": serving_state(store)["served_version"] == version,
             "rollbacks": history}
+
+
+def _baseline_reference(store, model, pushed: dict) -> dict:
+    """The baseline Model the Evaluator read: where it is, the run that trained it, and
+    the version it was pushed as (None when it never was)."""
+    trainer = _producer(store, model.id)
+    version = None
+    for number, artifact in pushed.items():
+        pusher = _producer(store, artifact.id)
+        events = store.get_events_by_execution_ids([pusher.id]) if pusher else []
+        if any(e.type == metadata_store_pb2.Event.INPUT and e.artifact_id == model.id
+               for e in events):
+            version = max(version or 0, number)
+    return {"version": version, "run_id": _run_of(store, trainer) if trainer else None,
+            "uri": model.uri}

@@ -146,10 +146,11 @@ def anomaly_rows(uri: str, split_names: list[str], split_dir: str = "Split-") ->
     rows = []
     for split in split_names:
         found = artifact_files.load_anomalies(f"{uri}/{split_dir}{split}/SchemaDiff.pb")
+        shown = drift_split_name(split) if split_dir == "SplitPair-" else split
         for feature, info in sorted(found.anomaly_info.items()):
             for reason in info.reason or [None]:
                 rows.append({
-                    "split": split,
+                    "split": shown,
                     "feature": feature,
                     "type": anomalies_pb2.AnomalyInfo.Type.Name(reason.type) if reason else None,
                     "description": reason.description if reason else info.description,
@@ -157,7 +158,7 @@ def anomaly_rows(uri: str, split_names: list[str], split_dir: str = "Split-") ->
         if found.HasField("dataset_anomaly_info"):
             for reason in found.dataset_anomaly_info.reason:
                 rows.append({
-                    "split": split,
+                    "split": shown,
                     "feature": "(dataset)",
                     "type": anomalies_pb2.AnomalyInfo.Type.Name(reason.type),
                     "description": reason.description,
@@ -165,9 +166,37 @@ def anomaly_rows(uri: str, split_names: list[str], split_dir: str = "Split-") ->
     return rows
 
 
+def drift_split_name(pair: str) -> str:
+    """How every table names a DistributionValidator split pair: `train_train`, the
+    latest span's train split against the previous span's, is `train/prev`."""
+    return f"{pair.split('_')[0]}/prev"
+
+
+def fold_missing_columns(rows: list[dict], drift_rows: list[dict]) -> tuple[list, list]:
+    """A column missing from the latest span (SCHEMA_MISSING_COLUMN) has no statistics
+    to compare with the previous span, so the DistributionValidator adds a
+    STATS_NOT_AVAILABLE row for it: one cause, one row. Returns (rows, drift_rows) with
+    such drift rows left out and said in the missing-column row's description."""
+    missing = {row["feature"] for row in rows if row["type"] == "SCHEMA_MISSING_COLUMN"}
+    folded = {row["feature"] for row in drift_rows
+              if row["type"] == "STATS_NOT_AVAILABLE" and row["feature"] in missing}
+    note = "; so there is no drift check for it either (STATS_NOT_AVAILABLE)"
+    rows = [{**row, "description": row["description"].rstrip(". ") + note}
+            if row["type"] == "SCHEMA_MISSING_COLUMN" and row["feature"] in folded else row
+            for row in rows]
+    return rows, [row for row in drift_rows if not (
+        row["type"] == "STATS_NOT_AVAILABLE" and row["feature"] in folded)]
+
+
 def _slice_value(key):
     value = getattr(key, key.WhichOneof("kind"))
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def slice_name(slice_key) -> str:
+    """A TFMA SliceKey as tables show it: 'Overall', or `feature=value`, comma-joined."""
+    return ", ".join(f"{key.column}={_slice_value(key)}"
+                     for key in slice_key.single_slice_keys) or "Overall"
 
 
 # Overall metrics worth a column, in display order; a run has those of its task
@@ -181,7 +210,7 @@ def headline_names(rows: list[dict]) -> list[str]:
     return [name for name in HEADLINE_METRICS if any(name in row for row in rows)]
 
 
-def _metric_name(key) -> str:
+def metric_name(key) -> str:
     """A metric key's name: `auc`, `macro_auc` for a macro average, `auc/class_2` for
     one class of a multi-class model."""
     if key.HasField("aggregation_type"):
@@ -196,14 +225,13 @@ def slice_metrics(evaluation) -> list[dict]:
     The overall slice is named 'Overall'; others `feature=value`, values in order."""
     rows: dict[tuple[str, str], dict] = {}
     for metrics_for_slice in artifact_files.load_metrics(evaluation.uri):
-        name = ", ".join(f"{key.column}={_slice_value(key)}"
-                         for key in metrics_for_slice.slice_key.single_slice_keys) or "Overall"
+        name = slice_name(metrics_for_slice.slice_key)
         for entry in metrics_for_slice.metric_keys_and_values:
             if entry.key.is_diff or not entry.value.HasField("double_value"):
                 continue
             model = entry.key.model_name or "candidate"
             row = rows.setdefault((name, model), {"slice": name, "model": model})
-            row[_metric_name(entry.key)] = entry.value.double_value.value
+            row[metric_name(entry.key)] = entry.value.double_value.value
 
     def order(row):
         feature, _, value = row["slice"].partition("=")

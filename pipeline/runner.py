@@ -195,6 +195,9 @@ def summarize(details: dict, components: list[dict]) -> dict:
         "metrics": metrics.get("candidate", {}),
         "baseline_metrics": metrics.get("baseline", {}),
         "blessed": bool(details["blessed"]),
+        # Each failed threshold with its numbers (inspection.failure_reasons).
+        "not_blessed_reasons": (details["validation"]["failures"]
+                                if details["validation"] and not details["blessed"] else []),
         "pushed": details["pushed_path"] is not None,
         "pushed_new": details["pushed_new"],
         "pushed_path": details["pushed_path"],

@@ -34,7 +34,15 @@ def _one_line_error(result, code, *words):
     (["run", "--train-steps", "0"], ["--train-steps"]),
     (["run", "--train-steps", "many"], ["many"]),
     (["run", "--min-auc", "-1"], ["--min-auc"]),
+    # AUC and accuracy are fractions: 94 is a percentage typed by mistake.
+    (["run", "--min-auc", "94"], ["--min-auc", "'94' is not between 0 and 1"]),
+    (["run", "--min-accuracy", "1.5"], ["--min-accuracy", "not between 0 and 1"]),
+    (["run", "--min-auc", "nan"], ["--min-auc", "not between 0 and 1"]),
+    (["run", "--max-regression", "inf"], ["--max-regression", "finite"]),
+    (["compile", "--pipeline-root", "gs://b/p", "--image", "i", "--min-auc", "94"],
+     ["--min-auc", "not between 0 and 1"]),
     (["fly"], ["fly"]),
+    (["lineage", "newest"], ["'newest' is neither a version number nor `latest`"]),
 ])
 def test_bad_flags(args, words):
     _one_line_error(_cli(*args), 2, *words)
@@ -79,6 +87,8 @@ def test_taxi_label_needs_its_columns(tmp_path):
     ("x,y\n1,2\n2,3\n", ["--label", "y", "--task", "regression", "--min-auc", "0.9"],
      ["--min-auc gates the other task; this is a regression"]),
     ("x,y\n1,a\n2,b\n", ["--label", "y", "--max-rmse", "3"], ["--max-rmse", "classification"]),
+    ("x,y\n1,a\n2,b\n", ["--label", "y", "--max-regression", "5"],
+     ["--max-regression 5 is more than AUC or accuracy can fall"]),
 ])
 def test_unusable_label(tmp_path, content, args, words):
     (tmp_path / "data.csv").write_text(content)

@@ -53,3 +53,21 @@ def test_drift_can_be_set_to_warn():
 
 def test_first_span_without_drift_check_passes():
     assert classify([], [], [], drift_blocks=True)["passed"]
+
+
+def test_a_vanished_column_is_one_row_with_its_drift_check_folded_in():
+    """The DistributionValidator cannot compare a column that is gone: its
+    STATS_NOT_AVAILABLE row is the missing-column row's consequence, not a second cause
+    (so tolerating the missing column is enough)."""
+    missing = {"split": "train", "feature": "company", "type": "SCHEMA_MISSING_COLUMN",
+               "description": "Column is completely missing."}
+    no_stats = {"split": "train/prev", "feature": "company", "type": "STATS_NOT_AVAILABLE",
+                "description": "Validation could not be done."}
+    result = classify([missing], ["company:SCHEMA_MISSING_COLUMN"], [no_stats, DRIFT])
+    assert result["blocking"] == [DRIFT]
+    [folded] = result["tolerated"]
+    assert folded["type"] == "SCHEMA_MISSING_COLUMN" and folded["feature"] == "company"
+    assert folded["description"] == ("Column is completely missing; so there is no drift "
+                                     "check for it either (STATS_NOT_AVAILABLE)")
+    # Without a missing column, a STATS_NOT_AVAILABLE row stands on its own.
+    assert classify([], [], [no_stats])["blocking"] == [no_stats]

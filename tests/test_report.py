@@ -20,8 +20,10 @@ DETAILS = {
         {"slice": "trip_start_hour=10", "model": "candidate", "example_count": 9.0, "auc": 0.8},
         {"slice": "trip_start_hour=2", "model": "candidate", "example_count": 7.0, "auc": 0.7},
     ],
-    "validation": {"ok": False, "failures": [{"metric": "auc", "diff": False, "value": 0.9,
-                                              "message": "auc below 0.95"}]},
+    "validation": {"ok": False, "failures": [
+        {"metric": "auc", "slice": "Overall", "kind": "value", "value": 0.9512,
+         "threshold": 0.999, "message": "auc on Overall is 0.9512, below the lowest value "
+         "allowed, 0.999 (--min-auc)"}]},
     "pushed_version": None, "pushed_path": None, "servable_check": None,
 }
 
@@ -30,8 +32,10 @@ def test_report_has_the_key_numbers_and_nothing_external():
     page = report.render(DETAILS)
     assert not re.search(r"<script|<link|<img|@import|url\(|\b(src|href)=", page, re.I)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    for text in ("2026-11-26T10:00:00.000001", "0.9512", "0.9431", "not blessed",
-                 "auc below 0.95", "nothing pushed", "not checked: no previous span"):
+    for text in ("2026-11-26T10:00:00.000001", "0.9512", "0.9431",
+                 "not blessed</span>: auc on Overall is 0.9512, below the lowest value "
+                 "allowed, 0.999 (--min-auc).", "nothing pushed",
+                 "not checked: no previous span"):
         assert text in page, text
 
 

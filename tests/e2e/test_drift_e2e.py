@@ -5,9 +5,12 @@ like the previous one passes, a strongly shifted span stops the run (or only war
 import csv
 import json
 import random
+import subprocess
+import sys
 
 import pytest
 
+from pipeline.config import REPO_ROOT
 from pipeline.data import packaged_taxi_csv
 from tests.conftest import run_pipeline
 
@@ -52,6 +55,15 @@ def _run(ws, spans, *extra):
     return result.returncode, json.loads(result.stdout)
 
 
+def _inspect(ws, *args):
+    """An inspection command's output (parsed with --json), as a user runs it."""
+    done = subprocess.run([sys.executable, "-m", "pipeline", *args, "--output-dir",
+                           str(ws["out"])], cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout) if "--json" in args else done.stdout
+
+
 def _states(summary):
     return {c["id"]: c["state"] for c in summary["components"]}
 
@@ -72,11 +84,37 @@ def test_first_span_has_no_baseline_and_passes(ws):
 
 
 def test_a_span_like_the_previous_one_passes(ws):
-    code, summary = _run(ws, [1, 2])
+    # --max-regression 1: pushed whatever its AUC against span-1's model, for the lineage.
+    code, summary = _run(ws, [1, 2], "--max-regression", "1")
     assert code == 0 and summary["data_passed"]
     assert _states(summary)["DistributionValidator"] == "executed"
     assert _drift_rows(summary["anomalies"] + summary["tolerated_anomalies"]) == []
     assert _states(summary)["Trainer"] == "executed"
+    assert summary["training_spans"] == [2] and summary["pushed_new"]
+    ws["span-2 version"] = summary["pushed_version"]
+
+
+def test_lineage_names_the_training_span_and_the_baseline_apart(ws):
+    """The model trained on span-2 alone, its drift checked against span-1 and judged
+    against span-1's model: trained on span-2, the baseline a reference."""
+    [first, second] = [row["version"] for row in _inspect(ws, "models", "--json")]
+    assert second == ws["span-2 version"]
+    found = _inspect(ws, "lineage", "latest", "--json")
+    assert found == _inspect(ws, "lineage", str(second), "--json")
+    assert found["version"] == second and found["spans"] == [2]
+    assert found["baseline"]["version"] == first
+    run_id = next(step["run_id"] for step in found["steps"] if step["component"] == "Pusher")
+    # Every step belongs to this model's run (or was cached from it): none is the
+    # baseline model's, and they come in the order the pipeline ran them.
+    assert {step["run_id"] for step in found["steps"]
+            if step["component"] != "ImportSchemaGen"} == {run_id}
+    ran = [c["id"] for c in _inspect(ws, "show", run_id, "--json")["components"]]
+    steps = [step["component"] for step in found["steps"]]
+    assert steps == [node for node in ran if node in steps]
+    assert steps[0] == "CsvExampleGen" and steps[-1] == "Pusher"
+    text = _inspect(ws, "lineage", "latest")
+    assert text.startswith(f"version {second} was trained on span-2\n")
+    assert f"judged against the baseline version {first}" in text
 
 
 def test_a_shifted_span_stops_the_run(ws):
@@ -91,6 +129,30 @@ def test_a_shifted_span_stops_the_run(ws):
         "fare", "payment_type"}
     assert _states(summary)["Trainer"] == "skipped"
     assert _versions(ws) == before
+    # The feature's value on both spans next to the distance.
+    fare = next(row for row in summary["blocking_anomalies"]
+                if (row["split"], row["feature"]) == ("train/prev", "fare"))
+    assert fare["latest"].startswith("mean ") and fare["previous"].startswith("mean ")
+    assert 2.5 < float(fare["latest"][5:]) / float(fare["previous"][5:]) < 3.5  # tripled
+    assert f"(span-3: {fare['latest']}; span-2: {fare['previous']})" in fare["description"]
+    payment = next(row for row in summary["blocking_anomalies"]
+                   if (row["split"], row["feature"]) == ("train/prev", "payment_type"))
+    assert "Cash" in payment["latest"] and "Credit Card" in payment["previous"]
+    # `anomalies` names the split pairs as the run's summary does, with the same rows.
+    shown = _inspect(ws, "anomalies", "--json")
+    assert shown["run_id"] == summary["run_id"]
+    def order(row):
+        return row["split"], row["feature"]
+
+    assert sorted(shown["drift"], key=order) == sorted(
+        _drift_rows(summary["blocking_anomalies"]), key=order)
+    # `runs` says the gate stopped it, and counts the rows the run's summary listed.
+    last = _inspect(ws, "runs", "--json")[-1]
+    assert last["run_id"] == summary["run_id"]
+    assert last["status"] == "stopped by data gate"
+    assert last["anomalies"] == len(summary["blocking_anomalies"]) + len(
+        summary["tolerated_anomalies"]) and last["blocking"] == len(
+        summary["blocking_anomalies"])
 
 
 def test_drift_can_warn_and_the_window_spans_several_spans(ws):

@@ -6,6 +6,7 @@ output directory, which is what makes "fully cached" and "re-executed" observabl
 """
 
 import csv
+import io
 import json
 import re
 import shutil
@@ -18,6 +19,7 @@ import pytest
 import tensorflow as tf
 
 from pipeline import results, serving
+from pipeline.cli import _print_summary
 from pipeline.config import REPO_ROOT
 from tests.conftest import run_pipeline, serialize_example, write_taxi_sample
 
@@ -201,8 +203,9 @@ def test_inspection_commands_describe_the_first_run(first_run, workspace):
     code, runs = _inspect(workspace, "runs")
     assert code == 0 and len(runs) == 1
     assert runs[0] | {"start": None, "seconds": None} == {
-        "run_id": summary["run_id"], "start": None, "seconds": None, "status": "finished",
-        "span": 1, "anomalies": 0, "blessed": True, "pushed_version": summary["pushed_version"],
+        "run_id": summary["run_id"], "start": None, "seconds": None, "status": "pushed",
+        "span": 1, "anomalies": 0, "blocking": 0, "blessed": True,
+        "pushed_version": summary["pushed_version"],
         "served_version": summary["pushed_version"], "pinned_version": None,
         "newer_versions": []}
     code, show = _inspect(workspace, "show", summary["run_id"][:16])
@@ -302,9 +305,25 @@ def test_rerun_is_fully_cached(workspace, first_run):
 
 def test_unreachable_threshold_blocks_the_push(workspace):
     before = versions(workspace)
-    summary, _ = run_cli(workspace, "--min-auc", "1.01", "--min-accuracy", "0.8")
+    summary, _ = run_cli(workspace, "--min-auc", "0.999", "--min-accuracy", "0.8")
     assert states(summary)["Evaluator"] == "executed"
     assert summary["blessed"] is False
+    # Why, with the numbers: the one failed threshold, in --json, `show` and the report.
+    auc = summary["metrics"]["auc"]
+    [reason] = summary["not_blessed_reasons"]
+    assert reason | {"value": None} == {
+        "metric": "auc", "slice": "Overall", "kind": "value", "value": None,
+        "threshold": 0.999, "message": f"auc on Overall is {auc:.4g}, below the lowest "
+        "value allowed, 0.999 (--min-auc)"}
+    assert reason["value"] == pytest.approx(auc)
+    code, show = _inspect(workspace, "show", summary["run_id"])
+    assert code == 0 and show["status"] == "not blessed"
+    assert show["validation"]["failures"] == [reason]
+    page = Path(summary["report"]).read_text()
+    assert f"not blessed</span>: {reason['message']}." in page
+    printed = io.StringIO()
+    _print_summary(summary, printed)  # what `run` prints without --json
+    assert reason["message"] in printed.getvalue()
     assert summary["pushed"] is False and summary["pushed_path"] is None
     assert versions(workspace) == before
     blessing = next((workspace["out"] / "tfx" / "Evaluator" / "blessing").glob("*/NOT_BLESSED"),
