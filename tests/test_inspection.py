@@ -280,7 +280,7 @@ def test_show_reads_the_recorded_run(recorded_store):
     assert done.returncode == 0, done.stderr
     details = json.loads(done.stdout)
     assert {key: details[key] for key in RUN_KEYS} == {
-        "run_id": RUN_ID, "status": "finished", "span": 1, "anomalies": 0, "blessed": True,
+        "run_id": RUN_ID, "status": "pushed", "span": 1, "anomalies": 0, "blessed": True,
         "pushed_version": VERSION}
     assert details["rows"] == {"train": 5, "eval": 2}
     assert details["validation"] == {"ok": True, "failures": []}
