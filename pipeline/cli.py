@@ -1,13 +1,5 @@
-"""Command line: `python -m pipeline run | prepare-data | predict | runs | show |
-anomalies | models | lineage | schema-diff | schema-update | compile`.
-
-Exit codes: 0 the run finished (whether or not the Evaluator let the model be pushed);
-1 a component failed (one line with the reason and the log's path), or TFX's compiler
-  refused the pipeline;
-2 bad usage or unusable input data (one line);
-3 the data gate stopped the run: anomalies or drift that are not tolerated (printed as
-  a table); nothing was trained or pushed;
-4 another run is using the output directory (see --wait).
+"""Command line: `python -m pipeline COMMAND`. `_parser` defines the commands and
+their flags; EXIT_CODES is the one list of exit codes, which `--help` prints.
 """
 
 import argparse
@@ -23,6 +15,30 @@ from pipeline.compile import DEFAULT_OUTPUT, IMAGE_SCHEMA_PATH, TARGETS
 from pipeline.data import SAMPLES
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DATA_BLOCKED, EXIT_BUSY = 0, 1, 2, 3, 4
+EXIT_INTERRUPTED = 130  # the shell's code for a process ended by SIGINT (Ctrl-C)
+
+EXIT_CODES = (
+    (EXIT_OK, "done; for run: the run finished, whether or not the Evaluator let the "
+     "model be pushed"),
+    (EXIT_FAILED, "run: a component failed (one line with the reason and the log's path); "
+     "compile: TFX's compiler refused the pipeline"),
+    (EXIT_USAGE, "bad usage or unusable input data (one line)"),
+    (EXIT_DATA_BLOCKED, "run: the data gate stopped the run on anomalies or drift that are "
+     "not tolerated (a table, then the ways out); nothing was trained or pushed"),
+    (EXIT_BUSY, "run: another run is using the output directory (see --wait)"),
+    (EXIT_INTERRUPTED, "interrupted (Ctrl-C)"),
+)
+
+
+def _help_epilog() -> str:
+    """The exit codes, for the end of `--help`."""
+    import textwrap
+
+    lines = ["exit codes:"]
+    for code, meaning in EXIT_CODES:
+        lines += textwrap.wrap(meaning, width=78, initial_indent=f"  {code:<5}",
+                               subsequent_indent=" " * 7)
+    return "\n".join(lines)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -124,8 +140,13 @@ def _model_overrides(args) -> dict:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="pipeline", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = _Parser(
+        prog="pipeline", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="A TFX pipeline for CSV data: validate it, train, evaluate and push a "
+        "model,\nthen inspect the runs. `python -m pipeline COMMAND --help` shows a "
+        "command's flags.", epilog=_help_epilog())
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser,
+                                     title="commands", metavar="COMMAND")
 
     run = commands.add_parser("run", help="run the pipeline end to end")
     run.add_argument("--data-dir", help="folder of CSV files, or of span-<N>/ folders of them "
@@ -606,7 +627,7 @@ def main(argv: list[str] | None = None) -> int:
         return {"run": _run, "prepare-data": _prepare}[args.command](args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader (say `| head`) stopped reading: nothing is wrong with the command.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
