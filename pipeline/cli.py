@@ -264,8 +264,42 @@ def _anomaly_table(rows: list[dict], out) -> None:
               f"{row['type']:<{widths[2]}}  {row['description'].strip()}", file=out)
 
 
-def _print_summary(summary: dict, out, spans: bool = True) -> None:
-    """`spans`: the data has span folders (else TFX's span 0 is not worth a mention)."""
+def _gate_hints(rows: list[dict], summary: dict, cfg) -> list[str]:
+    """The ways out of a stopped gate for these blocking rows: each one's exact
+    `--tolerate` rule, `schema-update` for the features whose anomaly a schema change
+    accepts, `--drift-warn` or the threshold for drift, and the span folder to fix."""
+    import shlex
+
+    from pipeline.gate import is_drift, schema_can_accept, tolerate_rule
+
+    lines = []
+    features = list(dict.fromkeys(row["feature"] for row in rows if schema_can_accept(row)))
+    if features:
+        lines += ["if the data is right and the schema should change (add --dry-run to "
+                  "preview):", "  " + _schema_update_command(features, cfg.output_dir)]
+    rules = list(dict.fromkeys(tolerate_rule(row) for row in rows))
+    lines += ["to let it through this time, run again with:",
+              "  " + " ".join(f"--tolerate {shlex.quote(rule)}" for rule in rules)]
+    drifted = list(dict.fromkeys(row["feature"] for row in rows if is_drift(row)))
+    if drifted:
+        thresholds = dict(cfg.drift_thresholds)
+        limits = ", ".join(f"{name} {thresholds[name]}" for name in drifted
+                           if name in thresholds)
+        lines.append("if the drift is expected: run again with --drift-warn (drift warns), "
+                     f"or raise drift_thresholds in pipeline/config.py ({limits})")
+    if cfg.spans and summary["span"] is not None:
+        folder = cfg.data_dir / f"span-{summary['span']}"
+        lines.append(f"if span-{summary['span']}'s data is wrong: fix or remove {folder}, "
+                     "then run again")
+    else:
+        lines.append(f"if the data is wrong: fix the CSV files in {cfg.data_dir}, then run "
+                     "again")
+    return lines
+
+
+def _print_summary(summary: dict, out, spans: bool = True, cfg=None) -> None:
+    """`spans`: the data has span folders (else TFX's span 0 is not worth a mention);
+    `cfg`: the run's Config, for the ways out of a stopped gate."""
     rows = ", ".join(f"{split} {count}" for split, count in summary["rows"].items())
     span = f" (span-{summary['span']})" if summary["span"] is not None and spans else ""
     print(f"rows in:    {rows or 'n/a'}{span}", file=out)
@@ -277,6 +311,11 @@ def _print_summary(summary: dict, out, spans: bool = True) -> None:
         print("data gate:  STOPPED: Transform, Trainer, Evaluator and Pusher did not run",
               file=out)
         _anomaly_table(summary["blocking_anomalies"], out)
+        if cfg is not None:
+            hints = _gate_hints(summary["blocking_anomalies"], summary, cfg)
+            print(f"what now:   {hints[0]}", file=out)
+            for line in hints[1:]:
+                print(f"            {line}", file=out)
     if summary["training_spans"] and spans:
         trained = ", ".join(f"span-{span}" for span in summary["training_spans"])
         print(f"trained on: {trained}", file=out)
@@ -431,7 +470,7 @@ def _run(args) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        _print_summary(summary, sys.stdout, spans=bool(cfg.spans))
+        _print_summary(summary, sys.stdout, spans=bool(cfg.spans), cfg=cfg)
     return EXIT_OK if summary["data_passed"] else EXIT_DATA_BLOCKED
 
 
