@@ -265,34 +265,34 @@ def _anomaly_table(rows: list[dict], out) -> None:
 
 
 def _gate_hints(rows: list[dict], summary: dict, cfg) -> list[str]:
-    """The ways out of a stopped gate for these blocking rows: each one's exact
-    `--tolerate` rule, `schema-update` for the features whose anomaly a schema change
-    accepts, `--drift-warn` or the threshold for drift, and the span folder to fix."""
+    """The ways out of a stopped gate for these blocking rows: `schema-update` for the
+    features whose anomaly a schema change accepts, `--drift-warn` or the threshold for
+    drift, each row's exact `--tolerate` rule, and the span folder to fix or remove."""
     import shlex
 
     from pipeline.gate import is_drift, schema_can_accept, tolerate_rule
 
-    lines = []
+    lines = ["each row needs one of these ways out:"]
     features = list(dict.fromkeys(row["feature"] for row in rows if schema_can_accept(row)))
     if features:
-        lines += ["if the data is right and the schema should change (add --dry-run to "
-                  "preview):", "  " + _schema_update_command(features, cfg.output_dir)]
-    rules = list(dict.fromkeys(tolerate_rule(row) for row in rows))
-    lines += ["to let it through this time, run again with:",
-              "  " + " ".join(f"--tolerate {shlex.quote(rule)}" for rule in rules)]
+        lines += [f"- the schema should change ({', '.join(features)}: the data is right; "
+                  "add --dry-run to preview):",
+                  "    " + _schema_update_command(features, cfg.output_dir)]
     drifted = list(dict.fromkeys(row["feature"] for row in rows if is_drift(row)))
     if drifted:
         thresholds = dict(cfg.drift_thresholds)
         limits = ", ".join(f"{name} {thresholds[name]}" for name in drifted
                            if name in thresholds)
-        lines.append("if the drift is expected: run again with --drift-warn (drift warns), "
-                     f"or raise drift_thresholds in pipeline/config.py ({limits})")
+        lines.append("- the drift is expected: run again with --drift-warn, or raise "
+                     f"drift_thresholds in pipeline/config.py ({limits})")
+    rules = list(dict.fromkeys(tolerate_rule(row) for row in rows))
+    lines += ["- let these rows through this time: run again with",
+              "    " + " ".join(f"--tolerate {shlex.quote(rule)}" for rule in rules)]
     if cfg.spans and summary["span"] is not None:
         folder = cfg.data_dir / f"span-{summary['span']}"
-        lines.append(f"if span-{summary['span']}'s data is wrong: fix or remove {folder}, "
-                     "then run again")
+        lines.append(f"- the data is wrong: fix or remove {folder}, then run again")
     else:
-        lines.append(f"if the data is wrong: fix the CSV files in {cfg.data_dir}, then run "
+        lines.append(f"- the data is wrong: fix the CSV files in {cfg.data_dir}, then run "
                      "again")
     return lines
 

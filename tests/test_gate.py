@@ -121,4 +121,5 @@ def test_the_default_output_dir_is_not_repeated(tmp_path):
     from pipeline.config import DEFAULT_OUTPUT_DIR
 
     hints = _hints([NEW_CATEGORY], tmp_path, output_dir=DEFAULT_OUTPUT_DIR)
-    assert "  python -m pipeline schema-update --feature payment_type" in hints
+    assert "python -m pipeline schema-update --feature payment_type" in [
+        line.strip() for line in hints]
