@@ -7,8 +7,14 @@ IN_ENV := scripts/in-env
 setup:
 	scripts/setup-env
 
+# `make run ARGS="--data-dir DIR --label COLUMN"` passes flags to the run. GNU make
+# itself exits 2 whenever a recipe fails (its only codes are 0, 1 and 2), so the
+# recipe names the pipeline's own exit code; scripts that branch on it (3: the data
+# gate stopped the run) call `scripts/in-env python -m pipeline run` directly.
 run:
-	$(IN_ENV) python -m pipeline run
+	@echo $(IN_ENV) python -m pipeline run $(ARGS)
+	@$(IN_ENV) python -m pipeline run $(ARGS) || { code=$$?; echo "make run: python -m \
+	pipeline run exited with $$code (see python -m pipeline --help)" >&2; exit $$code; }
 
 # Lint, then every test (unit and end to end).
 test: lint

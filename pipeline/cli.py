@@ -1,13 +1,5 @@
-"""Command line: `python -m pipeline run | prepare-data | predict | runs | show |
-anomalies | models | lineage | rollback | schema-diff | schema-update | compile`.
-
-Exit codes: 0 the run finished (whether or not the Evaluator let the model be pushed);
-1 a component failed (one line with the reason and the log's path), or TFX's compiler
-  refused the pipeline;
-2 bad usage or unusable input data (one line);
-3 the data gate stopped the run: anomalies or drift that are not tolerated (printed as
-  a table); nothing was trained or pushed;
-4 another run is using the output directory (see --wait).
+"""Command line: `python -m pipeline COMMAND`. `_parser` defines the commands and
+their flags; EXIT_CODES is the one list of exit codes, which `--help` prints.
 """
 
 import argparse
@@ -23,6 +15,30 @@ from pipeline.compile import DEFAULT_OUTPUT, IMAGE_SCHEMA_PATH, TARGETS
 from pipeline.data import SAMPLES
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DATA_BLOCKED, EXIT_BUSY = 0, 1, 2, 3, 4
+EXIT_INTERRUPTED = 130  # the shell's code for a process ended by SIGINT (Ctrl-C)
+
+EXIT_CODES = (
+    (EXIT_OK, "done; for run: the run finished, whether or not the Evaluator let the "
+     "model be pushed"),
+    (EXIT_FAILED, "run: a component failed (one line with the reason and the log's path); "
+     "compile: TFX's compiler refused the pipeline"),
+    (EXIT_USAGE, "bad usage or unusable input data (one line)"),
+    (EXIT_DATA_BLOCKED, "run: the data gate stopped the run on anomalies or drift that are "
+     "not tolerated (a table, then the ways out); nothing was trained or pushed"),
+    (EXIT_BUSY, "run: another run is using the output directory (see --wait)"),
+    (EXIT_INTERRUPTED, "interrupted (Ctrl-C)"),
+)
+
+
+def _help_epilog() -> str:
+    """The exit codes, for the end of `--help`."""
+    import textwrap
+
+    lines = ["exit codes:"]
+    for code, meaning in EXIT_CODES:
+        lines += textwrap.wrap(meaning, width=78, initial_indent=f"  {code:<5}",
+                               subsequent_indent=" " * 7)
+    return "\n".join(lines)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -128,8 +144,13 @@ def _model_overrides(args) -> dict:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="pipeline", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = _Parser(
+        prog="pipeline", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="A TFX pipeline for CSV data: validate it, train, evaluate and push a "
+        "model,\nthen inspect the runs. `python -m pipeline COMMAND --help` shows a "
+        "command's flags.", epilog=_help_epilog())
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser,
+                                     title="commands", metavar="COMMAND")
 
     run = commands.add_parser("run", help="run the pipeline end to end")
     run.add_argument("--data-dir", help="folder of CSV files, or of span-<N>/ folders of them "
@@ -182,16 +203,27 @@ def _parser() -> argparse.ArgumentParser:
     rollback.add_parser(commands)
 
     schema_diff = commands.add_parser(
-        "schema-diff", help="compare the latest run's inferred schema with schema/schema.pbtxt")
+        "schema-diff", help="where the latest run's data does not meet the curated schema, "
+        "and what schema-update would change")
     schema_update = commands.add_parser(
-        "schema-update", help="copy features of the latest inferred schema into "
-        "schema/schema.pbtxt")
+        "schema-update", help="take what the latest data needs into the curated schema "
+        "(merging; --dry-run previews)")
     choice = schema_update.add_mutually_exclusive_group(required=True)
     choice.add_argument("--feature", action="append", metavar="NAME",
-                        help="take this feature's definition from the inferred schema "
-                        "(repeatable; removes it when the inferred schema has none)")
+                        help="merge what the latest data needs into this feature's curated "
+                        "definition: new domain values, a wider range, optional presence, "
+                        "a changed type; a new column is added, a vanished one removed "
+                        "(repeatable)")
     choice.add_argument("--all", action="store_true",
-                        help="replace the whole curated schema with the inferred one")
+                        help="merge every feature schema-diff lists")
+    schema_update.add_argument("--replace", action="store_true",
+                               help="take SchemaGen's inferred definition as it is instead "
+                               "of merging (drops that feature's curation: ranges, "
+                               "environments, presence); with --all, the whole inferred "
+                               "schema")
+    schema_update.add_argument("--dry-run", action="store_true",
+                               help="print what would change in the curated file; write "
+                               "nothing")
     for command in (schema_diff, schema_update):
         command.add_argument("--output-dir", help="the runs to read (default: outputs)")
         command.add_argument("--json", action="store_true", help="print JSON")
@@ -238,8 +270,42 @@ def _anomaly_table(rows: list[dict], out) -> None:
               f"{row['type']:<{widths[2]}}  {row['description'].strip()}", file=out)
 
 
-def _print_summary(summary: dict, out, spans: bool = True) -> None:
-    """`spans`: the data has span folders (else TFX's span 0 is not worth a mention)."""
+def _gate_hints(rows: list[dict], summary: dict, cfg) -> list[str]:
+    """The ways out of a stopped gate for these blocking rows: `schema-update` for the
+    features whose anomaly a schema change accepts, `--drift-warn` or the threshold for
+    drift, each row's exact `--tolerate` rule, and the span folder to fix or remove."""
+    import shlex
+
+    from pipeline.gate import is_drift, schema_can_accept, tolerate_rule
+
+    lines = ["each row needs one of these ways out:"]
+    features = list(dict.fromkeys(row["feature"] for row in rows if schema_can_accept(row)))
+    if features:
+        lines += [f"- the schema should change ({', '.join(features)}: the data is right; "
+                  "add --dry-run to preview):",
+                  "    " + _schema_update_command(features, cfg.output_dir)]
+    drifted = list(dict.fromkeys(row["feature"] for row in rows if is_drift(row)))
+    if drifted:
+        thresholds = dict(cfg.drift_thresholds)
+        limits = ", ".join(f"{name} {thresholds[name]}" for name in drifted
+                           if name in thresholds)
+        lines.append("- the drift is expected: run again with --drift-warn, or raise "
+                     f"drift_thresholds in pipeline/config.py ({limits})")
+    rules = list(dict.fromkeys(tolerate_rule(row) for row in rows))
+    lines += ["- let these rows through this time: run again with",
+              "    " + " ".join(f"--tolerate {shlex.quote(rule)}" for rule in rules)]
+    if cfg.spans and summary["span"] is not None:
+        folder = cfg.data_dir / f"span-{summary['span']}"
+        lines.append(f"- the data is wrong: fix or remove {folder}, then run again")
+    else:
+        lines.append(f"- the data is wrong: fix the CSV files in {cfg.data_dir}, then run "
+                     "again")
+    return lines
+
+
+def _print_summary(summary: dict, out, spans: bool = True, cfg=None) -> None:
+    """`spans`: the data has span folders (else TFX's span 0 is not worth a mention);
+    `cfg`: the run's Config, for the ways out of a stopped gate."""
     rows = ", ".join(f"{split} {count}" for split, count in summary["rows"].items())
     span = f" (span-{summary['span']})" if summary["span"] is not None and spans else ""
     print(f"rows in:    {rows or 'n/a'}{span}", file=out)
@@ -251,6 +317,11 @@ def _print_summary(summary: dict, out, spans: bool = True) -> None:
         print("data gate:  STOPPED: Transform, Trainer, Evaluator and Pusher did not run",
               file=out)
         _anomaly_table(summary["blocking_anomalies"], out)
+        if cfg is not None:
+            hints = _gate_hints(summary["blocking_anomalies"], summary, cfg)
+            print(f"what now:   {hints[0]}", file=out)
+            for line in hints[1:]:
+                print(f"            {line}", file=out)
     if summary["training_spans"] and spans:
         trained = ", ".join(f"span-{span}" for span in summary["training_spans"])
         print(f"trained on: {trained}", file=out)
@@ -416,7 +487,7 @@ def _run(args) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        _print_summary(summary, sys.stdout, spans=bool(cfg.spans))
+        _print_summary(summary, sys.stdout, spans=bool(cfg.spans), cfg=cfg)
     return EXIT_OK if summary["data_passed"] else EXIT_DATA_BLOCKED
 
 
@@ -449,7 +520,8 @@ def _workspace_config(output_dir):
 
 
 def _schema_review(args, err):
-    """The curated schema, the latest inferred one and its path, or a one-line error."""
+    """The workspace's Config, the curated schema, the latest inferred schema and
+    statistics with their paths, or None after a one-line error."""
     from models.features import SchemaError
     from pipeline import schema_review, workspace
     from pipeline.config import load_schema
@@ -458,12 +530,30 @@ def _schema_review(args, err):
         cfg = _workspace_config(args.output_dir)
         inferred, inferred_path = schema_review.latest_inferred_schema(
             cfg.metadata_path, cfg.pipeline_name)
+        statistics, statistics_uri = schema_review.latest_statistics(
+            cfg.metadata_path, cfg.pipeline_name)
         curated = load_schema(cfg.schema_path)
     except (schema_review.NoInferredSchema, workspace.OutputDirError, SchemaError,
             OSError) as error:
         print(f"error: {error}", file=err)
         return None
-    return cfg, curated, inferred, inferred_path
+    return {"cfg": cfg, "curated": curated, "inferred": inferred,
+            "inferred_path": inferred_path, "statistics": statistics,
+            "statistics_uri": statistics_uri}
+
+
+def _schema_update_command(features: list[str], output_dir: Path) -> str:
+    """The `schema-update` command line that merges `features`, to copy and paste."""
+    import shlex
+
+    from pipeline.config import DEFAULT_OUTPUT_DIR
+
+    words = ["python", "-m", "pipeline", "schema-update"]
+    for name in features:
+        words += ["--feature", name]
+    if Path(output_dir) != DEFAULT_OUTPUT_DIR:
+        words += ["--output-dir", str(output_dir)]
+    return shlex.join(words)
 
 
 def _schema_diff(args, out, err) -> int:
@@ -472,44 +562,87 @@ def _schema_diff(args, out, err) -> int:
     found = _schema_review(args, err)
     if found is None:
         return EXIT_USAGE
-    cfg, curated, inferred, inferred_path = found
-    changes = schema_review.diff(curated, inferred)
+    cfg = found["cfg"]
+    changes = schema_review.diff(found["curated"], found["statistics"], found["inferred"])
+    mergeable = [name for name, change in changes.items() if change["changes"]]
+    command = _schema_update_command(mergeable, cfg.output_dir) if mergeable else None
     if args.json:
-        print(json.dumps({"curated": str(cfg.schema_path), "inferred": inferred_path,
-                          "changes": changes}, indent=2), file=out)
+        print(json.dumps({"curated": str(cfg.schema_path),
+                          "statistics": found["statistics_uri"],
+                          "inferred": found["inferred_path"], "changes": changes,
+                          "update_command": command}, indent=2), file=out)
         return EXIT_OK
-    print(f"curated:  {cfg.schema_path}\ninferred: {inferred_path}", file=out)
+    print(f"curated:    {cfg.schema_path}\nstatistics: {found['statistics_uri']} (the "
+          "latest run's data)", file=out)
     if not changes:
-        print("no differences", file=out)
-    for name, lines in changes.items():
+        print("no differences: the latest data meets the curated schema", file=out)
+    for name, change in changes.items():
         print(f"\n{name}", file=out)
-        for line in lines:
-            print(f"  {line}", file=out)
-    if changes:
-        print("\nTake a feature over with: python -m pipeline schema-update --feature NAME",
-              file=out)
+        for anomaly in change["anomalies"]:
+            print(f"  {anomaly['type']} ({', '.join(anomaly['splits'])}): "
+                  f"{anomaly['description']}", file=out)
+        if change["changes"]:
+            print(f"  schema-update --feature {name} would change:", file=out)
+            for line in change["changes"]:
+                print(f"    {line}", file=out)
+        else:
+            print("  no feature's definition can accept this; fix the data", file=out)
+    if command:
+        print(f"\nTake these changes into the curated schema (add --dry-run to preview):"
+              f"\n  {command}", file=out)
     return EXIT_OK
 
 
 def _schema_update(args, out, err) -> int:
+    import difflib
+
     from pipeline import schema_review
 
     found = _schema_review(args, err)
     if found is None:
         return EXIT_USAGE
-    cfg, curated, inferred, inferred_path = found
+    cfg, curated, statistics = found["cfg"], found["curated"], found["statistics"]
+    features = None if args.all else args.feature
     try:
-        updated = schema_review.update(curated, inferred, None if args.all else args.feature)
+        updated = schema_review.update(curated, found["inferred"], statistics, features,
+                                       replace=args.replace)
     except KeyError as error:
         print(f"error: {error.args[0]}", file=err)
         return EXIT_USAGE
-    schema_review.write_curated(updated, cfg.schema_path)
-    taken = "every feature" if args.all else ", ".join(args.feature)
+    changed = updated != curated
+    before = cfg.schema_path.read_text()
+    lines = list(difflib.unified_diff(
+        before.splitlines(), schema_review.curated_text(updated, cfg.schema_path).splitlines(),
+        str(cfg.schema_path), f"{cfg.schema_path} (updated)", lineterm="")) if changed else []
+    if changed and not args.dry_run:
+        schema_review.write_curated(updated, cfg.schema_path)
+    # What the data still does not meet: only when a change was not enough (a
+    # dataset-level constraint), or the feature was not asked for.
+    left = sorted(name for name in schema_review.anomalies(updated, statistics)
+                  if features is None or name in features)
+    taken = "every feature the data does not meet" if args.all else ", ".join(args.feature)
     if args.json:
-        print(json.dumps({"curated": str(cfg.schema_path), "inferred": inferred_path,
-                          "updated": None if args.all else args.feature}), file=out)
+        print(json.dumps({"curated": str(cfg.schema_path),
+                          "statistics": found["statistics_uri"],
+                          "inferred": found["inferred_path"],
+                          "updated": features, "replace": args.replace,
+                          "dry_run": args.dry_run, "changed": changed, "diff": lines,
+                          "still_not_met": left}, indent=2), file=out)
+        return EXIT_OK
+    for line in lines:
+        print(line, file=out)
+    if not changed:
+        print(f"no change: the latest data already meets the curated definition of "
+              f"{taken}", file=out)
+    elif args.dry_run:
+        print(f"dry run: nothing written to {cfg.schema_path}", file=out)
     else:
-        print(f"updated {cfg.schema_path}: {taken} from {inferred_path}", file=out)
+        how = "replaced by the inferred definition" if args.replace else "merged"
+        print(f"updated {cfg.schema_path}: {taken} {how} from the latest data "
+              f"({found['statistics_uri']})", file=out)
+    if left:
+        print(f"note: the latest data still does not meet {', '.join(left)}: see "
+              "python -m pipeline schema-diff", file=out)
     return EXIT_OK
 
 
@@ -704,7 +837,7 @@ def main(argv: list[str] | None = None) -> int:
         return {"run": _run, "prepare-data": _prepare}[args.command](args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader (say `| head`) stopped reading: nothing is wrong with the command.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

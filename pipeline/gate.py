@@ -43,6 +43,23 @@ def is_tolerated(row: dict, tolerated: list[str]) -> bool:
     return any(rule in keys for rule in tolerated)
 
 
+def tolerate_rule(row: dict) -> str:
+    """The narrowest rule `is_tolerated` lets this row through with: `feature:TYPE`."""
+    return f"{row['feature']}:{row['type']}" if row["type"] else row["feature"]
+
+
+def is_drift(row: dict) -> bool:
+    """A DistributionValidator row: a distance between spans over its threshold."""
+    return (row["type"] or "").startswith("COMPARATOR_")
+
+
+def schema_can_accept(row: dict) -> bool:
+    """Whether `schema-update --feature` can make the curated schema accept this
+    ExampleValidator row (a new value or column, a type, range, presence or value
+    count the data no longer meets); not drift, nor a dataset-level constraint."""
+    return not is_drift(row) and row["feature"] != "(dataset)"
+
+
 def classify(rows: list[dict], tolerated: list[str], drift_rows: list[dict] = (),
              drift_blocks: bool = True) -> dict:
     """Splits validation and drift anomaly rows into blocking and tolerated ones (a

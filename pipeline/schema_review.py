@@ -1,11 +1,17 @@
 """The reviewed schema workflow: write a dataset's first schema from its data
-(`bootstrap`, on the first run of a dataset that has none); compare the schema SchemaGen
-inferred on the latest run with the curated one, and copy inferred features into the
-curated file only when asked (`python -m pipeline schema-diff` / `schema-update`).
+(`bootstrap`, on the first run of a dataset that has none); say where the latest data
+no longer meets the curated schema, and take what the data needs into the curated file
+only when asked (`python -m pipeline schema-diff` / `schema-update`).
 
-An inferred schema knows only what one span looked like, so a later inferred schema is
-never used directly: a person reads the differences and takes over the ones that are
-right.
+What matters is what would change validation: TFDV validates the latest run's
+statistics against the curated schema, as ExampleValidator does, and a feature is a
+difference only when that validation finds an anomaly for it. Curation the data does
+not contradict (ranges, environments, presence, domain mass) is never a difference.
+Taking a feature over merges by default: TFDV's `update_schema` relaxes the curated
+definition just enough for the data (a new domain value, a wider range, a column that
+became optional), a changed type is taken from the inferred schema, a column the data no
+longer has is removed; everything else stays curated. `replace` takes SchemaGen's
+inferred definition as it is instead.
 """
 
 import datetime
@@ -15,7 +21,7 @@ from pathlib import Path
 
 import tensorflow_data_validation as tfdv
 from google.protobuf import text_format
-from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
+from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 
 from models.features import CLASSIFICATION, MAX_CATEGORY_VALUES, Label
 from pipeline import results
@@ -117,6 +123,80 @@ def latest_inferred_schema(metadata_path: Path, pipeline_name: str
     return load_schema(Path(path)), path
 
 
+# The feature name of dataset-level anomalies, as in results.anomaly_rows.
+DATASET = "(dataset)"
+
+
+def latest_statistics(metadata_path: Path, pipeline_name: str
+                      ) -> tuple[dict[str, statistics_pb2.DatasetFeatureStatisticsList], str]:
+    """StatisticsGen's newest statistics (the latest span's data) per split, and their
+    folder."""
+    if not metadata_path.is_file():
+        raise NoInferredSchema(f"no runs in {metadata_path.parent} yet; run the pipeline first")
+    artifact = results.newest_output(
+        results.open_store(metadata_path), pipeline_name, "StatisticsGen", "ExampleStatistics")
+    if artifact is None:
+        raise NoInferredSchema(f"no run in {metadata_path.parent} has statistics yet")
+    return load_statistics(artifact.uri, results.split_names(artifact)), artifact.uri
+
+
+def load_statistics(uri: str, splits: list[str]
+                    ) -> dict[str, statistics_pb2.DatasetFeatureStatisticsList]:
+    """A StatisticsGen artifact's statistics, per split."""
+    return {split: tfdv.load_stats_binary(f"{uri}/Split-{split}/FeatureStats.pb")
+            for split in splits}
+
+
+def anomalies(schema: schema_pb2.Schema,
+              statistics: dict[str, statistics_pb2.DatasetFeatureStatisticsList]
+              ) -> dict[str, list[dict]]:
+    """What TFDV finds when it validates each split's statistics against `schema`, as
+    ExampleValidator does: per feature (DATASET for dataset-level ones), one entry per
+    anomaly type with its description (from the first split that has it) and splits."""
+    found: dict[str, dict] = {}
+    for split, stats in statistics.items():
+        result = tfdv.validate_statistics(stats, schema)
+        reasons = [(name, reason) for name, info in result.anomaly_info.items()
+                   for reason in info.reason]
+        reasons += [(DATASET, reason) for reason in result.dataset_anomaly_info.reason]
+        for name, reason in reasons:
+            kind = anomalies_pb2.AnomalyInfo.Type.Name(reason.type)
+            entry = found.setdefault(name, {}).setdefault(
+                kind, {"type": kind, "description": reason.description.strip(), "splits": []})
+            entry["splits"].append(split)
+    return {name: list(kinds.values()) for name, kinds in sorted(found.items())}
+
+
+def diff(curated: schema_pb2.Schema,
+         statistics: dict[str, statistics_pb2.DatasetFeatureStatisticsList],
+         inferred: schema_pb2.Schema) -> dict[str, dict]:
+    """The features whose curated definition the latest data does not meet: their
+    `anomalies` (see `anomalies`) and the lines `update` would change by merging
+    (`changes`; empty for dataset-level anomalies, which no feature's definition
+    accepts). Unchanged data has no differences, however the schema is curated."""
+    found = anomalies(curated, statistics)
+    names = [name for name in found if name != DATASET]
+    merged = update(curated, inferred, statistics, names) if names else curated
+    return {name: {"anomalies": found[name],
+                   "changes": [] if name == DATASET else changes(curated, merged, name)}
+            for name in found}
+
+
+def changes(before: schema_pb2.Schema, after: schema_pb2.Schema, name: str) -> list[str]:
+    """How one feature's definition differs: `-`/`+` lines of its definition, then
+    `+domain value: 'X'` / `-domain value: 'X'` for its shared string domain."""
+    if _has(before, name) and not _has(after, name):
+        return ["-(the whole feature: the data no longer has this column)"]
+    old = _feature_text(before, name) if _has(before, name) else []
+    new = _feature_text(after, name)
+    lines = [line for line in difflib.unified_diff(old, new, n=0, lineterm="")
+             if line[:1] in "+-" and line[:3] not in ("---", "+++")]
+    old_values, new_values = _domain_values(before, name), _domain_values(after, name)
+    lines += [f"+domain value: {value!r}" for value in sorted(new_values - old_values)]
+    lines += [f"-domain value: {value!r}" for value in sorted(old_values - new_values)]
+    return lines
+
+
 def _feature_text(schema: schema_pb2.Schema, name: str) -> list[str]:
     return text_format.MessageToString(tfdv.get_feature(schema, name),
                                        as_utf8=True).splitlines()
@@ -128,75 +208,120 @@ def _domain_values(schema: schema_pb2.Schema, name: str) -> set[str]:
     return set(tfdv.get_domain(schema, name).value)
 
 
-def diff(curated: schema_pb2.Schema, inferred: schema_pb2.Schema) -> dict[str, list[str]]:
-    """Per feature, the lines that differ from the curated to the inferred definition
-    (`-`/`+`), then the string values the data has that the curated domain lacks, and
-    how many curated values the data did not show.
-
-    The inferred schema has no ranges, environments or distribution constraints; those
-    show up as lines only the curated side has. New values, changed types and changed
-    presence are what usually needs a decision."""
-    names = sorted({f.name for f in curated.feature} | {f.name for f in inferred.feature})
-    changes = {}
-    for name in names:
-        before = _feature_text(curated, name) if _has(curated, name) else []
-        after = _feature_text(inferred, name) if _has(inferred, name) else []
-        lines = [line for line in difflib.unified_diff(before, after, n=0, lineterm="")
-                 if line[:1] in "+-" and line[:3] not in ("---", "+++")]
-        curated_values = _domain_values(curated, name)
-        inferred_values = _domain_values(inferred, name)
-        lines += [f"+domain value: {value!r}"
-                  for value in sorted(inferred_values - curated_values)]
-        unseen = curated_values - inferred_values
-        if curated_values and inferred_values and unseen:
-            lines.append(f" ({len(unseen)} curated domain values did not occur in the data)")
-        if lines:
-            changes[name] = lines
-    return changes
-
-
 def _has(schema: schema_pb2.Schema, name: str) -> bool:
     return any(feature.name == name for feature in schema.feature)
 
 
 def update(curated: schema_pb2.Schema, inferred: schema_pb2.Schema,
-           features: list[str] | None) -> schema_pb2.Schema:
-    """The curated schema with `features` (all when None) taken from the inferred one:
-    replaced, added, or removed when the inferred schema no longer has them."""
+           statistics: dict[str, statistics_pb2.DatasetFeatureStatisticsList],
+           features: list[str] | None, replace: bool = False) -> schema_pb2.Schema:
+    """The curated schema with `features` taken over from the latest data; None: every
+    feature the data does not meet (with `replace`: the whole inferred schema).
+
+    Merging (the default) keeps each feature's curation and changes only what the data
+    needs: TFDV's `update_schema` adds new domain values, widens ranges and relaxes
+    presence and value counts; a changed type comes from the inferred schema (with its
+    domain, since the old type's no longer applies); a column the data no longer has is
+    removed. `replace` takes the inferred definition as it is, or removes the feature
+    when the inferred schema has none."""
     if features is None:
-        return inferred
-    unknown = [n for n in features if not _has(curated, n) and not _has(inferred, n)]
+        if replace:
+            result = schema_pb2.Schema()
+            result.CopyFrom(inferred)
+            return result
+        features = [name for name in anomalies(curated, statistics) if name != DATASET]
+    in_data = {_stats_name(feature) for stats in statistics.values()
+               for dataset in stats.datasets for feature in dataset.features}
+    unknown = [name for name in features
+               if not _has(curated, name) and not _has(inferred, name) and name not in in_data]
     if unknown:
-        raise KeyError(f"neither schema has a feature named {', '.join(unknown)}")
+        raise KeyError(f"neither schema nor the latest data has a feature named "
+                       f"{', '.join(unknown)}")
+    source = inferred if replace else _relaxed(curated, inferred, statistics, features)
+    present = (lambda name: _has(inferred, name)) if replace else in_data.__contains__
     result = schema_pb2.Schema()
     result.CopyFrom(curated)
     for name in features:
-        _remove(result, name)
-        if _has(inferred, name):
-            feature = tfdv.get_feature(inferred, name)
-            result.feature.add().CopyFrom(feature)
-            if feature.HasField("domain"):
-                result.string_domain.add().CopyFrom(tfdv.get_domain(inferred, name))
+        old_domain = (tfdv.get_feature(curated, name).domain
+                      if _has(curated, name) and tfdv.get_feature(curated, name).HasField("domain")
+                      else None)
+        if present(name) and _has(source, name):
+            _put(result, source, name)
+        else:
+            _remove(result, name)
+        if old_domain:
+            _drop_unused_domain(result, old_domain)
     return result
+
+
+def _stats_name(feature) -> str:
+    return feature.path.step[0] if feature.path.step else feature.name
+
+
+def _relaxed(curated: schema_pb2.Schema, inferred: schema_pb2.Schema,
+             statistics: dict[str, statistics_pb2.DatasetFeatureStatisticsList],
+             features: list[str]) -> schema_pb2.Schema:
+    """The curated schema after TFDV's `update_schema` with every split, the `features`
+    whose type changed retyped first (TFDV would deprecate them instead)."""
+    schema = schema_pb2.Schema()
+    schema.CopyFrom(curated)
+    for name in features:
+        if not (_has(schema, name) and _has(inferred, name)):
+            continue
+        feature, new = tfdv.get_feature(schema, name), tfdv.get_feature(inferred, name)
+        if feature.type == new.type:
+            continue
+        feature.type = new.type
+        feature.ClearField("domain_info")
+        feature.ClearField("distribution_constraints")
+        kind = new.WhichOneof("domain_info")
+        if kind == "domain":
+            feature.domain = new.domain
+            _put_domain(schema, inferred, new.domain)
+        elif kind:
+            getattr(feature, kind).CopyFrom(getattr(new, kind))
+    for stats in statistics.values():
+        schema = tfdv.update_schema(schema, stats)
+    return schema
+
+
+def _put(target: schema_pb2.Schema, source: schema_pb2.Schema, name: str) -> None:
+    """Sets `target`'s definition of `name`, and the shared string domain it names, to
+    `source`'s, in place (a new feature goes last)."""
+    feature = tfdv.get_feature(source, name)
+    existing = [f for f in target.feature if f.name == name]
+    (existing[0] if existing else target.feature.add()).CopyFrom(feature)
+    if feature.HasField("domain"):
+        _put_domain(target, source, feature.domain)
+
+
+def _put_domain(target: schema_pb2.Schema, source: schema_pb2.Schema, name: str) -> None:
+    domain = next(d for d in source.string_domain if d.name == name)
+    existing = [d for d in target.string_domain if d.name == name]
+    (existing[0] if existing else target.string_domain.add()).CopyFrom(domain)
 
 
 def _remove(schema: schema_pb2.Schema, name: str) -> None:
     for index, feature in enumerate(schema.feature):
         if feature.name == name:
-            domain = feature.domain if feature.HasField("domain") else None
             del schema.feature[index]
-            if domain:
-                for d_index, string_domain in enumerate(schema.string_domain):
-                    if string_domain.name == domain:
-                        del schema.string_domain[d_index]
-                        break
             return
 
 
-def write_curated(schema: schema_pb2.Schema, path: Path,
-                  header: list[str] | None = None) -> None:
-    """Writes the schema atomically, under `header` (comment lines) or, by default,
-    the curated file's leading comment block."""
+def _drop_unused_domain(schema: schema_pb2.Schema, name: str) -> None:
+    """Removes the shared string domain `name` once no feature names it."""
+    if any(feature.domain == name for feature in schema.feature):
+        return
+    for index, domain in enumerate(schema.string_domain):
+        if domain.name == name:
+            del schema.string_domain[index]
+            return
+
+
+def curated_text(schema: schema_pb2.Schema, path: Path,
+                 header: list[str] | None = None) -> str:
+    """The schema as `write_curated` writes it: under `header` (comment lines) or, by
+    default, the leading comment block of the file at `path`."""
     if header is None:
         header = []
     if not header and path.is_file():
@@ -206,6 +331,13 @@ def write_curated(schema: schema_pb2.Schema, path: Path,
             header.append(line)
     # Column names as they are (`Région`, not octal escapes of its UTF-8 bytes).
     body = text_format.MessageToString(schema, as_utf8=True)
+    return "\n".join(header + [body]) if header else body
+
+
+def write_curated(schema: schema_pb2.Schema, path: Path,
+                  header: list[str] | None = None) -> None:
+    """Writes `curated_text` atomically."""
+    text = curated_text(schema, path, header)
     partial = path.with_suffix(".partial")
-    partial.write_text("\n".join(header + [body]) if header else body, encoding="utf-8")
+    partial.write_text(text, encoding="utf-8")
     partial.replace(path)

@@ -1,6 +1,7 @@
 """The CLI's answers to bad input: one line on stderr, a documented exit code, no
 traceback. These fail before TensorFlow is imported, so they are fast."""
 
+import argparse
 import csv
 import os
 import re
@@ -227,3 +228,27 @@ def test_prepare_data_writes_bundled_datasets_as_csv(tmp_path, dataset, rows, la
         assert {row[label] for row in table} == values
     else:
         assert len({row[label] for row in table}) > 100
+
+
+def test_help_lists_every_command_and_exit_code_without_tensorflow():
+    from pipeline.cli import EXIT_CODES, _parser
+
+    probe = ("import sys\nfrom pipeline.cli import main\ntry:\n    main(['--help'])\n"
+             "except SystemExit as done:\n    assert done.code == 0\n"
+             "heavy = [m for m in ('tensorflow', 'tfx', 'apache_beam') if m in sys.modules]\n"
+             "print('imported:', heavy)\n")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.rstrip().endswith("imported: []")
+    text = result.stdout
+    commands = next(action for action in _parser()._actions
+                    if isinstance(action, argparse._SubParsersAction))
+    assert len(commands._choices_actions) == len(commands.choices) >= 11
+    flat = " ".join(text.split())
+    for command in commands._choices_actions:  # each with its one-line help, whole
+        assert f" {command.dest} {' '.join(command.help.split())} " in flat, command.dest
+    codes = {int(line.split()[0]) for line in text[text.index("exit codes:"):].splitlines()[1:]
+             if line[:3].strip().isdigit()}
+    assert codes == {code for code, _ in EXIT_CODES} >= {0, 1, 2, 3, 4, 130}
+    assert "Command line: `python -m pipeline run | prepare-data" not in text

@@ -71,3 +71,73 @@ def test_a_vanished_column_is_one_row_with_its_drift_check_folded_in():
                                      "check for it either (STATS_NOT_AVAILABLE)")
     # Without a missing column, a STATS_NOT_AVAILABLE row stands on its own.
     assert classify([], [], [no_stats])["blocking"] == [no_stats]
+
+
+# The ways out a stopped run prints after its table (pipeline/cli.py, _gate_hints).
+MISSING_COLUMN = {"split": "train", "feature": "driver rating", "type": "SCHEMA_MISSING_COLUMN",
+                  "description": "Column is completely missing"}
+DATASET = {"split": "train", "feature": "(dataset)", "type": "DATASET_LOW_NUM_EXAMPLES",
+           "description": "Low num examples"}
+EVAL_NEW_CATEGORY = {**NEW_CATEGORY, "split": "eval"}
+
+
+def _hints(rows, tmp_path, spans=(1, 2), output_dir=None):
+    from types import SimpleNamespace
+
+    from pipeline.cli import _gate_hints
+
+    cfg = SimpleNamespace(data_dir=tmp_path / "data", output_dir=output_dir or tmp_path / "out",
+                          spans=spans, drift_thresholds=(("fare", 0.2), ("company", 0.15)))
+    return _gate_hints(rows, {"span": spans[-1] if spans else None}, cfg)
+
+
+def _tolerate_rules(hints):
+    import shlex
+
+    line = next(line for line in hints if line.strip().startswith("--tolerate"))
+    words = shlex.split(line)
+    return [words[i + 1] for i, word in enumerate(words) if word == "--tolerate"]
+
+
+@pytest.mark.parametrize("rows", [
+    [NEW_CATEGORY, EVAL_NEW_CATEGORY],
+    [NEW_CATEGORY, MISSING, DRIFT],
+    [MISSING_COLUMN, DATASET],
+    [{**MISSING, "type": None}],
+])
+def test_the_printed_tolerate_rules_let_exactly_these_rows_through(rows, tmp_path):
+    rules = _tolerate_rules(_hints(rows, tmp_path))
+    assert len(rules) == len({(row["feature"], row["type"]) for row in rows})
+    assert classify(rows, rules, [], drift_blocks=True)["passed"]
+    # Each rule is as narrow as a rule can be: it lets no other anomaly of that feature
+    # or that type through.
+    others = [{**NEW_CATEGORY, "type": "FEATURE_TYPE_LOW_NUMBER_VALUES"},
+              {**MISSING, "feature": "trip_miles"}]
+    assert not classify(others, rules, [], drift_blocks=True)["tolerated"]
+
+
+def test_a_schema_change_is_offered_for_what_the_schema_can_accept(tmp_path):
+    hints = _hints([NEW_CATEGORY, EVAL_NEW_CATEGORY, MISSING_COLUMN, DRIFT, DATASET],
+                   tmp_path)
+    command = next(line.strip() for line in hints if "schema-update" in line)
+    assert command == (f"python -m pipeline schema-update --feature payment_type "
+                       f"--feature 'driver rating' --output-dir {tmp_path / 'out'}")
+    assert not any("schema-update" in line for line in _hints([DRIFT, DATASET], tmp_path))
+
+
+def test_the_span_folder_and_drift_settings_are_named(tmp_path):
+    hints = _hints([DRIFT], tmp_path)
+    assert any("--drift-warn" in line and "drift_thresholds" in line and "fare 0.2" in line
+               for line in hints)
+    assert any(f"fix or remove {tmp_path / 'data' / 'span-2'}" in line for line in hints)
+    assert not any("--drift-warn" in line for line in _hints([NEW_CATEGORY], tmp_path))
+    flat = _hints([NEW_CATEGORY], tmp_path, spans=())
+    assert any(f"fix the CSV files in {tmp_path / 'data'}" in line for line in flat)
+
+
+def test_the_default_output_dir_is_not_repeated(tmp_path):
+    from pipeline.config import DEFAULT_OUTPUT_DIR
+
+    hints = _hints([NEW_CATEGORY], tmp_path, output_dir=DEFAULT_OUTPUT_DIR)
+    assert "python -m pipeline schema-update --feature payment_type" in [
+        line.strip() for line in hints]

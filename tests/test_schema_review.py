@@ -1,9 +1,16 @@
-"""Comparing an inferred schema with the curated one, and taking features over."""
+"""Where the latest data does not meet the curated schema, and taking what it needs
+into the curated file: with the curated taxi schema and statistics of the taxi data
+computed the way the pipeline sees it."""
 
+import csv
+
+import pytest
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from pipeline.schema_review import diff, update, write_curated
+from pipeline.config import DEFAULT_SCHEMA_PATH, load_schema
+from pipeline.data import packaged_taxi_csv
+from pipeline.schema_review import anomalies, diff, update, write_curated
 
 CURATED = """
 feature { name: "fare" type: FLOAT float_domain { min: 0.0 } }
@@ -24,25 +31,157 @@ def _schema(text):
     return text_format.Parse(text, schema_pb2.Schema())
 
 
-def test_diff_names_what_changed_per_feature():
-    changes = diff(_schema(CURATED), _schema(INFERRED))
-    assert set(changes) == {"fare", "payment_type", "old_column", "new_column"}
-    assert "-type: FLOAT" in changes["fare"] and "+type: BYTES" in changes["fare"]
-    assert "+domain value: 'Bitcoin'" in changes["payment_type"]
-    assert any("1 curated domain values" in line for line in changes["payment_type"])
-    assert all(line.startswith("-") for line in changes["old_column"])
-    assert all(line.startswith("+") for line in changes["new_column"])
+@pytest.fixture(scope="module")
+def taxi():
+    """3,000 packaged taxi rows (dicts of strings) and the curated schema."""
+    with packaged_taxi_csv().open(newline="") as source:
+        return list(csv.DictReader(source))[:3000], load_schema(DEFAULT_SCHEMA_PATH)
 
 
-def test_no_differences():
-    assert diff(_schema(CURATED), _schema(CURATED)) == {}
+def _statistics(rows, kinds):
+    """TFDV statistics of CSV rows as the pipeline computes them: CsvExampleGen stores
+    an empty cell as a feature with no values; a column's type is `kinds` (schema
+    types). Two splits, as StatisticsGen writes them."""
+    import pyarrow as pa
+    from tensorflow_data_validation.statistics import stats_impl
+
+    convert = {schema_pb2.INT: (lambda value: int(float(value)), pa.int64()),
+               schema_pb2.FLOAT: (float, pa.float32()),
+               schema_pb2.BYTES: (str.encode, pa.binary())}
+    columns = []
+    for name in rows[0]:
+        parse, kind = convert[kinds.get(name, schema_pb2.BYTES)]
+        columns.append(pa.array([[parse(row[name])] if row[name] != "" else []
+                                 for row in rows], type=pa.list_(kind)))
+    batch = pa.RecordBatch.from_arrays(columns, list(rows[0]))
+    return {"train": stats_impl.generate_statistics_in_memory(batch[: len(rows) * 4 // 5]),
+            "eval": stats_impl.generate_statistics_in_memory(batch[len(rows) * 4 // 5:])}
 
 
-def test_update_takes_over_only_the_chosen_features():
+def _inferred(statistics):
+    """The schema SchemaGen infers from these statistics."""
+    import tensorflow_data_validation as tfdv
+
+    schema = tfdv.infer_schema(statistics["train"], infer_feature_shape=False)
+    return tfdv.update_schema(schema, statistics["eval"])
+
+
+def _changed(taxi, change, kinds=None):
+    """The taxi rows with `change(row, index)` applied, and their statistics."""
+    rows, curated = taxi
+    changed = [change(dict(row), index) for index, row in enumerate(rows)]
+    types = {feature.name: feature.type for feature in curated.feature}
+    statistics = _statistics(changed, {**types, **(kinds or {})})
+    return statistics, _inferred(statistics)
+
+
+def _set(name, value, every=1):
+    def change(row, index):
+        if index % every == 0:
+            row[name] = value
+        return row
+    return change
+
+
+def _without(schema, name):
+    """The schema without feature `name`'s definition (and its string domain)."""
+    result = schema_pb2.Schema()
+    result.CopyFrom(schema)
+    index = [f.name for f in result.feature].index(name)
+    del result.feature[index]
+    result.ClearField("string_domain")
+    result.string_domain.extend(d for d in schema.string_domain if d.name != name)
+    return result
+
+
+def test_unchanged_data_has_no_differences_from_curation(taxi):
+    curated = taxi[1]
+    statistics, inferred = _changed(taxi, lambda row, index: row)
+    # The inferred schema lacks every range, environment and domain mass the curated
+    # one has; none of that changes validation, so none of it is a difference.
+    assert inferred != curated
+    assert diff(curated, statistics, inferred) == {}
+    assert update(curated, inferred, statistics, None) == curated
+
+
+def test_a_new_category_is_reported_and_merged_keeping_curation(taxi):
+    curated = taxi[1]
+    statistics, inferred = _changed(taxi, _set("payment_type", "Mobile", every=4))
+    changes = diff(curated, statistics, inferred)
+    assert list(changes) == ["payment_type"]
+    [found] = changes["payment_type"]["anomalies"]
+    assert found["type"] == "ENUM_TYPE_UNEXPECTED_STRING_VALUES"
+    assert found["splits"] == ["train", "eval"] and "Mobile" in found["description"]
+    assert changes["payment_type"]["changes"] == ["+domain value: 'Mobile'"]
+
+    updated = update(curated, inferred, statistics, ["payment_type"])
+    assert anomalies(updated, statistics) == {}
+    domains = {d.name: list(d.value) for d in updated.string_domain}
+    assert domains["payment_type"] == [*next(
+        d.value for d in curated.string_domain if d.name == "payment_type"), "Mobile"]
+    # Everything else stays curated: environments, ranges, presence, company's domain.
+    assert _without(updated, "payment_type") == _without(curated, "payment_type")
+    assert list(updated.default_environment) == ["TRAINING", "SERVING"]
+    tips = next(f for f in updated.feature if f.name == "tips")
+    assert list(tips.not_in_environment) == ["SERVING"]
+
+
+@pytest.mark.parametrize("name, change, kinds, check", [
+    ("trip_start_hour", _set("trip_start_hour", "30", every=7), None,
+     lambda feature, domains: (feature.int_domain.min, feature.int_domain.max) == (0, 30)),
+    ("fare", _set("fare", "n/a", every=2), {"fare": schema_pb2.BYTES},
+     lambda feature, domains: feature.type == schema_pb2.BYTES
+     and not feature.HasField("float_domain") and feature.presence.min_fraction == 1.0),
+    ("company", lambda row, index: {k: v for k, v in row.items() if k != "company"}, None,
+     lambda feature, domains: feature is None and "company" not in domains),
+    ("driver_rating", lambda row, index: {**row, "driver_rating": str(index % 5)},
+     {"driver_rating": schema_pb2.INT},
+     lambda feature, domains: feature.type == schema_pb2.INT
+     and feature.presence.min_fraction == 1.0),
+    ("trip_miles", _set("trip_miles", "", every=3), None,
+     lambda feature, domains: feature.value_count.min == 0
+     and feature.float_domain.HasField("min")),
+], ids=["out of range", "type change", "missing column", "new column", "now optional"])
+def test_update_merges_what_the_data_needs(taxi, name, change, kinds, check):
+    curated = taxi[1]
+    statistics, inferred = _changed(taxi, change, kinds)
+    changes = diff(curated, statistics, inferred)
+    assert list(changes) == [name] and changes[name]["changes"]
+    updated = update(curated, inferred, statistics, [name])
+    assert anomalies(updated, statistics) == {}  # the next run passes the gate
+    feature = next((f for f in updated.feature if f.name == name), None)
+    assert check(feature, {d.name for d in updated.string_domain})
+    others = [f for f in updated.feature if f.name != name]
+    assert others == [f for f in curated.feature if f.name != name]
+    assert list(updated.default_environment) == ["TRAINING", "SERVING"]
+
+
+def test_update_only_what_is_asked(taxi):
+    curated = taxi[1]
+    statistics, inferred = _changed(taxi, lambda row, index: {
+        **_set("payment_type", "Mobile", every=4)(row, index), "trip_start_hour": "30"})
+    assert set(diff(curated, statistics, inferred)) == {"payment_type", "trip_start_hour"}
+    updated = update(curated, inferred, statistics, ["trip_start_hour"])
+    assert set(anomalies(updated, statistics)) == {"payment_type"}
+    assert set(anomalies(update(curated, inferred, statistics, None), statistics)) == set()
+
+
+def test_replace_takes_the_inferred_definition(taxi):
+    curated = taxi[1]
+    statistics, inferred = _changed(taxi, _set("trip_start_hour", "30", every=7))
+    updated = update(curated, inferred, statistics, ["trip_start_hour"], replace=True)
+    feature = next(f for f in updated.feature if f.name == "trip_start_hour")
+    assert feature == next(f for f in inferred.feature if f.name == "trip_start_hour")
+    assert not feature.HasField("int_domain")  # the curated range is gone
+    assert update(curated, inferred, statistics, None, replace=True) == inferred
+
+
+def test_replace_with_hand_made_schemas():
     curated, inferred = _schema(CURATED), _schema(INFERRED)
-    updated = update(curated, inferred, ["payment_type", "old_column", "new_column"])
+    updated = update(curated, inferred, {}, ["payment_type", "old_column", "new_column"],
+                     replace=True)
     names = [f.name for f in updated.feature]
-    assert sorted(names) == ["fare", "new_column", "payment_type"]
+    assert names == ["fare", "payment_type", "new_column"]
     assert next(f for f in updated.feature if f.name == "fare").type == schema_pb2.FLOAT
     domains = {d.name: list(d.value) for d in updated.string_domain}
     assert domains == {"payment_type": ["Bitcoin", "Cash", "Credit Card"]}
@@ -50,14 +189,9 @@ def test_update_takes_over_only_the_chosen_features():
     assert [f.name for f in curated.feature] == ["fare", "payment_type", "old_column"]
 
 
-def test_update_all_and_unknown_features():
-    assert update(_schema(CURATED), _schema(INFERRED), None) == _schema(INFERRED)
-    try:
-        update(_schema(CURATED), _schema(INFERRED), ["nope"])
-    except KeyError as error:
-        assert "nope" in error.args[0]
-    else:
-        raise AssertionError("an unknown feature must be refused")
+def test_unknown_features_are_refused():
+    with pytest.raises(KeyError, match="nope"):
+        update(_schema(CURATED), _schema(INFERRED), {}, ["nope"])
 
 
 def test_write_keeps_the_curated_header(tmp_path):
@@ -72,7 +206,6 @@ def test_write_keeps_the_curated_header(tmp_path):
 
 def test_first_schema_is_inferred_with_domains_the_model_needs(tmp_path):
     from models.features import Encoding, Label, from_schema
-    from pipeline.config import load_schema
     from pipeline.schema_review import bootstrap
 
     rows = ["hour,size,city,kind"] + [
@@ -199,3 +332,48 @@ def test_first_schema_of_a_file_with_a_byte_order_mark(tmp_path):
     schema = load_schema(path)
     assert sorted(feature.name for feature in schema.feature) == sorted(CHURN_TYPES)
     assert _anomalies(schema, rows) == {}
+
+
+def _schema_update(taxi, tmp_path, monkeypatch, *flags):
+    """`schema-update FLAGS` against a copy of the curated taxi schema and taxi data
+    with a new payment type: the exit code, the output, the copy's text before."""
+    import io
+    from types import SimpleNamespace
+
+    from pipeline import cli
+
+    statistics, inferred = _changed(taxi, _set("payment_type", "Mobile", every=4))
+    path = tmp_path / "schema.pbtxt"
+    path.write_text(DEFAULT_SCHEMA_PATH.read_text())
+    monkeypatch.setattr(cli, "_schema_review", lambda args, err: {
+        "cfg": SimpleNamespace(schema_path=path, output_dir=tmp_path), "curated": taxi[1],
+        "inferred": inferred, "inferred_path": "inferred.pbtxt", "statistics": statistics,
+        "statistics_uri": "statistics"})
+    out, err = io.StringIO(), io.StringIO()
+    code = cli._schema_update(cli._parser().parse_args(["schema-update", *flags]), out, err)
+    return code, out.getvalue() + err.getvalue(), path
+
+
+def test_dry_run_prints_the_change_and_writes_nothing(taxi, tmp_path, monkeypatch):
+    code, output, path = _schema_update(taxi, tmp_path, monkeypatch,
+                                        "--feature", "payment_type", "--dry-run")
+    assert code == 0, output
+    assert path.read_text() == DEFAULT_SCHEMA_PATH.read_text()
+    assert list(tmp_path.iterdir()) == [path]
+    added = [line for line in output.splitlines()
+             if line.startswith("+") and not line.startswith("+++")]
+    assert added == ['+  value: "Mobile"']
+    assert not any(line.startswith("-") and not line.startswith("---")
+                   for line in output.splitlines())
+    assert f"dry run: nothing written to {path}" in output
+
+
+def test_update_writes_the_merge(taxi, tmp_path, monkeypatch):
+    code, output, path = _schema_update(taxi, tmp_path, monkeypatch, "--all")
+    assert code == 0, output
+    written = path.read_text()
+    assert written.startswith("# Curated schema")  # the file's comment block stays
+    statistics, inferred = _changed(taxi, _set("payment_type", "Mobile", every=4))
+    assert load_schema(path) == update(taxi[1], inferred, statistics, ["payment_type"])
+    code, output, path = _schema_update(taxi, tmp_path, monkeypatch, "--feature", "fare")
+    assert "no change" in output and path.read_text() == DEFAULT_SCHEMA_PATH.read_text()

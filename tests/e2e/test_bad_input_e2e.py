@@ -1,8 +1,8 @@
 """The catalogue of bad input. After a good run has pushed a model, each bad span-2 must
 be caught with a readable reason, and leave the serving directory and the earlier run
 untouched: the data gate stops the run (exit 3, a table of anomalies), or the CLI or
-CsvExampleGen refuses the file (exit 2 or 1, one line). Every case runs the real
-LocalDagRunner through the CLI."""
+CsvExampleGen refuses the file (exit 2 or 1, one line). A stopped run names its ways
+out. Every case runs the real LocalDagRunner through the CLI."""
 
 import csv
 import io
@@ -133,6 +133,13 @@ def test_bad_span_is_caught_and_changes_nothing(ws, case):
             rows = [line.split() for line in table.splitlines()[2:]]
             assert all(row[2:3] != ["STATS_NOT_AVAILABLE"] for row in rows), table
             assert "no drift check for it either" in table
+        # The ways out: every case here is a column the curated schema can be told
+        # about, a rule that lets it through, or a span to fix.
+        hints = report[report.index("what now:"):]
+        feature = words[0]
+        assert f"schema-update --feature {feature} " in hints, hints
+        assert f"--tolerate {feature}:" in hints
+        assert f"fix or remove {span}, then run again" in hints
     else:
         lines = result.stderr.strip().splitlines()
         assert lines[0].startswith("error: "), result.stderr

@@ -1,8 +1,11 @@
-"""The reviewed schema update, end to end: a span with a new payment type is stopped;
-`schema-diff` shows the new value; `schema-update --feature payment_type` takes it into
-the curated schema; the same data then passes the gate."""
+"""The ways out of a stopped gate, end to end: a span with a new payment type is
+stopped, and the run prints the exact `--tolerate` rules (which let the same data
+through) and the `schema-update` command; `schema-diff` shows the new value and nothing
+of the curation; `--dry-run` writes nothing; the printed `schema-update` merges the
+value into the curated schema, and the same data then passes the gate untolerated."""
 
 import csv
+import shlex
 import shutil
 import subprocess
 import sys
@@ -40,23 +43,43 @@ def test_new_category_is_reviewed_into_the_curated_schema(tmp_path):
     blocked = run_pipeline(data, out, *FAST, code_dir=code)
     assert blocked.returncode == 3, blocked.stderr[-2000:]
     assert "ENUM_TYPE_UNEXPECTED_STRING_VALUES" in blocked.stdout
+    hints = blocked.stdout[blocked.stdout.index("what now:"):].splitlines()
+    tolerate = shlex.split(next(line for line in hints if line.strip().startswith("--tolerate")))
+    assert tolerate == ["--tolerate", "payment_type:ENUM_TYPE_UNEXPECTED_STRING_VALUES"]
+    command = next(line for line in hints if "schema-update" in line).strip()
+    assert command == ("python -m pipeline schema-update --feature payment_type "
+                       f"--output-dir {out}")
+    assert any(f"fix or remove {data / 'span-1'}" in line for line in hints)
+
+    tolerated = run_pipeline(data, out, *FAST, *tolerate, code_dir=code)
+    assert tolerated.returncode == 0, tolerated.stdout[-2000:] + tolerated.stderr[-2000:]
+    assert "anomalies:  0 blocking, 2 tolerated" in tolerated.stdout
 
     shown = _cli(code, "schema-diff", "--output-dir", str(out))
     assert shown.returncode == 0, shown.stderr
     assert "+domain value: 'Mobile'" in shown.stdout
+    assert "\n  " + command + "\n" in shown.stdout
+    # Only what validation finds: none of the curated ranges, environments or presence.
+    features = [line for line in shown.stdout.splitlines() if line and line[0] != " "
+                and ":" not in line]
+    assert features == ["payment_type"], shown.stdout
     assert "I0000" not in shown.stdout + shown.stderr  # TensorFlow's start-up noise
 
     before = (code / "schema" / "schema.pbtxt").read_text()
     refused = _cli(code, "schema-update", "--output-dir", str(out))
     assert refused.returncode == 2  # writes only when told what to take
+    previewed = _cli(code, *shlex.split(command)[3:], "--dry-run")
+    assert previewed.returncode == 0, previewed.stderr
+    assert '+  value: "Mobile"' in previewed.stdout
+    assert "dry run: nothing written" in previewed.stdout
     assert (code / "schema" / "schema.pbtxt").read_text() == before
 
-    updated = _cli(code, "schema-update", "--feature", "payment_type", "--output-dir", str(out))
+    updated = _cli(code, *shlex.split(command)[3:])
     assert updated.returncode == 0, updated.stderr
     after = (code / "schema" / "schema.pbtxt").read_text()
     assert '"Mobile"' in after and after.startswith("# Curated schema")
-    assert "int_domain" in after  # other features keep their curation
+    assert "int_domain" in after and 'not_in_environment: "SERVING"' in after  # curation kept
 
     passed = run_pipeline(data, out, *FAST, code_dir=code)
     assert passed.returncode == 0, passed.stdout[-2000:] + passed.stderr[-2000:]
-    assert "anomalies:  0 blocking" in passed.stdout
+    assert "anomalies:  0 blocking, 0 tolerated" in passed.stdout
