@@ -24,7 +24,7 @@ from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 
 from models.features import CLASSIFICATION, MAX_CATEGORY_VALUES, Label
-from pipeline import results
+from pipeline import artifact_files, results
 from pipeline.config import load_schema
 
 
@@ -143,7 +143,7 @@ def latest_statistics(metadata_path: Path, pipeline_name: str
 def load_statistics(uri: str, splits: list[str]
                     ) -> dict[str, statistics_pb2.DatasetFeatureStatisticsList]:
     """A StatisticsGen artifact's statistics, per split."""
-    return {split: tfdv.load_stats_binary(f"{uri}/Split-{split}/FeatureStats.pb")
+    return {split: artifact_files.load_statistics(f"{uri}/Split-{split}/FeatureStats.pb")
             for split in splits}
 
 
