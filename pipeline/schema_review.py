@@ -110,15 +110,24 @@ def _label_domain(feature: schema_pb2.Feature, stats) -> None:
     feature.string_domain.value.extend(sorted(v.value for v in stats.string_stats.top_values))
 
 
-def latest_inferred_schema(metadata_path: Path, pipeline_name: str
-                           ) -> tuple[schema_pb2.Schema, str]:
-    """SchemaGen's newest schema and its file's path."""
+def _newest(metadata_path: Path, pipeline_name: str, node_id: str, type_name: str,
+            noun: str):
+    """The newest `type_name` artifact `node_id` output; NoInferredSchema, saying which
+    `noun` is missing, when no run has one."""
     if not metadata_path.is_file():
         raise NoInferredSchema(f"no runs in {metadata_path.parent} yet; run the pipeline first")
     artifact = results.newest_output(
-        results.open_store(metadata_path), pipeline_name, "SchemaGen", "Schema")
+        results.open_store(metadata_path), pipeline_name, node_id, type_name)
     if artifact is None:
-        raise NoInferredSchema(f"no run in {metadata_path.parent} has an inferred schema yet")
+        raise NoInferredSchema(f"no run in {metadata_path.parent} has {noun} yet")
+    return artifact
+
+
+def latest_inferred_schema(metadata_path: Path, pipeline_name: str
+                           ) -> tuple[schema_pb2.Schema, str]:
+    """SchemaGen's newest schema and its file's path."""
+    artifact = _newest(metadata_path, pipeline_name, "SchemaGen", "Schema",
+                       "an inferred schema")
     path = f"{artifact.uri}/schema.pbtxt"
     return load_schema(Path(path)), path
 
@@ -131,12 +140,8 @@ def latest_statistics(metadata_path: Path, pipeline_name: str
                       ) -> tuple[dict[str, statistics_pb2.DatasetFeatureStatisticsList], str]:
     """StatisticsGen's newest statistics (the latest span's data) per split, and their
     folder."""
-    if not metadata_path.is_file():
-        raise NoInferredSchema(f"no runs in {metadata_path.parent} yet; run the pipeline first")
-    artifact = results.newest_output(
-        results.open_store(metadata_path), pipeline_name, "StatisticsGen", "ExampleStatistics")
-    if artifact is None:
-        raise NoInferredSchema(f"no run in {metadata_path.parent} has statistics yet")
+    artifact = _newest(metadata_path, pipeline_name, "StatisticsGen", "ExampleStatistics",
+                       "statistics")
     return load_statistics(artifact.uri, results.split_names(artifact)), artifact.uri
 
 
