@@ -116,13 +116,17 @@ def bar_chart(title: str, bars: list[tuple[str, float | None, str]],
         share = (value - lower) / max(upper - lower, 1e-12)
         return label_width + max(0.0, min(1.0, share)) * bar_width
 
-    parts = [_text(0, 14, title, 13, font_weight="bold")]
+    parts, undefined = [_text(0, 14, title, 13, font_weight="bold")], []
     for index, (label, value, note) in enumerate(bars):
         y = top + index * row
         parts.append(_text(0, y + 12, label, 12))
         if value is None:
-            parts.append(_text(label_width + 4, y + 12, f"n/a {note}".strip(), 12,
-                               fill="#555", font_style="italic"))
+            # Drawn last, on white: a threshold line may cross it.
+            text = f"n/a {note}".strip()
+            undefined += [f"<rect x='{label_width + 2}' y='{y}' width='{6.5 * len(text):.0f}'"
+                          f" height='{row - 4}' fill='white'/>",
+                          _text(label_width + 4, y + 12, text, 12, fill="#555",
+                                font_style="italic")]
             continue
         width = x(value) - label_width
         parts.append(f"<rect x='{label_width}' y='{y}' width='{width:.1f}' height='{row - 4}'"
@@ -155,6 +159,7 @@ def bar_chart(title: str, bars: list[tuple[str, float | None, str]],
     if any(m is not None for m in markers):
         parts.append(_text(label_width, axis_y + 30, "bar: candidate; black tick: "
                            "baseline model", 10, fill="#444"))
+    parts += undefined
     return _svg(label_width + bar_width + 170, height, title, parts)
 
 
@@ -286,15 +291,21 @@ def _percent(share: float) -> str:
     return "0%" if share == 0 else "<0.1%" if share < 0.001 else f"{share:.1%}"
 
 
-def _legend(series: list[tuple[str, dict | None]], y: float) -> list[str]:
+def _legend(series: list[tuple[str, str | None]], y: float,
+            width: int) -> tuple[list[str], float]:
+    """Each dataset's swatch and label (with a note when it is not drawn), on one line
+    or more; returns the parts and the last line's y."""
     parts, x = [], 0.0
-    for index, (label, distribution) in enumerate(series):
-        style = _series_style(index)
-        text = label if distribution is not None else f"{label}: no such feature"
-        parts.append(f"<rect x='{x:.1f}' y='{y - 9}' width='10' height='10' {style}/>")
+    for index, (label, note) in enumerate(series):
+        text = f"{label}: {note}" if note else label
+        length = 24 + 5.5 * len(text)
+        if x and x + length > width:
+            x, y = 0.0, y + 14
+        parts.append(f"<rect x='{x:.1f}' y='{y - 9}' width='10' height='10'"
+                     f" {_series_style(index)}/>")
         parts.append(_text(x + 14, y, text, 10))
-        x += 24 + 5.5 * len(text)
-    return parts
+        x += length
+    return parts, y
 
 
 def _histogram(present: list[tuple[int, dict]], width: int, top: int,
@@ -379,21 +390,27 @@ def feature_chart(name: str, series: list[tuple[str, dict | None]]) -> str:
     """One feature's distribution in each dataset of `series` ((label, distribution
     from `inspection.feature_distributions` or None), the run's data first), overlaid
     as shares of each dataset's values so that sizes do not matter: a histogram for a
-    numeric feature, the most frequent values for a string one."""
-    present = [(index, d) for index, (_, d) in enumerate(series) if d is not None]
-    numeric = not present or present[0][1]["type"] == "numeric"
+    numeric feature, the most frequent values for a string one. A dataset without the
+    feature, or with values of the other kind (a column empty in one span is a string
+    column there), is named in the legend but not drawn."""
+    kind = next((d["type"] for _, d in series if d is not None), "numeric")
+    present = [(index, d) for index, (_, d) in enumerate(series)
+               if d is not None and d["type"] == kind]
+    notes = [(label, "no such feature" if d is None
+              else None if d["type"] == kind else f"{d['type']} values, not drawn")
+             for label, d in series]
     width, top = 360, 22
-    parts = [_text(0, 14, f"{name} ({'histogram' if numeric else 'top values'})", 12,
-                   font_weight="bold")]
-    if numeric:
+    parts = [_text(0, 14, f"{name} ({'histogram' if kind == 'numeric' else 'top values'})",
+                   12, font_weight="bold")]
+    if kind == "numeric":
         parts += _histogram(present, width, top, 110)
         legend_y = top + 110 + 30
     else:
         drawn, height = _top_values(present, width, top)
         parts += drawn
         legend_y = top + height + 14
-    parts += _legend(series, legend_y)
-    return _svg(width + 40, legend_y + 6, f"{name} distribution", parts)
+    legend, last_y = _legend(notes, legend_y, width + 40)
+    return _svg(width + 40, int(last_y + 6), f"{name} distribution", parts + legend)
 
 
 def feature_charts(distributions: list[dict]) -> list[str]:

@@ -143,11 +143,11 @@ def test_report_overlays_each_features_distribution_on_the_previous_span(tmp_pat
 
 
 def _bars(svg: ET.Element) -> dict[str, float]:
-    """Bar widths by the label on their row."""
+    """Bar widths by the label on their row (white: the backdrop of an "n/a")."""
     labels = {round(float(t.get("y")) - 12): t.text for t in svg.iter(f"{SVG}text")
               if t.get("x") == "0.0"}
     return {labels[round(float(r.get("y")))]: float(r.get("width"))
-            for r in svg.iter(f"{SVG}rect")}
+            for r in svg.iter(f"{SVG}rect") if r.get("fill") != "white"}
 
 
 def test_metric_bars_zoom_in_and_draw_the_threshold_and_baseline(tmp_path):
@@ -172,3 +172,16 @@ def test_a_metric_a_slice_cannot_have_shows_na_not_zero(tmp_path):
     assert set(_bars(chart)) == {"Credit Card"}  # no bar for Cash
     assert any(t.text.startswith("n/a") for t in chart.iter(f"{SVG}text") if t.text)
     assert "min 0.94 (gate, whole eval split)" in " ".join(chart.itertext())
+
+
+def test_a_feature_of_another_kind_in_the_other_dataset_is_named_not_drawn(tmp_path):
+    """A column empty in every row of one span is a string column there."""
+    numeric = {"type": "numeric", "integer": False, "values": 10,
+               "buckets": [[0.0, 1.0, 10.0]], "quantiles": []}
+    empty = {"type": "string", "values": 0, "top": []}
+    svg = ET.fromstring(report.feature_chart("tract", [("span-2 train", numeric),
+                                                      ("span-1 train", empty)]))
+    text = " ".join(svg.itertext())
+    assert "tract (histogram)" in text and "span-1 train: string values, not drawn" in text
+    assert "no such feature" in " ".join(ET.fromstring(report.feature_chart(
+        "tract", [("span-2 train", numeric), ("span-1 train", None)])).itertext())
