@@ -83,6 +83,11 @@ def scale(values: list[float]) -> tuple[float, float]:
     are far apart; it starts at 0 only when the values come near it."""
     low, high = min(values), max(values)
     bounded = 0 <= low and high <= 1
+    if low == high and low >= 0:
+        # One value and nothing to compare it with: a zoomed axis would only
+        # exaggerate its bar.
+        step = _nice_step(high or 1)
+        return 0.0, 1.0 if bounded else math.ceil(high / step) * step
     span = max((1.0 if bounded else high) - low, abs(high) * 0.02, 0.02)
     lower = low - span / 4
     upper = 1.0 if bounded else high + span / 10
@@ -173,7 +178,10 @@ def metric_charts(metrics: list[dict], thresholds: dict[str, dict] | None = None
                 if model in overall and name in overall[model]]
         if not bars:
             continue
-        limits = (thresholds or {}).get(name, {})
+        limits = dict((thresholds or {}).get(name, {}))
+        lowest = min((value for _, value, _ in bars if value is not None), default=0)
+        if limits.get("lower", 1) <= 0 <= lowest:
+            del limits["lower"]  # a floor of 0 under a metric that is never negative
         lines = [(limits[key], f"{word} {inspection.format_value(limits[key])}")
                  for key, word in (("lower", "min"), ("upper", "max")) if key in limits]
         baseline = overall.get("baseline", {}).get(name)

@@ -185,3 +185,10 @@ def test_a_feature_of_another_kind_in_the_other_dataset_is_named_not_drawn(tmp_p
     assert "tract (histogram)" in text and "span-1 train: string values, not drawn" in text
     assert "no such feature" in " ".join(ET.fromstring(report.feature_chart(
         "tract", [("span-2 train", numeric), ("span-1 train", None)])).itertext())
+
+
+def test_the_metric_axis_zooms_only_when_there_is_something_to_compare():
+    assert report.scale([0.92, 0.98]) == (0.9, 1.0)
+    assert report.scale([2.3, 2.5]) == (2.2, 2.6)  # an error metric: above the highest
+    # One value alone: its bar from 0 (a zoomed axis would only exaggerate it).
+    assert report.scale([0.9965]) == (0.0, 1.0) and report.scale([54.97]) == (0.0, 60)
