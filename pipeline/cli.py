@@ -303,6 +303,10 @@ def _gate_hints(rows: list[dict], summary: dict, cfg) -> list[str]:
     return lines
 
 
+def _four(value) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
 def _print_summary(summary: dict, out, spans: bool = True, cfg=None) -> None:
     """`spans`: the data has span folders (else TFX's span 0 is not worth a mention);
     `cfg`: the run's Config, for the ways out of a stopped gate."""
@@ -328,14 +332,15 @@ def _print_summary(summary: dict, out, spans: bool = True, cfg=None) -> None:
     from pipeline.results import headline_names
 
     shown = headline_names([summary["metrics"]])
-    metrics = [f"{name} {summary['metrics'][name]:.4f}" for name in shown]
+    # None: an AUC that a one-class eval split cannot have (results.slice_metrics).
+    metrics = [f"{name} {_four(summary['metrics'][name])}" for name in shown]
     if "example_count" in summary["metrics"]:
         metrics.append(f"example_count {summary['metrics']['example_count']:.0f}")
     print(f"eval:       {'  '.join(metrics) or 'n/a'}", file=out)
     baseline = summary["baseline_metrics"]
     if baseline:
         print("baseline:   " + "  ".join(
-            f"{name} {baseline[name]:.4f}" for name in shown if name in baseline), file=out)
+            f"{name} {_four(baseline[name])}" for name in shown if name in baseline), file=out)
     print(f"blessed:    {'yes' if summary['blessed'] else 'no'}", file=out)
     for reason in summary["not_blessed_reasons"]:
         print(f"  {reason['message']}", file=out)

@@ -84,8 +84,11 @@ def _gate(cfg: Config, bound: float | None, higher_is_better: bool) -> list:
 def _metrics_specs(cfg: Config) -> list:
     """The metrics the task is judged by, with the gate's thresholds: AUC and accuracy
     for two classes; accuracy (gated) and per-class and macro-averaged AUC for more;
-    RMSE and MAE for regression."""
+    RMSE and MAE for regression. Classification adds the mean label (per class for
+    more than two): TFMA reports AUC 0 for a slice whose examples are all one class,
+    and a mean label of 0 or 1 is how results.slice_metrics tells that AUC is undefined."""
     count = tfma.MetricConfig(class_name="ExampleCount")
+    mean_label = tfma.MetricConfig(class_name="MeanLabel")
     label = cfg.label
     if label.task != CLASSIFICATION:
         return [tfma.MetricsSpec(metrics=[
@@ -101,6 +104,7 @@ def _metrics_specs(cfg: Config) -> list:
             tfma.MetricConfig(class_name="AUC", per_slice_thresholds=_gate(cfg, cfg.min_auc, True)),
             tfma.MetricConfig(class_name="BinaryAccuracy",
                               per_slice_thresholds=_gate(cfg, cfg.min_accuracy, True)),
+            mean_label,
         ])]
     return [
         tfma.MetricsSpec(metrics=[
@@ -117,6 +121,11 @@ def _metrics_specs(cfg: Config) -> list:
                 macro_average=True,
                 class_weights={index: 1.0 for index in range(label.num_classes)}),
         ),
+        # Not in the macro-averaged spec: the average of the class shares means nothing.
+        tfma.MetricsSpec(
+            metrics=[mean_label],
+            binarize=config_pb2.BinarizationOptions(
+                class_ids={"values": list(range(label.num_classes))})),
     ]
 
 

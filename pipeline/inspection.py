@@ -9,6 +9,7 @@ returns plain dicts and lists, ready for JSON, pandas or HTML.
 import datetime
 import json
 import math
+import re
 from pathlib import Path
 
 from ml_metadata.proto import metadata_store_pb2
@@ -218,6 +219,98 @@ def feature_statistics(statistics) -> list[dict]:
 _BOUND_FLAGS = {"auc": "--min-auc", "binary_accuracy": "--min-accuracy",
                 "sparse_categorical_accuracy": "--min-accuracy", "rmse": "--max-rmse",
                 "mean_absolute_error": "--max-mae"}
+def feature_distributions(statistics, split: str, top: int = 50) -> dict[str, dict]:
+    """What the charts draw for one split of an ExampleStatistics artifact, per feature:
+    numeric: TFDV's equal-width and quantile histograms as [low, high, count] buckets
+    (`buckets`, `quantiles`) and whether its values are `integer`; string: the `top`
+    most frequent values as [value, count] (TFDV's rank histogram). `values`: how many
+    values there are (missing ones aside)."""
+    from tensorflow_metadata.proto.v0 import statistics_pb2
+
+    dataset = artifact_files.load_statistics(
+        f"{statistics.uri}/Split-{split}/FeatureStats.pb").datasets[0]
+    kinds = {statistics_pb2.Histogram.STANDARD: "buckets",
+             statistics_pb2.Histogram.QUANTILES: "quantiles"}
+    found = {}
+    for feature in dataset.features:
+        name = feature.path.step[0] if feature.path.step else feature.name
+        if feature.WhichOneof("stats") == "num_stats":
+            row = {"type": "numeric", "buckets": [], "quantiles": [],
+                   "integer": feature.type == statistics_pb2.FeatureNameStatistics.INT,
+                   "values": int(feature.num_stats.common_stats.tot_num_values)}
+            for histogram in feature.num_stats.histograms:
+                if histogram.type in kinds:
+                    # Buckets at +-inf (infinite values) have no place on an axis.
+                    row[kinds[histogram.type]] = [
+                        [b.low_value, b.high_value, round(b.sample_count, 3)]
+                        for b in histogram.buckets
+                        if math.isfinite(b.low_value) and math.isfinite(b.high_value)]
+            found[name] = row
+        elif feature.WhichOneof("stats") == "string_stats":
+            stats = feature.string_stats
+            ranked = ([[b.label, b.sample_count] for b in stats.rank_histogram.buckets]
+                      or [[v.value, v.frequency] for v in stats.top_values])
+            found[name] = {"type": "string",
+                           "top": sorted(ranked, key=lambda pair: -pair[1])[:top],
+                           "values": int(stats.common_stats.tot_num_values)}
+    return found
+
+
+def _distributions(outputs: dict, statistics, span) -> list[dict]:
+    """The run's data and what to compare it with, for the charts: the previous span's
+    train split when the run checked drift (StatisticsGen_prev1), else the run's eval
+    split next to its train split."""
+    if statistics is None or "train" not in results.split_names(statistics):
+        return []
+
+    def named(span_number, split):  # data without span folders is TFX's span 0
+        return f"span-{span_number} {split}" if span else split
+
+    found = [{"label": named(span, "train"),
+              "features": feature_distributions(statistics, "train")}]
+    previous = output(outputs, "StatisticsGen_prev1", "ExampleStatistics")
+    if previous is not None and "train" in results.split_names(previous):
+        previous_span = (results.spans(outputs["StatisticsGen_prev1"]["inputs"].get(
+            "Examples", [])) or [None])[-1]
+        found.append({"label": named(previous_span, "train") + " (previous span)",
+                      "features": feature_distributions(previous, "train")})
+    elif "eval" in results.split_names(statistics):
+        found.append({"label": named(span, "eval"),
+                      "features": feature_distributions(statistics, "eval")})
+    return found
+
+
+def thresholds(evaluation) -> dict[str, dict]:
+    """The gate's thresholds on the whole eval split, per metric, from the EvalConfig the
+    Evaluator ran with: `lower` or `upper` (a finite value bound) and `change` (the
+    allowed difference from the baseline model, signed as TFMA applies it: baseline +
+    change is the limit)."""
+    with open(f"{evaluation.uri}/eval_config.json", encoding="utf-8") as handle:
+        config = json.load(handle)["evalConfig"]
+    found = {}
+    for spec in config.get("metricsSpecs", []):
+        if "binarize" in spec or "aggregate" in spec:
+            continue
+        for metric in spec.get("metrics", []):
+            # TFMA names a metric by its `name` config, else by its class in snake case.
+            name = (json.loads(metric.get("config") or "{}").get("name")
+                    or re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", metric["className"]).lower())
+            for per_slice in metric.get("perSliceThresholds", []):
+                if {} not in per_slice.get("slicingSpecs", []):
+                    continue
+                threshold, limits = per_slice["threshold"], {}
+                for bound, key in (("lowerBound", "lower"), ("upperBound", "upper")):
+                    value = float(threshold.get("valueThreshold", {}).get(bound, "nan"))
+                    if math.isfinite(value):
+                        limits[key] = value
+                change = threshold.get("changeThreshold", {}).get("absolute")
+                if change is not None:
+                    limits["change"] = float(change)
+                if limits:
+                    found[name] = limits
+    return found
+
+
 
 
 def _finite(value: float | None) -> float | None:
@@ -366,6 +459,9 @@ def run_details(store, run_id: str) -> dict:
         "rows": results.row_counts(statistics) if statistics else {},
         "statistics": statistics_rows,
         "statistics_uri": statistics.uri if statistics else None,
+        # Per-feature histograms and top values of the run's data and of what it is
+        # compared with (`_distributions`), for the charts.
+        "distributions": _distributions(outputs, statistics, summary["span"]),
         "schema": {"curated": f"{curated.uri}/schema.pbtxt" if curated else None,
                    "inferred": f"{inferred.uri}/schema.pbtxt" if inferred else None},
         "anomalies_list": anomaly_rows,
@@ -377,6 +473,7 @@ def run_details(store, run_id: str) -> dict:
             outputs.get("Transform", {}).get("inputs", {}).get("Examples", [])),
         "metrics": metrics,
         "validation": validation(evaluation, metrics) if evaluation else None,
+        "thresholds": thresholds(evaluation) if evaluation else {},
         "pushed_path": (results.custom_str(pushed, "pushed_destination")
                         if summary["pushed_version"] else None),
         # False when the Pusher was cached: the version was published by an earlier run.

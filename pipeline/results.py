@@ -222,7 +222,8 @@ def metric_name(key) -> str:
 
 def slice_metrics(evaluation) -> list[dict]:
     """Every slice's metrics: {slice, model ('candidate'/'baseline'), metric: value}.
-    The overall slice is named 'Overall'; others `feature=value`, values in order."""
+    The overall slice is named 'Overall'; others `feature=value`, values in order.
+    A metric that the slice cannot have (AUC of one class) is None."""
     rows: dict[tuple[str, str], dict] = {}
     for metrics_for_slice in artifact_files.load_metrics(evaluation.uri):
         name = slice_name(metrics_for_slice.slice_key)
@@ -242,7 +243,23 @@ def slice_metrics(evaluation) -> list[dict]:
         return (row["slice"] != "Overall", feature, number is None, number or 0, value,
                 row["model"])
 
-    return sorted(rows.values(), key=order)
+    return sorted((_without_one_class_auc(row) for row in rows.values()), key=order)
+
+
+def _without_one_class_auc(row: dict) -> dict:
+    """None for an AUC that a slice's labels leave undefined: TFMA reports 0 when all
+    of a slice's examples are of one class, which a mean label of 0 or 1 shows (per
+    class with more than two: `mean_label/class_2`). A macro average over a class
+    without both outcomes is undefined too."""
+    one_class = [name for name, value in row.items()
+                 if name.partition("/")[0] == "mean_label" and value in (0.0, 1.0)]
+    for name in one_class:
+        auc = "auc" + name.removeprefix("mean_label")
+        if auc in row:
+            row[auc] = None
+    if one_class and "macro_auc" in row:
+        row["macro_auc"] = None
+    return row
 
 
 def overall_metrics(slice_rows: list[dict]) -> dict[str, dict[str, float]]:

@@ -94,6 +94,8 @@ def test_evaluator_compares_with_the_latest_blessed_model(components, cfg):
     assert thresholds["AUC"].value_threshold.lower_bound.value == cfg.min_auc
     assert thresholds["BinaryAccuracy"].value_threshold.lower_bound.value == cfg.min_accuracy
     assert thresholds["AUC"].change_threshold.absolute.value <= 0
+    # The mean label per slice tells a one-class slice, whose AUC TFMA reports as 0.
+    assert "MeanLabel" in by_name
 
 
 def test_data_gate_reads_the_validator_and_guards_every_model_component(components, cfg):
@@ -130,7 +132,7 @@ def _eval_config(cfg) -> tfma.EvalConfig:
 def test_multi_class_model_is_gated_on_accuracy_and_reports_macro_auc(cfg):
     wine = dataclasses.replace(cfg, inputs=dataclasses.replace(
         cfg.inputs, label=Label("big_tipper", classes=("0", "1", "2"))), min_accuracy=0.8)
-    gated, per_class = _eval_config(wine).metrics_specs
+    gated, per_class, class_shares = _eval_config(wine).metrics_specs
     by_name = {m.class_name: m for m in gated.metrics}
     threshold = by_name["SparseCategoricalAccuracy"].per_slice_thresholds[0].threshold
     assert threshold.value_threshold.lower_bound.value == 0.8
@@ -139,6 +141,10 @@ def test_multi_class_model_is_gated_on_accuracy_and_reports_macro_auc(cfg):
     assert list(per_class.binarize.class_ids.values) == [0, 1, 2]
     assert per_class.aggregate.macro_average
     assert dict(per_class.aggregate.class_weights) == {0: 1.0, 1: 1.0, 2: 1.0}
+    # Each class's share per slice, which tells where its AUC is undefined (one class).
+    assert [m.class_name for m in class_shares.metrics] == ["MeanLabel"]
+    assert list(class_shares.binarize.class_ids.values) == [0, 1, 2]
+    assert not class_shares.HasField("aggregate")
 
 
 def test_regression_is_gated_on_rmse_and_mae_ceilings_and_no_regression(cfg):

@@ -7,9 +7,11 @@ import json
 import random
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from pipeline import inspection, results
 from pipeline.config import REPO_ROOT
 from pipeline.data import packaged_taxi_csv
 from tests.conftest import run_pipeline
@@ -167,3 +169,18 @@ def test_drift_can_warn_and_the_window_spans_several_spans(ws):
     states = _states(summary)
     assert states["CsvExampleGen_prev1"] in ("executed", "cached")
     assert states["Trainer"] == "executed"
+
+
+def test_report_draws_each_feature_over_the_previous_spans(ws):
+    """The window run's report (span-3, checked against span-2, where fares tripled):
+    each feature of span-3's train split over span-2's."""
+    code, summary = _run(ws, [1, 2, 3], "--drift-warn", "--training-spans", "2")
+    assert code == 0
+    page = Path(summary["report"]).read_text()
+    for text in ("fare distribution", "payment_type distribution", "span-3 train",
+                 "span-2 train (previous span)"):
+        assert text in page, text
+    store = results.open_store(ws["out"] / "metadata.db")
+    latest, previous = (d["features"]["fare"] for d in
+                        inspection.run_details(store, summary["run_id"])["distributions"])
+    assert 2.5 < latest["buckets"][-1][1] / previous["buckets"][-1][1] < 3.5

@@ -274,6 +274,27 @@ def test_report_is_self_contained_and_renders_in_chromium(first_run, tmp_path):
                    str(summary["rows"]["eval"])):
         assert number in dom, number
     assert "blessed" in dom and "auc by payment_type" in dom and "<svg" in dom
+    # Each feature of the train split over the eval split's, the gate's bound on the
+    # metric bars, and no AUC for cash trips, none of which is a big tip in this sample.
+    for chart in ("fare (histogram)", "payment_type (top values)", "span-1 eval",
+                  "auc, whole eval split", "min 0.8", "n/a (n="):
+        assert chart in dom, chart
+
+
+def test_a_one_class_slice_has_no_auc_rather_than_zero(first_run, workspace):
+    from pipeline import inspection
+
+    store = results.open_store(workspace["out"] / "metadata.db")
+    details = inspection.run_details(store, first_run[0]["run_id"])
+    rows = {(row["slice"], row["model"]): row for row in details["metrics"]}
+    cash, card = rows["payment_type=Cash", "candidate"], rows["payment_type=Credit Card",
+                                                              "candidate"]
+    # TFMA reports AUC 0 where all examples are of one class (here: no big tips).
+    assert cash["mean_label"] == 0 and cash["auc"] is None
+    assert 0 < card["mean_label"] < 1 and card["auc"] > 0.5
+    assert details["thresholds"] == {"auc": {"lower": 0.8}, "binary_accuracy": {"lower": 0.8}}
+    # One span: the train split's distributions are shown over the eval split's.
+    assert [d["label"] for d in details["distributions"]] == ["span-1 train", "span-1 eval"]
 
 
 @pytest.mark.parametrize("name", ["data_validation.ipynb", "model_analysis.ipynb"])
@@ -289,8 +310,17 @@ def test_notebook_runs_headless_against_the_run(first_run, workspace, name, monk
                    resources={"metadata": {"path": str(REPO_ROOT / "notebooks")}}).execute()
     shown = json.dumps([cell.outputs for cell in notebook.cells if cell.cell_type == "code"])
     assert summary["run_id"] in shown
-    assert "error" not in {output.output_type for cell in notebook.cells
-                           if cell.cell_type == "code" for output in cell.outputs}
+    outputs = [output for cell in notebook.cells if cell.cell_type == "code"
+               for output in cell.outputs]
+    assert "error" not in {output.output_type for output in outputs}
+    # No red block: nothing on stderr (TensorFlow's and absl's start-up lines).
+    assert [output.text for output in outputs if output.get("name") == "stderr"] == []
+    assert "WARNING:tensorflow" not in shown
+    # The report's charts, inline SVG.
+    charts = {"data_validation.ipynb": ["fare distribution", "payment_type distribution"],
+              "model_analysis.ipynb": ["auc, whole eval split", "auc by payment_type"]}[name]
+    for chart in charts:
+        assert f"<title>{chart}</title>" in shown, chart
 
 
 def test_rerun_is_fully_cached(workspace, first_run):
