@@ -237,6 +237,9 @@ def recorded_store(tmp_path_factory):
                     [overall.SerializeToString()])
     _write_tfrecord(record.root / "evaluation/6" / "validations.tfrecord",
                     [validation_pb2.ValidationResult(validation_ok=True).SerializeToString()])
+    # The EvalConfig the Evaluator ran with, as TFMA writes it beside its results.
+    (record.root / "evaluation/6" / "eval_config.json").write_text(
+        json.dumps({"evalConfig": {"metricsSpecs": []}}))
     [_, blessing] = record.execution(
         "Evaluator", [model, examples],
         [evaluation, record.artifact("ModelBlessing", "blessing/6", blessed=1)])
