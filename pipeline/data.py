@@ -270,18 +270,18 @@ def _check_delimiter(path: Path, header: list[str]) -> None:
 
 
 def check_column_names(path: Path, header: list[str]) -> None:
-    """DataError, in one sentence, for a header the pipeline cannot take: quoted names,
-    a column without a name, two columns of the same name, or two whose model input
+    """DataError, in one sentence, for a header the pipeline cannot take: a name with a
+    comma, a column without a name, two columns of the same name, or two whose model input
     names (models.signatures.input_name) are the same. Any other name is fine."""
     with path.open(encoding=ENCODING) as handle:
         line = handle.readline()
-    # CsvExampleGen splits the header line at every comma and keeps quotes
-    # (tfx.utils.io_utils.load_csv_column_names), unlike the CSV reader TFDV infers
-    # the schema with: the two would name the columns differently.
-    if '"' in line:
-        raise DataError(f"the header line of {path} puts quotes around column names; "
-                        "TFX's CSV reader would keep them as part of the names, so write "
-                        "the names without quotes (and without commas)")
+    # CsvExampleGen splits the header line at every comma (tfx.utils.io_utils.
+    # load_csv_column_names; pipeline/example_gen.py then takes the quotes off), unlike
+    # the CSV reader: a quoted name holding a comma would shift every name after it.
+    if len(line.rstrip("\r\n").split(",")) != len(header):
+        quoted = next((name for name in header if "," in name), header[0])
+        raise DataError(f"column {quoted!r} of {path} has a comma in its name, which TFX's "
+                        "CSV reader cannot take in a header; rename it")
     seen: dict[str, tuple[int, str]] = {}
     for number, name in enumerate(header, start=1):
         if not name.strip():

@@ -50,7 +50,7 @@ from models.signatures import EXAMPLES_SIGNATURE, TRANSFORM_SIGNATURE
 from pipeline.baseline import CANDIDATE_KEY, LatestBlessedBeforeCandidateStrategy
 from pipeline.beam import beam_pipeline_args
 from pipeline.config import BASELINE_STRATEGIES, Config
-from pipeline.example_gen import ByteOrderMarkCsvExampleGen
+from pipeline.example_gen import SpreadsheetCsvExampleGen
 from pipeline.gate import PASSED, DataGate
 from pipeline.pusher import ServingPusher
 
@@ -146,7 +146,7 @@ def eval_config(cfg: Config) -> tfma.EvalConfig:
     )
 
 
-def _example_gen(cfg: Config, span: int | None) -> ByteOrderMarkCsvExampleGen:
+def _example_gen(cfg: Config, span: int | None) -> SpreadsheetCsvExampleGen:
     """CsvExampleGen over one span (ExampleGen reads one span per component), or over
     the latest span found when no spans are configured; it reads a file that starts
     with a byte-order mark too (pipeline/example_gen.py)."""
@@ -154,7 +154,7 @@ def _example_gen(cfg: Config, span: int | None) -> ByteOrderMarkCsvExampleGen:
     if span is not None:
         range_config = range_config_pb2.RangeConfig(
             static_range=range_config_pb2.StaticRange(start_span_number=span, end_span_number=span))
-    return ByteOrderMarkCsvExampleGen(
+    return SpreadsheetCsvExampleGen(
         input_base=cfg.data_location,
         input_config=example_gen_pb2.Input(
             splits=[example_gen_pb2.Input.Split(name="single_split", pattern=cfg.input_pattern)]
@@ -171,7 +171,7 @@ def _example_gen(cfg: Config, span: int | None) -> ByteOrderMarkCsvExampleGen:
     ).with_id("CsvExampleGen")
 
 
-def _older_span_gens(cfg: Config) -> dict[int, ByteOrderMarkCsvExampleGen]:
+def _older_span_gens(cfg: Config) -> dict[int, SpreadsheetCsvExampleGen]:
     """One ExampleGen per span before the latest that the run needs (the rest of the
     training window, and the previous span when there is a drift check), keyed by
     distance from the latest: `CsvExampleGen_prev1` reads the previous span,

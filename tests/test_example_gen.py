@@ -5,7 +5,7 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that
 
-from pipeline.example_gen import ByteOrderMarkCsvExampleGen, Executor
+from pipeline.example_gen import SpreadsheetCsvExampleGen, Executor
 
 CSV = "id,score,kind\r\n1,0.5,a\r\n2,,b\r\n3,1.5,\r\n"
 
@@ -29,9 +29,15 @@ def _as_rows(examples):
     return sorted(rows, key=lambda row: row["id"])
 
 
-@pytest.mark.parametrize("prefix", ["", "\ufeff"], ids=["plain", "byte-order mark"])
-def test_examples_have_the_header_names_and_empty_cells_as_empty_lists(tmp_path, prefix):
-    (tmp_path / "data.csv").write_text(prefix + CSV, encoding="utf-8", newline="")
+# R's write.csv and pandas' QUOTE_ALL quote every name; Excel's "CSV UTF-8" starts with
+# a byte-order mark.
+QUOTED = CSV.replace("id,score,kind", '"id","score","kind"')
+
+
+@pytest.mark.parametrize("text", [CSV, "\ufeff" + CSV, QUOTED, "\ufeff" + QUOTED],
+                         ids=["plain", "byte-order mark", "quoted", "both"])
+def test_examples_have_the_header_names_and_empty_cells_as_empty_lists(tmp_path, text):
+    (tmp_path / "data.csv").write_text(text, encoding="utf-8", newline="")
 
     def check(examples):
         assert _as_rows(examples) == [
@@ -44,6 +50,6 @@ def test_examples_have_the_header_names_and_empty_cells_as_empty_lists(tmp_path,
 
 
 def test_component_keeps_tfx_csv_example_gen_id_and_parameters():
-    gen = ByteOrderMarkCsvExampleGen(input_base="/data")
+    gen = SpreadsheetCsvExampleGen(input_base="/data")
     assert gen.executor_spec.executor_class is Executor
     assert gen.exec_properties["input_base"] == "/data"
