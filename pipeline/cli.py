@@ -1,5 +1,5 @@
 """Command line: `python -m pipeline COMMAND`. `_parser` defines the commands and
-their flags; EXIT_CODES is the one list of exit codes, which `--help` prints.
+their flags; `--help` prints the exit codes of pipeline/exit_codes.py.
 """
 
 import argparse
@@ -13,20 +13,14 @@ from pipeline import inspect_cli, rollback
 from pipeline.beam import PROFILES
 from pipeline.compile import DEFAULT_OUTPUT, IMAGE_SCHEMA_PATH, TARGETS
 from pipeline.data import SAMPLES
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DATA_BLOCKED, EXIT_BUSY = 0, 1, 2, 3, 4
-EXIT_INTERRUPTED = 130  # the shell's code for a process ended by SIGINT (Ctrl-C)
-
-EXIT_CODES = (
-    (EXIT_OK, "done; for run: the run finished, whether or not the Evaluator let the "
-     "model be pushed"),
-    (EXIT_FAILED, "run: a component failed (one line with the reason and the log's path); "
-     "compile: TFX's compiler refused the pipeline"),
-    (EXIT_USAGE, "bad usage or unusable input data (one line)"),
-    (EXIT_DATA_BLOCKED, "run: the data gate stopped the run on anomalies or drift that are "
-     "not tolerated (a table, then the ways out); nothing was trained or pushed"),
-    (EXIT_BUSY, "run: another run is using the output directory (see --wait)"),
-    (EXIT_INTERRUPTED, "interrupted (Ctrl-C)"),
+from pipeline.exit_codes import (
+    EXIT_BUSY,
+    EXIT_CODES,
+    EXIT_DATA_BLOCKED,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
 )
 
 
@@ -199,7 +193,7 @@ def _parser() -> argparse.ArgumentParser:
                          "the newest, unless `rollback` pinned one)")
     predict.add_argument("--output-dir", help="the runs to read (default: outputs)")
 
-    inspect_cli.add_parsers(commands, _positive_int)
+    inspect_cli.add_parsers(commands)
     rollback.add_parser(commands)
 
     schema_diff = commands.add_parser(
@@ -615,7 +609,7 @@ def _schema_update(args, out, err) -> int:
         print(f"error: {error.args[0]}", file=err)
         return EXIT_USAGE
     changed = updated != curated
-    before = cfg.schema_path.read_text()
+    before = cfg.schema_path.read_text(encoding="utf-8")
     lines = list(difflib.unified_diff(
         before.splitlines(), schema_review.curated_text(updated, cfg.schema_path).splitlines(),
         str(cfg.schema_path), f"{cfg.schema_path} (updated)", lineterm="")) if changed else []
@@ -670,7 +664,7 @@ def _csv_columns(path: Path) -> set[str] | None:
     if path.suffix.lower() != ".csv":
         return None
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
             return set(next(csv.reader(handle), []))
     except (OSError, UnicodeDecodeError, csv.Error):
         return None

@@ -2,13 +2,14 @@
 `lineage VERSION|latest`. Text tables by default, `--json` for scripts; all read
 `pipeline.inspection` (and say which version TF Serving would serve now)."""
 
-import argparse
 import json
+
+from pipeline.exit_codes import EXIT_OK, EXIT_USAGE, version_or_latest
 
 COMMANDS = ("runs", "show", "anomalies", "models", "lineage")
 
 
-def add_parsers(commands, positive_int) -> None:
+def add_parsers(commands) -> None:
     parsers = {
         "runs": commands.add_parser("runs", help="list the runs in the output directory"),
         "show": commands.add_parser("show", help="one run: components, data, anomalies, "
@@ -23,16 +24,7 @@ def add_parsers(commands, positive_int) -> None:
         parsers[name].add_argument("run", nargs="?",
                                    help="run id or a unique prefix (default: the newest)")
 
-    def version(text: str):
-        if text == "latest":
-            return text
-        try:
-            return positive_int(text)
-        except argparse.ArgumentTypeError:
-            raise argparse.ArgumentTypeError(
-                f"{text!r} is neither a version number nor `latest`") from None
-
-    parsers["lineage"].add_argument("version", type=version,
+    parsers["lineage"].add_argument("version", type=version_or_latest,
                                     help="a pushed version, or `latest` (the newest)")
     for parser in parsers.values():
         parser.add_argument("--output-dir", help="the runs to read (default: outputs)")
@@ -267,7 +259,7 @@ def main(args, out, err) -> int:
     if not cfg.metadata_path.exists():
         print(f"error: no runs in {cfg.output_dir}: run `python -m pipeline run` first",
               file=err)
-        return 2
+        return EXIT_USAGE
     try:
         workspace.check_metadata(cfg.metadata_path)
         store = results.open_store(cfg.metadata_path)
@@ -275,7 +267,7 @@ def main(args, out, err) -> int:
          "lineage": _lineage}[args.command](store, args, out)
     except (inspection.NoRuns, workspace.OutputDirError) as error:
         print(f"error: {error.args[0] if error.args else error}", file=err)
-        return 2
+        return EXIT_USAGE
     except (artifact_files.CorruptRecord, FileNotFoundError) as error:
         # ML Metadata records artifacts by absolute path: a moved output directory loses
         # them as a deleted one does.
@@ -283,5 +275,5 @@ def main(args, out, err) -> int:
                   else str(error))
         print(f"error: cannot read the run's artifacts: {reason} (deleted, damaged, or "
               "the output directory was moved)", file=err)
-        return 2
-    return 0
+        return EXIT_USAGE
+    return EXIT_OK

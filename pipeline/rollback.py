@@ -10,32 +10,21 @@ with the PushedModel it made served as input, which `models` and `lineage` show.
 Pusher keeps the policy when it publishes, so a pin holds until `--to latest`.
 """
 
-import argparse
 import json
 from pathlib import Path
 
-LATEST = "latest"
-EXIT_OK, EXIT_USAGE, EXIT_BUSY = 0, 2, 4
+from pipeline.exit_codes import EXIT_BUSY, EXIT_OK, EXIT_USAGE, LATEST, version_or_latest
 
 
 class Refused(ValueError):
     """A rollback that cannot be done; the message says why in one sentence."""
 
 
-def _target(text: str):
-    """An argparse type: `latest` or a version number."""
-    if text == LATEST:
-        return LATEST
-    if text.isdigit():
-        return int(text)
-    raise argparse.ArgumentTypeError(f"{text!r} is neither a version number nor 'latest'")
-
-
 def add_parser(commands) -> None:
     parser = commands.add_parser(
         "rollback", help="make TF Serving serve an earlier pushed version (or, with --to "
         "latest, the newest again) through models.config; deletes nothing")
-    parser.add_argument("--to", type=_target, metavar="VERSION|latest",
+    parser.add_argument("--to", type=version_or_latest, metavar="VERSION|latest",
                         help="the version to serve: one the pipeline pushed, or 'latest' "
                         "(default: the newest pushed version older than the one served)")
     parser.add_argument("--output-dir", help="the output directory whose serving folder "

@@ -43,7 +43,7 @@ def _one_line_error(result, code, *words):
     (["compile", "--pipeline-root", "gs://b/p", "--image", "i", "--min-auc", "94"],
      ["--min-auc", "not between 0 and 1"]),
     (["fly"], ["fly"]),
-    (["lineage", "newest"], ["'newest' is neither a version number nor `latest`"]),
+    (["lineage", "newest"], ["'newest' is neither a version number nor 'latest'"]),
 ])
 def test_bad_flags(args, words):
     _one_line_error(_cli(*args), 2, *words)
@@ -231,7 +231,8 @@ def test_prepare_data_writes_bundled_datasets_as_csv(tmp_path, dataset, rows, la
 
 
 def test_help_lists_every_command_and_exit_code_without_tensorflow():
-    from pipeline.cli import EXIT_CODES, _parser
+    from pipeline.cli import _parser
+    from pipeline.exit_codes import EXIT_CODES
 
     probe = ("import sys\nfrom pipeline.cli import main\ntry:\n    main(['--help'])\n"
              "except SystemExit as done:\n    assert done.code == 0\n"

@@ -5,7 +5,7 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.util import assert_that
 
-from pipeline.example_gen import SpreadsheetCsvExampleGen, Executor
+from pipeline.example_gen import Executor, SpreadsheetCsvExampleGen
 
 CSV = "id,score,kind\r\n1,0.5,a\r\n2,,b\r\n3,1.5,\r\n"
 
