@@ -273,7 +273,8 @@ def _gate_hints(rows: list[dict], summary: dict, cfg) -> list[str]:
     from pipeline.gate import is_drift, schema_can_accept, tolerate_rule
 
     lines = ["each row needs one of these ways out:"]
-    features = list(dict.fromkeys(row["feature"] for row in rows if schema_can_accept(row)))
+    features = list(dict.fromkeys(row["feature"] for row in rows
+                                  if schema_can_accept(row, cfg.label.source_columns)))
     if features:
         lines += [f"- the schema should change ({', '.join(features)}: the data is right; "
                   "add --dry-run to preview):",

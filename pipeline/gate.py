@@ -22,6 +22,7 @@ from tfx.types.standard_artifacts import ExampleAnomalies
 
 from pipeline.results import (
     DATA_VERDICT_TYPE,
+    DATASET_FEATURE,
     VERDICT_FILE,
     anomaly_rows,
     fold_missing_columns,
@@ -49,15 +50,18 @@ def tolerate_rule(row: dict) -> str:
 
 
 def is_drift(row: dict) -> bool:
-    """A DistributionValidator row: a distance between spans over its threshold."""
-    return (row["type"] or "").startswith("COMPARATOR_")
+    """A DistributionValidator row (split `train/prev`, results.drift_split_name): a
+    distance between spans over its threshold, or a feature it could not compare."""
+    return row["split"].endswith("/prev")
 
 
-def schema_can_accept(row: dict) -> bool:
+def schema_can_accept(row: dict, label_columns=()) -> bool:
     """Whether `schema-update --feature` can make the curated schema accept this
     ExampleValidator row (a new value or column, a type, range, presence or value
-    count the data no longer meets); not drift, nor a dataset-level constraint."""
-    return not is_drift(row) and row["feature"] != "(dataset)"
+    count the data no longer meets); not drift, nor a dataset-level constraint, nor a
+    column the label is computed from (the schema cannot do without it)."""
+    return (not is_drift(row) and row["feature"] != DATASET_FEATURE
+            and row["feature"] not in label_columns)
 
 
 def classify(rows: list[dict], tolerated: list[str], drift_rows: list[dict] = (),

@@ -630,7 +630,7 @@ def models(store) -> list[dict]:
     return sorted(found, key=lambda row: row["version"])
 
 
-def _pushed_artifacts(store) -> dict[int, object]:
+def pushed_artifacts(store) -> dict[int, object]:
     """The PushedModel artifacts that did publish, by version."""
     return {int(results.custom_str(artifact, "pushed_version")): artifact
             for artifact in store.get_artifacts_by_type("PushedModel")
@@ -648,7 +648,7 @@ def lineage(store, version: int | str) -> dict:
     the spans the Trainer was trained on (its own Examples inputs, not those the drift
     check compared); and the baseline model the Evaluator compared it with, as a
     reference: that model's history is not this one's, so it is not followed."""
-    pushed = _pushed_artifacts(store)
+    pushed = pushed_artifacts(store)
     if version == "latest":
         if not pushed:
             raise NoRuns("no model has been pushed yet")

@@ -14,6 +14,8 @@ from pipeline import artifact_files
 # Here rather than in gate.py, whose TFX imports the inspection commands must not pay for.
 DATA_VERDICT_TYPE = "taxi_pipeline.DataVerdict"
 VERDICT_FILE = "verdict.json"
+# The feature name anomaly rows give a dataset-level anomaly.
+DATASET_FEATURE = "(dataset)"
 
 _STATES = {
     metadata_store_pb2.Execution.COMPLETE: "executed",
@@ -159,7 +161,7 @@ def anomaly_rows(uri: str, split_names: list[str], split_dir: str = "Split-") ->
             for reason in found.dataset_anomaly_info.reason:
                 rows.append({
                     "split": shown,
-                    "feature": "(dataset)",
+                    "feature": DATASET_FEATURE,
                     "type": anomalies_pb2.AnomalyInfo.Type.Name(reason.type),
                     "description": reason.description,
                 })

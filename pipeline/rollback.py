@@ -64,15 +64,6 @@ def choose_pin(target, state: dict, pushed: set[int]) -> int | None:
     return target
 
 
-def _pushed_artifacts(store) -> dict:
-    """Version -> the PushedModel artifact of each version the Pusher published."""
-    from pipeline import results
-
-    return {int(results.custom_str(artifact, "pushed_version")): artifact
-            for artifact in store.get_artifacts_by_type("PushedModel")
-            if results.custom_int(artifact, "pushed")}
-
-
 def record(store, policy: str, served: int | None, previous: int | None,
            pushed_model) -> int:
     """Records a rollback in ML Metadata: an execution of type Rollback in the pipeline's
@@ -115,7 +106,7 @@ def _rollback(cfg, target) -> dict:
         raise Refused(f"no model has been pushed in {cfg.output_dir} yet")
     if state["problem"]:
         raise Refused(state["problem"])
-    pushed = _pushed_artifacts(store)
+    pushed = inspection.pushed_artifacts(store)
     pin = choose_pin(target, state, set(pushed))
     model_dir = Path(state["model_dir"])
     config = serving.models_config_path(model_dir)

@@ -132,8 +132,8 @@ def latest_inferred_schema(metadata_path: Path, pipeline_name: str
     return load_schema(Path(path)), path
 
 
-# The feature name of dataset-level anomalies, as in results.anomaly_rows.
-DATASET = "(dataset)"
+# The feature name of dataset-level anomalies.
+DATASET = results.DATASET_FEATURE
 
 
 def latest_statistics(metadata_path: Path, pipeline_name: str

@@ -85,8 +85,10 @@ def _hints(rows, tmp_path, spans=(1, 2), output_dir=None):
     from types import SimpleNamespace
 
     from pipeline.cli import _gate_hints
+    from pipeline.config import TAXI_LABEL
 
     cfg = SimpleNamespace(data_dir=tmp_path / "data", output_dir=output_dir or tmp_path / "out",
+                          label=TAXI_LABEL,
                           spans=spans, drift_thresholds=(("fare", 0.2), ("company", 0.15)))
     return _gate_hints(rows, {"span": spans[-1] if spans else None}, cfg)
 
@@ -123,6 +125,12 @@ def test_a_schema_change_is_offered_for_what_the_schema_can_accept(tmp_path):
     assert command == (f"python -m pipeline schema-update --feature payment_type "
                        f"--feature 'driver rating' --output-dir {tmp_path / 'out'}")
     assert not any("schema-update" in line for line in _hints([DRIFT, DATASET], tmp_path))
+    # The label is computed from `tips` and `fare`: a schema without them trains nothing.
+    gone_tips = {**MISSING_COLUMN, "feature": "tips"}
+    assert not any("schema-update" in line for line in _hints([gone_tips], tmp_path))
+    # A drift row the validator could not compute is drift too, not a schema matter.
+    unknown = {**DRIFT, "type": "STATS_NOT_AVAILABLE"}
+    assert not any("schema-update" in line for line in _hints([unknown], tmp_path))
 
 
 def test_the_span_folder_and_drift_settings_are_named(tmp_path):
