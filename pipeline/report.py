@@ -480,7 +480,10 @@ def render(details: dict) -> str:
     key_numbers = [
         ("run", details["run_id"]), ("status", details["status"]),
         ("span", details["span"]), ("rows", rows or "-"),
-        ("anomalies", len(details["anomalies_list"])),
+        # The data gate's rows (anomalies and drift), as `runs` and the run summary
+        # count them.
+        ("anomalies", f"{inspection.format_value(details['anomalies'])} "
+                      f"({inspection.format_value(details['blocking'])} blocking)"),
         *((f"eval {name}", inspection.format_value(candidate.get(name))) for name in shown),
         (f"baseline {shown[0]}", inspection.format_value(baseline.get(shown[0])))
         if baseline and shown else ("baseline", "no baseline"),

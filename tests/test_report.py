@@ -5,7 +5,9 @@ import re
 from pipeline import report
 
 DETAILS = {
-    "run_id": "2026-11-26T10:00:00.000001", "status": "finished", "span": 3,
+    "run_id": "2026-11-26T10:00:00.000001", "status": "not blessed", "span": 3,
+    # The data gate's count: the anomaly below and two tolerated drift rows.
+    "anomalies": 3, "blocking": 0,
     "rows": {"train": 800, "eval": 200}, "anomalies_list": [
         {"split": "eval", "feature": "company", "type": "ENUM_TYPE_UNEXPECTED_STRING_VALUES",
          "description": "Examples contain <script>alert(1)</script>"}],
@@ -37,6 +39,9 @@ def test_report_has_the_key_numbers_and_nothing_external():
                  "allowed, 0.999 (--min-auc).", "nothing pushed",
                  "not checked: no previous span"):
         assert text in page, text
+    # The same count and status as `runs` and the run summary.
+    assert "<td id='status'>not blessed</td>" in page
+    assert "<td id='anomalies'>3 (0 blocking)</td>" in page
 
 
 def test_slice_chart_orders_numeric_values_numerically():

@@ -4,7 +4,7 @@
 (median, min and max wall seconds per command; whether TensorFlow, TFX or Beam got
 imported) and then one JSON line.
 
-    scripts/in-env python bench/inspect.py [--output-dir outputs] [--repeats 5]
+    scripts/in-env python bench/inspection_speed.py [--output-dir outputs] [--repeats 5]
 
 The numbers include Python's start-up and ML Metadata's import, as a user's do; run it
 on an output directory with at least one pushed version (`python -m pipeline run`).
