@@ -60,7 +60,7 @@ def _imports(args: list[str]) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("--output-dir", type=Path, default=REPO_ROOT / "outputs")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
