@@ -66,10 +66,13 @@ class Config:
     # Hash of the models/ package: part of Transform's and Trainer's config, so editing
     # the model code invalidates their cache entries.
     model_fingerprint: str
-    # Hash of pipeline/gate.py: part of the DataGate's parameters, for the same reason.
+    # Hashes of the project code a custom component or executor runs (its module and
+    # every project module it imports, `code_fingerprint`): part of each component's
+    # parameters, for the same reason. The DataGate; the Pusher; CsvExampleGen's
+    # executor (pipeline/example_gen.py).
     gate_fingerprint: str
-    # Hash of pipeline/pusher.py and pipeline/serving.py: part of the Pusher's config.
     serving_fingerprint: str
+    example_gen_fingerprint: str
     # The features and the label, derived from the schema (models/features.py).
     inputs: ModelInputs
     input_pattern: str = SPAN_PATTERN
@@ -198,11 +201,41 @@ class Config:
         return str(self.model_serving_dir)
 
 
-def _source_fingerprint(*names: str) -> str:
-    """A hash of some of this package's source files."""
+# The project's own packages: what a component's code fingerprint follows.
+PROJECT_PACKAGES = ("pipeline", "models")
+
+
+def project_imports(module: str) -> set[str]:
+    """`module` and every project module it imports, directly or through others (at
+    any depth, in functions too), read from the source with `ast`."""
+    import ast
+
+    found, pending = set(), [module]
+    while pending:
+        name = pending.pop()
+        path = REPO_ROOT.joinpath(*name.split(".")).with_suffix(".py")
+        if name in found or not path.is_file():
+            continue
+        found.add(name)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                pending += [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                # `from pipeline import serving` names a module, `from pipeline.results
+                # import X` a module's member: try both.
+                pending += [node.module, *(f"{node.module}.{alias.name}"
+                                           for alias in node.names)]
+        pending = [n for n in pending if n.split(".")[0] in PROJECT_PACKAGES]
+    return found
+
+
+def code_fingerprint(module: str) -> str:
+    """A short hash of the source of `module` and of the project modules it imports
+    (`project_imports`): editing any of them changes it."""
     digest = hashlib.sha256()
-    for name in names:
-        digest.update((Path(__file__).parent / name).read_bytes())
+    for name in sorted(project_imports(module)):
+        digest.update(name.encode())
+        digest.update(REPO_ROOT.joinpath(*name.split(".")).with_suffix(".py").read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -247,8 +280,9 @@ def make_config(label: str | None = None, task: str | None = None, **overrides) 
     (models.features.from_schema, whose SchemaError says what is unusable)."""
     values = {
         "model_fingerprint": models.fingerprint(),
-        "gate_fingerprint": _source_fingerprint("gate.py"),
-        "serving_fingerprint": _source_fingerprint("pusher.py", "serving.py"),
+        "gate_fingerprint": code_fingerprint("pipeline.gate"),
+        "serving_fingerprint": code_fingerprint("pipeline.pusher"),
+        "example_gen_fingerprint": code_fingerprint("pipeline.example_gen"),
         **dataset_defaults(overrides.pop("data_dir", None) or DEFAULT_DATA_DIR, label, task),
     }
     values.update({key: value for key, value in overrides.items() if value is not None})

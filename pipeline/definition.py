@@ -14,6 +14,7 @@ import math
 
 import tensorflow_data_validation as tfdv
 import tensorflow_model_analysis as tfma
+from google.protobuf import wrappers_pb2
 from ml_metadata.proto import metadata_store_pb2
 from tensorflow_metadata.proto.v0 import path_pb2, schema_pb2
 from tensorflow_model_analysis.proto import config_pb2
@@ -146,6 +147,14 @@ def eval_config(cfg: Config) -> tfma.EvalConfig:
     )
 
 
+def _fingerprint_config(fingerprint: str) -> example_gen_pb2.CustomConfig:
+    """ExampleGen's custom_config (a protobuf Any) holding a code fingerprint: the
+    executor ignores it, and TFX's cache key includes it."""
+    config = example_gen_pb2.CustomConfig()
+    config.custom_config.Pack(wrappers_pb2.StringValue(value=fingerprint))
+    return config
+
+
 def _example_gen(cfg: Config, span: int | None) -> SpreadsheetCsvExampleGen:
     """CsvExampleGen over one span (ExampleGen reads one span per component), or over
     the latest span found when no spans are configured; it reads a file that starts
@@ -168,6 +177,9 @@ def _example_gen(cfg: Config, span: int | None) -> SpreadsheetCsvExampleGen:
             )
         ),
         range_config=range_config,
+        # The executor is this project's code: its fingerprint makes a cached run of
+        # edited code re-execute.
+        custom_config=_fingerprint_config(cfg.example_gen_fingerprint),
     ).with_id("CsvExampleGen")
 
 

@@ -16,7 +16,8 @@ import csv
 import os
 
 import apache_beam as beam
-from tfx.components.example_gen.csv_example_gen import component, executor
+from tfx.components.example_gen.component import FileBasedExampleGen
+from tfx.components.example_gen.csv_example_gen import executor
 from tfx.dsl.components.base import executor_spec
 from tfx.dsl.io import fileio
 from tfx.types import standard_component_specs
@@ -72,7 +73,9 @@ class Executor(executor.Executor):
         return _with_header_names(super().GetInputSourceToExamplePTransform())
 
 
-class SpreadsheetCsvExampleGen(component.CsvExampleGen):
-    """TFX's CsvExampleGen with the executor above (same parameters and outputs)."""
+class SpreadsheetCsvExampleGen(FileBasedExampleGen):
+    """TFX's CsvExampleGen with the executor above: the same parameters and outputs,
+    and `custom_config` (which TFX's CsvExampleGen does not pass on), where the
+    pipeline puts the executor's code fingerprint so that edited code is not cached."""
 
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)

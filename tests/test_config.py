@@ -131,3 +131,41 @@ def test_taxi_output_dir_records_no_checkout_paths(tmp_path):
     workspace.claim_dataset(cfg)
     assert workspace.recorded_dataset(tmp_path) == {"label": None, "task": "classification"}
     assert workspace.workspace_config(tmp_path) == cfg
+
+
+@pytest.mark.parametrize("module", ["pipeline.gate", "pipeline.pusher", "pipeline.example_gen"])
+def test_a_component_fingerprint_covers_every_project_module_it_loads(module):
+    """The project modules that importing a component's module actually loads are all
+    in its code fingerprint, so editing any of them re-executes the component."""
+    import subprocess
+    import sys
+
+    from pipeline.config import REPO_ROOT, project_imports
+
+    probe = (f"import sys, {module}\n"
+             "print(*(name for name, m in list(sys.modules.items())\n"
+             "        if name.split('.')[0] in ('pipeline', 'models')\n"
+             "        and (getattr(m, '__file__', None) or '').endswith('.py')\n"
+             "        and not m.__file__.endswith('__init__.py')))")
+    loaded = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, check=True,
+                            capture_output=True, text=True).stdout.split()
+    assert module in loaded
+    assert set(loaded) <= project_imports(module)
+
+
+def test_editing_a_module_the_gate_imports_changes_its_fingerprint(tmp_path, monkeypatch):
+    import shutil
+
+    from pipeline import config
+
+    for package in ("pipeline", "models"):
+        shutil.copytree(config.REPO_ROOT / package, tmp_path / package,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(config, "REPO_ROOT", tmp_path)
+    before = config.code_fingerprint("pipeline.gate")
+    serving_before = config.code_fingerprint("pipeline.pusher")
+    with (tmp_path / "pipeline" / "results.py").open("a") as results:
+        results.write("\n# an edit\n")
+    assert config.code_fingerprint("pipeline.gate") != before
+    # The Pusher does not run results.py: its cache entry stays.
+    assert config.code_fingerprint("pipeline.pusher") == serving_before

@@ -50,6 +50,9 @@ def test_examples_have_the_header_names_and_empty_cells_as_empty_lists(tmp_path,
 
 
 def test_component_keeps_tfx_csv_example_gen_id_and_parameters():
+    from tfx.components import CsvExampleGen
+
     gen = SpreadsheetCsvExampleGen(input_base="/data")
     assert gen.executor_spec.executor_class is Executor
     assert gen.exec_properties["input_base"] == "/data"
+    assert set(CsvExampleGen(input_base="/data").exec_properties) == set(gen.exec_properties)
