@@ -253,14 +253,8 @@ def main(args, out, err) -> int:
     """Runs one inspection command; 2 when there is nothing to show or its files are
     unreadable."""
     from pipeline import artifact_files, inspection, results, workspace
-    from pipeline.config import make_config
-
-    cfg = make_config(output_dir=args.output_dir)
-    if not cfg.metadata_path.exists():
-        print(f"error: no runs in {cfg.output_dir}: run `python -m pipeline run` first",
-              file=err)
-        return EXIT_USAGE
     try:
+        cfg = workspace.config_with_runs(args.output_dir)
         workspace.check_metadata(cfg.metadata_path)
         store = results.open_store(cfg.metadata_path)
         {"runs": _runs, "show": _show, "anomalies": _anomalies, "models": _models,

@@ -157,14 +157,9 @@ def main(args, out, err) -> int:
     """Runs `rollback`: 0 done (or nothing to change), 2 refused, 4 a run holds the
     output directory."""
     from pipeline import workspace
-    from pipeline.config import make_config
 
-    cfg = make_config(output_dir=args.output_dir)
-    if not cfg.metadata_path.exists():
-        print(f"error: no runs in {cfg.output_dir}: run `python -m pipeline run` first",
-              file=err)
-        return EXIT_USAGE
     try:
+        cfg = workspace.config_with_runs(args.output_dir)
         with workspace.exclusive(cfg.output_dir, wait=args.wait):
             answer = _rollback(cfg, args.to)
     except workspace.Busy as error:
@@ -174,7 +169,7 @@ def main(args, out, err) -> int:
         print(f"error: {error}", file=err)
         return EXIT_USAGE
     except OSError as error:
-        reason = workspace.describe_os_error(error, cfg.output_dir)
+        reason = workspace.describe_os_error(error, Path(error.filename or "."))
         print(f"error: {reason or f'{error.strerror}: {error.filename}'}", file=err)
         return EXIT_USAGE
     if args.json:

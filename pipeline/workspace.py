@@ -206,3 +206,15 @@ def model_dirs_for(path: Path, names, roots) -> list[Path]:
         elif given is not None and {input_name(c) for c in cfg.inputs.features} <= given:
             by_inputs.append(directory)
     return [directory for _, directory in sorted(by_data)] + by_inputs
+
+
+def config_with_runs(output_dir):
+    """The Config of an output directory whose runs a command reads (its ML Metadata
+    path and folders); OutputDirError when no run has been made there."""
+    from pipeline.config import make_config
+
+    cfg = make_config(output_dir=output_dir)
+    if not cfg.metadata_path.exists():
+        raise OutputDirError(f"no runs in {cfg.output_dir}: run `python -m pipeline run` "
+                             "first")
+    return cfg
