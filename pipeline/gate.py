@@ -29,6 +29,8 @@ from pipeline.results import (
 )
 
 PASSED = "passed"
+# The anomaly type of a string value outside the schema's domain (a new category).
+NEW_STRING_VALUES = "ENUM_TYPE_UNEXPECTED_STRING_VALUES"
 
 
 class DataVerdict(Artifact):
@@ -58,10 +60,12 @@ def is_drift(row: dict) -> bool:
 def schema_can_accept(row: dict, label_columns=()) -> bool:
     """Whether `schema-update --feature` can make the curated schema accept this
     ExampleValidator row (a new value or column, a type, range, presence or value
-    count the data no longer meets); not drift, nor a dataset-level constraint, nor a
-    column the label is computed from (the schema cannot do without it)."""
-    return (not is_drift(row) and row["feature"] != DATASET_FEATURE
-            and row["feature"] not in label_columns)
+    count the data no longer meets); not drift, nor a dataset-level constraint. For a
+    column the label is computed from, only a new class value: a label column that
+    went missing, or changed its type, would leave nothing to train on."""
+    if is_drift(row) or row["feature"] == DATASET_FEATURE:
+        return False
+    return row["feature"] not in label_columns or row["type"] == NEW_STRING_VALUES
 
 
 def classify(rows: list[dict], tolerated: list[str], drift_rows: list[dict] = (),

@@ -127,7 +127,9 @@ def test_a_schema_change_is_offered_for_what_the_schema_can_accept(tmp_path):
     assert not any("schema-update" in line for line in _hints([DRIFT, DATASET], tmp_path))
     # The label is computed from `tips` and `fare`: a schema without them trains nothing.
     gone_tips = {**MISSING_COLUMN, "feature": "tips"}
-    assert not any("schema-update" in line for line in _hints([gone_tips], tmp_path))
+    text_fare = {**NEW_CATEGORY, "feature": "fare", "type": "FLOAT_TYPE_STRING_NOT_FLOAT"}
+    assert not any("schema-update" in line for line in _hints([gone_tips, text_fare],
+                                                               tmp_path))
     # A drift row the validator could not compute is drift too, not a schema matter.
     unknown = {**DRIFT, "type": "STATS_NOT_AVAILABLE"}
     assert not any("schema-update" in line for line in _hints([unknown], tmp_path))
@@ -149,3 +151,12 @@ def test_the_default_output_dir_is_not_repeated(tmp_path):
     hints = _hints([NEW_CATEGORY], tmp_path, output_dir=DEFAULT_OUTPUT_DIR)
     assert "python -m pipeline schema-update --feature payment_type" in [
         line.strip() for line in hints]
+
+
+def test_a_new_class_of_a_label_column_is_a_schema_change():
+    from pipeline.gate import schema_can_accept
+
+    new_class = {**NEW_CATEGORY, "feature": "churned"}
+    assert schema_can_accept(new_class, label_columns=("churned",))
+    gone = {**MISSING_COLUMN, "feature": "churned"}
+    assert not schema_can_accept(gone, label_columns=("churned",))
