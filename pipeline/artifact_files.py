@@ -8,6 +8,7 @@ TFMA's are TFMA's protos in TFRecord files. This module parses them with those p
 classes and its own reader of the TFRecord framing (`tfrecords`).
 """
 
+import functools
 import glob
 import importlib.util
 import struct
@@ -19,8 +20,12 @@ import google_crc32c
 from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
 
 
+@functools.lru_cache(maxsize=16)
 def load_statistics(path: str) -> statistics_pb2.DatasetFeatureStatisticsList:
-    """A StatisticsGen split's FeatureStats.pb (what `tfdv.load_stats_binary` reads)."""
+    """A StatisticsGen split's FeatureStats.pb (what `tfdv.load_stats_binary` reads).
+    Kept for the next caller: a run's details read each split for its row counts, its
+    feature table and its charts, and TFX never rewrites an artifact. Do not modify
+    the returned proto."""
     return statistics_pb2.DatasetFeatureStatisticsList.FromString(Path(path).read_bytes())
 
 

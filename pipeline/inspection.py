@@ -121,9 +121,8 @@ def run_summary(store, run_id: str, outputs: dict | None = None,
     outputs = results.run_outputs(store, run_id) if outputs is None else outputs
     examples = outputs.get("CsvExampleGen", {}).get("artifacts", {}).get("Examples", [])
     if verdict is None:
-        # The DataGate has one output, its DataVerdict (pipeline/gate.py).
-        gate = next(iter(outputs.get("DataGate", {}).get("artifacts", {}).values()), [None])
-        verdict = results.verdict(gate[0]) if gate[0] else {}
+        gate = output(outputs, "DataGate", results.DATA_VERDICT_TYPE)
+        verdict = results.verdict(gate) if gate else {}
     blessing = output(outputs, "Evaluator", "ModelBlessing")
     pushed = output(outputs, "Pusher", "PushedModel")
     states = {results.state_name(e) for e in executions}
