@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from models.features import CLASSIFICATION, TASKS
-from pipeline import inspect_cli, rollback
+from pipeline import cd_cli, inspect_cli, rollback
 from pipeline.beam import PROFILES
 from pipeline.compile import DEFAULT_OUTPUT, IMAGE_SCHEMA_PATH, TARGETS
 from pipeline.data import SAMPLES
@@ -195,6 +195,7 @@ def _parser() -> argparse.ArgumentParser:
 
     inspect_cli.add_parsers(commands)
     rollback.add_parser(commands)
+    cd_cli.add_parsers(commands)
 
     schema_diff = commands.add_parser(
         "schema-diff", help="where the latest run's data does not meet the curated schema, "
@@ -827,7 +828,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         quiet = {"schema-diff": _schema_diff, "schema-update": _schema_update,
                  "predict": _predict, "compile": _compile, "rollback": rollback.main,
-                 **dict.fromkeys(inspect_cli.COMMANDS, inspect_cli.main)}
+                 **dict.fromkeys(inspect_cli.COMMANDS, inspect_cli.main),
+                 **dict.fromkeys(cd_cli.COMMANDS, cd_cli.main)}
         if args.command in quiet:
             from pipeline.runner import captured_output
 

@@ -2,6 +2,9 @@
 returns from and `python -m pipeline --help` prints. Imports nothing."""
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DATA_BLOCKED, EXIT_BUSY = 0, 1, 2, 3, 4
+# deploy: the run's model was not blessed, so nothing was deployed (the Evaluator's gate
+# held, which `make cd` and scripts must tell apart from a failure).
+EXIT_NOT_BLESSED = 6
 EXIT_INTERRUPTED = 130  # the shell's code for a process ended by SIGINT (Ctrl-C)
 
 EXIT_CODES = (
@@ -11,8 +14,11 @@ EXIT_CODES = (
      "compile: TFX's compiler refused the pipeline"),
     (EXIT_USAGE, "bad usage or unusable input data (one line)"),
     (EXIT_DATA_BLOCKED, "run: the data gate stopped the run on anomalies or drift that are "
-     "not tolerated (a table, then the ways out); nothing was trained or pushed"),
+     "not tolerated (a table, then the ways out); nothing was trained or pushed; deploy: "
+     "the run's data gate stopped it, nothing deployed"),
     (EXIT_BUSY, "run, rollback: another run is using the output directory (see --wait)"),
+    (EXIT_NOT_BLESSED, "deploy: the run's model was not blessed (the reasons on stderr); "
+     "nothing deployed"),
     (EXIT_INTERRUPTED, "interrupted (Ctrl-C)"),
 )
 
