@@ -99,11 +99,11 @@ def run_problems(document: dict, known: dict) -> list[str]:
             if target not in known["targets"]:
                 problems.append(f"{where}: make {target}: no such Makefile target")
                 continue
-            for line in known["targets"][target]:
-                problems += [f"{where}: make {target} runs python -m pipeline {command}, "
-                             "which does not exist"
-                             for command in _pipeline_commands(line)
-                             if command not in known["commands"]]
+            called = dict.fromkeys(command for line in known["targets"][target]
+                                   for command in _pipeline_commands(line))
+            problems += [f"{where}: make {target} runs python -m pipeline {command}, which "
+                         "does not exist" for command in called
+                         if command not in known["commands"]]
         elif words[:3] == ["python", "-m", "pipeline"] and len(words) > 3:
             if words[3] not in known["commands"]:
                 problems.append(f"{where}: python -m pipeline {words[3]}: no such command")
