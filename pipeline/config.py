@@ -221,7 +221,7 @@ def project_imports(module: str) -> set[str]:
             if isinstance(node, ast.Import):
                 pending += [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                # `from pipeline import serving` names a module, `from pipeline.results
+                # `from pipeline import serving` names a module, `from pipeline.gate_rules
                 # import X` a module's member: try both.
                 pending += [node.module, *(f"{node.module}.{alias.name}"
                                            for alias in node.names)]

@@ -52,7 +52,8 @@ from pipeline.baseline import CANDIDATE_KEY, LatestBlessedBeforeCandidateStrateg
 from pipeline.beam import beam_pipeline_args
 from pipeline.config import BASELINE_STRATEGIES, Config
 from pipeline.example_gen import SpreadsheetCsvExampleGen
-from pipeline.gate import PASSED, DataGate
+from pipeline.gate import DataGate
+from pipeline.gate_rules import PASSED
 from pipeline.pusher import ServingPusher
 
 
@@ -87,7 +88,7 @@ def _metrics_specs(cfg: Config) -> list:
     for two classes; accuracy (gated) and per-class and macro-averaged AUC for more;
     RMSE and MAE for regression. Classification adds the mean label (per class for
     more than two): TFMA reports AUC 0 for a slice whose examples are all one class,
-    and a mean label of 0 or 1 is how results.slice_metrics tells that AUC is undefined."""
+    and a mean label of 0 or 1 is how artifact_files.slice_metrics tells that AUC is undefined."""
     count = tfma.MetricConfig(class_name="ExampleCount")
     mean_label = tfma.MetricConfig(class_name="MeanLabel")
     label = cfg.label

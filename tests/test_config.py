@@ -164,8 +164,8 @@ def test_editing_a_module_the_gate_imports_changes_its_fingerprint(tmp_path, mon
     monkeypatch.setattr(config, "REPO_ROOT", tmp_path)
     before = config.code_fingerprint("pipeline.gate")
     serving_before = config.code_fingerprint("pipeline.pusher")
-    with (tmp_path / "pipeline" / "results.py").open("a") as results:
-        results.write("\n# an edit\n")
+    with (tmp_path / "pipeline" / "gate_rules.py").open("a") as rules:
+        rules.write("\n# an edit\n")
     assert config.code_fingerprint("pipeline.gate") != before
-    # The Pusher does not run results.py: its cache entry stays.
+    # The Pusher does not run gate_rules.py: its cache entry stays.
     assert config.code_fingerprint("pipeline.pusher") == serving_before
