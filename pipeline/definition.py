@@ -148,6 +148,12 @@ def eval_config(cfg: Config) -> tfma.EvalConfig:
     )
 
 
+def _code_fingerprint(cfg: Config, component) -> str:
+    """The code fingerprint of a component whose executor is this project's code: that
+    of the executor's module (`Config.fingerprint_of`)."""
+    return cfg.fingerprint_of(component.EXECUTOR_SPEC.executor_class.__module__)
+
+
 def _fingerprint_config(fingerprint: str) -> example_gen_pb2.CustomConfig:
     """ExampleGen's custom_config (a protobuf Any) holding a code fingerprint: the
     executor ignores it, and TFX's cache key includes it."""
@@ -180,7 +186,7 @@ def _example_gen(cfg: Config, span: int | None) -> SpreadsheetCsvExampleGen:
         range_config=range_config,
         # The executor is this project's code: its fingerprint makes a cached run of
         # edited code re-execute.
-        custom_config=_fingerprint_config(cfg.example_gen_fingerprint),
+        custom_config=_fingerprint_config(_code_fingerprint(cfg, SpreadsheetCsvExampleGen)),
     ).with_id("CsvExampleGen")
 
 
@@ -281,7 +287,7 @@ def create_pipeline(cfg: Config) -> Pipeline:
         drift=drift_validator.outputs["anomalies"] if drift_validator else None,
         tolerated_anomalies=json.dumps(list(cfg.tolerated_anomalies)),
         drift_blocks=int(cfg.drift_blocks),
-        code_fingerprint=cfg.gate_fingerprint,
+        code_fingerprint=_code_fingerprint(cfg, DataGate),
     )
     with Cond(gate.outputs["verdict"].future()[0].custom_property(PASSED) == 1):
         model_components = _model_components(
@@ -354,6 +360,6 @@ def _model_components(cfg: Config, examples, latest_examples, curated_schema) ->
         model_serving_dir=cfg.model_serving_location,
         model_name=cfg.model_name,
         hidden_columns=list(cfg.label.hidden_columns),
-        code_fingerprint=cfg.serving_fingerprint,
+        code_fingerprint=_code_fingerprint(cfg, ServingPusher),
     ).with_id("Pusher")
     return [transform, trainer, baseline_resolver, evaluator, pusher]
