@@ -14,8 +14,6 @@ import math
 import re
 from pathlib import Path
 
-from ml_metadata.proto import metadata_store_pb2
-
 from pipeline import artifact_files, gate_rules, metadata, serving
 
 # The ML Metadata execution type of a `rollback` (pipeline/rollback.py writes it): in
@@ -590,7 +588,7 @@ def lineage(store, version: int | str) -> dict:
         version = max(pushed)
     if version not in pushed:
         raise NoRuns(f"no pushed version {version} (see `python -m pipeline models`)")
-    types = {t.id: t.name for t in store.get_artifact_types()}
+    types = metadata.type_names(store)
     steps, seen, frontier = [], set(), [pushed[version].id]
     spans, baseline = [], None
     while frontier:
@@ -598,11 +596,7 @@ def lineage(store, version: int | str) -> dict:
         if execution is None or execution.id in seen:
             continue
         seen.add(execution.id)
-        events = store.get_events_by_execution_ids([execution.id])
-        keyed = {kind: [(metadata.event_key(e), e.artifact_id) for e in events if e.type == kind]
-                 for kind in (metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.OUTPUT)}
-        artifacts = {a.id: a for a in store.get_artifacts_by_id(
-            [artifact_id for pairs in keyed.values() for _, artifact_id in pairs])}
+        inputs, outputs = metadata.execution_io(store, execution)
 
         def describe(key, artifact):
             row = {"key": key, "type": types.get(artifact.type_id), "uri": artifact.uri}
@@ -611,12 +605,10 @@ def lineage(store, version: int | str) -> dict:
             return row
 
         node = metadata.node_of(store, execution)
-        inputs = [(key, artifacts[i]) for key, i in keyed[metadata_store_pb2.Event.INPUT]]
         step = {"component": node, "run_id": metadata.run_of(store, execution),
                 "state": metadata.state_name(execution),
                 "inputs": [describe(key, a) for key, a in inputs],
-                "outputs": [describe(key, artifacts[i])
-                            for key, i in keyed[metadata_store_pb2.Event.OUTPUT]],
+                "outputs": [describe(key, a) for key, a in outputs],
                 "execution_id": execution.id}
         if "input_base" in execution.properties or "input_base" in execution.custom_properties:
             value = (execution.properties.get("input_base")
@@ -652,9 +644,7 @@ def _baseline_reference(store, model, pushed: dict) -> dict:
     version = None
     for number, artifact in pushed.items():
         pusher = metadata.producer(store, artifact.id)
-        events = store.get_events_by_execution_ids([pusher.id]) if pusher else []
-        if any(e.type == metadata_store_pb2.Event.INPUT and e.artifact_id == model.id
-               for e in events):
+        if pusher and metadata.read_by(store, pusher, model.id):
             version = max(version or 0, number)
     return {"version": version, "run_id": metadata.run_of(store, trainer) if trainer else None,
             "uri": model.uri}

@@ -162,9 +162,32 @@ def producer(store, artifact_id: int):
     return store.get_executions_by_id([events[0].execution_id])[0] if events else None
 
 
-def event_key(event) -> str:
+def _event_key(event) -> str:
     """The input or output key TFX records as an event's first path step."""
     return event.path.steps[0].key if event.path.steps else ""
+
+
+def execution_io(store, execution) -> tuple[list[tuple[str, object]], list[tuple[str, object]]]:
+    """An execution's input and its output artifacts, each with the key TFX recorded
+    it under (`examples`, `baseline_model`, ...)."""
+    events = store.get_events_by_execution_ids([execution.id])
+    artifacts = {a.id: a for a in store.get_artifacts_by_id(
+        [event.artifact_id for event in events])} if events else {}
+    return tuple([(_event_key(event), artifacts[event.artifact_id]) for event in events
+                  if event.type == kind]
+                 for kind in (metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.OUTPUT))
+
+
+def read_by(store, execution, artifact_id: int) -> bool:
+    """Whether an execution had the artifact as an input."""
+    return any(event.type == metadata_store_pb2.Event.INPUT
+               and event.artifact_id == artifact_id
+               for event in store.get_events_by_execution_ids([execution.id]))
+
+
+def type_names(store) -> dict[int, str]:
+    """Artifact type names by type id."""
+    return {t.id: t.name for t in store.get_artifact_types()}
 
 
 def spans(artifacts) -> list[int]:
