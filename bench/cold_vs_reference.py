@@ -97,11 +97,11 @@ def run_facts(metadata_path: Path, run_id: str | None = None) -> dict:
     """From a run's ML Metadata (the newest run unless `run_id`): the Evaluator's
     overall metrics, the Trainer's model, the eval split's examples, and each
     component's seconds (execution registered to finished, as ML Metadata recorded)."""
-    from pipeline import results
+    from pipeline import artifact_files, metadata
 
-    store = results.open_store(metadata_path)
-    run_id = run_id or results.latest_run_id(store)
-    outputs = results.run_outputs(store, run_id)
+    store = metadata.open_store(metadata_path)
+    run_id = run_id or metadata.latest_run_id(store)
+    outputs = metadata.run_outputs(store, run_id)
     evaluation = outputs["Evaluator"]["artifacts"]["ModelEvaluation"][0]
     run = store.get_context_by_type_and_name("pipeline_run", run_id)
     node_type = store.get_context_type("node")
@@ -114,7 +114,8 @@ def run_facts(metadata_path: Path, run_id: str | None = None) -> dict:
                 (execution.last_update_time_since_epoch
                  - execution.create_time_since_epoch) / 1000, 1)
     return {
-        "evaluator": results.metrics(evaluation).get("candidate", {}),
+        "evaluator": artifact_files.overall_metrics(
+            artifact_files.slice_metrics(evaluation.uri)).get("candidate", {}),
         "model": outputs["Trainer"]["artifacts"]["Model"][0].uri + "/Format-Serving",
         "eval_examples": outputs["CsvExampleGen"]["artifacts"]["Examples"][0].uri
         + "/Split-eval",

@@ -21,7 +21,7 @@ from sklearn.metrics import accuracy_score, mean_absolute_error, roc_auc_score
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from models.features import CLASSIFICATION, Label  # noqa: E402
-from pipeline import results, workspace  # noqa: E402
+from pipeline import artifact_files, metadata, workspace  # noqa: E402
 from pipeline.config import DEFAULT_OUTPUT_DIR  # noqa: E402
 
 TREES = 300
@@ -71,11 +71,12 @@ def _labels(columns: dict[str, list], label: Label) -> np.ndarray:
 def compare(output_dir: Path) -> dict:
     """Our candidate's overall eval metrics and the forest's, on the newest run's split."""
     cfg = workspace.workspace_config(output_dir)
-    store = results.open_store(cfg.metadata_path)
-    outputs = results.run_outputs(store, results.latest_run_id(store))
+    store = metadata.open_store(cfg.metadata_path)
+    outputs = metadata.run_outputs(store, metadata.latest_run_id(store))
     examples = outputs["CsvExampleGen"]["artifacts"]["Examples"][0]
     evaluation = outputs["Evaluator"]["artifacts"]["ModelEvaluation"][0]
-    ours = results.metrics(evaluation)["candidate"]
+    ours = artifact_files.overall_metrics(
+        artifact_files.slice_metrics(evaluation.uri))["candidate"]
 
     train, eval_split = (_split_table(examples.uri, s) for s in ("train", "eval"))
     names = sorted(cfg.inputs.features)

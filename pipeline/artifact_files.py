@@ -1,5 +1,8 @@
 """Reads the files that TFX's components write (TFDV's statistics and anomalies, TFMA's
-metrics and validation result) without importing TensorFlow, TFX or Beam.
+metrics and validation result) without importing TensorFlow, TFX or Beam, and turns
+TFMA's metrics into rows. Given an artifact's URI (and its splits), never ML Metadata
+(pipeline/metadata.py finds the artifacts); a leaf that imports nothing from the
+project, so that every component and command can use it.
 
 TFDV's and TFMA's own loaders (`tfdv.load_stats_binary`, `tfma.load_metrics`, ...) import
 TensorFlow, 7-15 s before the first answer; the inspection commands read a few kilobytes.
@@ -29,10 +32,26 @@ def load_statistics(path: str) -> statistics_pb2.DatasetFeatureStatisticsList:
     return statistics_pb2.DatasetFeatureStatisticsList.FromString(Path(path).read_bytes())
 
 
+def row_counts(uri: str, splits: list[str]) -> dict[str, int]:
+    """Rows per split of a StatisticsGen artifact, from its statistics."""
+    return {split: int(load_statistics(f"{uri}/Split-{split}/FeatureStats.pb")
+                       .datasets[0].num_examples)
+            for split in splits}
+
+
 def load_anomalies(path: str) -> anomalies_pb2.Anomalies:
     """A validator's SchemaDiff.pb (what TFDV's `anomalies_util.load_anomalies_binary`
     reads)."""
     return anomalies_pb2.Anomalies.FromString(Path(path).read_bytes())
+
+
+def load_split_anomalies(uri: str, names: list[str], pairs: bool = False
+                         ) -> list[tuple[str, anomalies_pb2.Anomalies]]:
+    """(name, Anomalies) for each split of a validator's ExampleAnomalies artifact:
+    ExampleValidator writes `Split-<split>/`, DistributionValidator (`pairs`)
+    `SplitPair-<split>_<baseline split>/`."""
+    folder = "SplitPair-" if pairs else "Split-"
+    return [(name, load_anomalies(f"{uri}/{folder}{name}/SchemaDiff.pb")) for name in names]
 
 
 class CorruptRecord(ValueError):
@@ -123,3 +142,74 @@ def load_validation_result(uri: str):
     if len(records) != 1:
         raise CorruptRecord(f"{uri}: expected one validation result, found {len(records)}")
     return validation_result_pb2.ValidationResult.FromString(records[0])
+
+
+def _slice_value(key):
+    value = getattr(key, key.WhichOneof("kind"))
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def slice_name(slice_key) -> str:
+    """A TFMA SliceKey as tables show it: 'Overall', or `feature=value`, comma-joined."""
+    return ", ".join(f"{key.column}={_slice_value(key)}"
+                     for key in slice_key.single_slice_keys) or "Overall"
+
+
+def metric_name(key) -> str:
+    """A metric key's name: `auc`, `macro_auc` for a macro average, `auc/class_2` for
+    one class of a multi-class model."""
+    if key.HasField("aggregation_type"):
+        return f"macro_{key.name}"
+    if key.HasField("sub_key") and key.sub_key.HasField("class_id"):
+        return f"{key.name}/class_{key.sub_key.class_id.value}"
+    return key.name
+
+
+def slice_metrics(uri: str) -> list[dict]:
+    """Every slice's metrics in an Evaluator's ModelEvaluation at `uri`: {slice, model
+    ('candidate'/'baseline'), metric: value}. The overall slice is named 'Overall';
+    others `feature=value`, values in order. A metric that the slice cannot have (AUC
+    of one class) is None."""
+    rows: dict[tuple[str, str], dict] = {}
+    for metrics_for_slice in load_metrics(uri):
+        name = slice_name(metrics_for_slice.slice_key)
+        for entry in metrics_for_slice.metric_keys_and_values:
+            if entry.key.is_diff or not entry.value.HasField("double_value"):
+                continue
+            model = entry.key.model_name or "candidate"
+            row = rows.setdefault((name, model), {"slice": name, "model": model})
+            row[metric_name(entry.key)] = entry.value.double_value.value
+
+    def order(row):
+        feature, _, value = row["slice"].partition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+        return (row["slice"] != "Overall", feature, number is None, number or 0, value,
+                row["model"])
+
+    return sorted((_without_one_class_auc(row) for row in rows.values()), key=order)
+
+
+def _without_one_class_auc(row: dict) -> dict:
+    """None for an AUC that a slice's labels leave undefined: TFMA reports 0 when all
+    of a slice's examples are of one class, which a mean label of 0 or 1 shows (per
+    class with more than two: `mean_label/class_2`). A macro average over a class
+    without both outcomes is undefined too."""
+    one_class = [name for name, value in row.items()
+                 if name.partition("/")[0] == "mean_label" and value in (0.0, 1.0)]
+    for name in one_class:
+        auc = "auc" + name.removeprefix("mean_label")
+        if auc in row:
+            row[auc] = None
+    if one_class and "macro_auc" in row:
+        row["macro_auc"] = None
+    return row
+
+
+def overall_metrics(slice_rows: list[dict]) -> dict[str, dict[str, float]]:
+    """The 'Overall' rows of `slice_metrics`, by model ('candidate', and 'baseline'
+    when there is one)."""
+    return {row["model"]: {k: v for k, v in row.items() if k not in ("slice", "model")}
+            for row in slice_rows if row["slice"] == "Overall"}

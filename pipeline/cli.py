@@ -271,7 +271,7 @@ def _gate_hints(rows: list[dict], summary: dict, cfg) -> list[str]:
     drift, each row's exact `--tolerate` rule, and the span folder to fix or remove."""
     import shlex
 
-    from pipeline.gate import is_drift, schema_can_accept, tolerate_rule
+    from pipeline.gate_rules import is_drift, schema_can_accept, tolerate_rule
 
     lines = ["each row needs one of these ways out:"]
     features = list(dict.fromkeys(row["feature"] for row in rows
@@ -325,10 +325,10 @@ def _print_summary(summary: dict, out, spans: bool = True, cfg=None) -> None:
     if summary["training_spans"] and spans:
         trained = ", ".join(f"span-{span}" for span in summary["training_spans"])
         print(f"trained on: {trained}", file=out)
-    from pipeline.results import headline_names
+    from pipeline.inspection import headline_names
 
     shown = headline_names([summary["metrics"]])
-    # None: an AUC that a one-class eval split cannot have (results.slice_metrics).
+    # None: an AUC that a one-class eval split cannot have (artifact_files.slice_metrics).
     metrics = [f"{name} {_four(summary['metrics'][name])}" for name in shown]
     if "example_count" in summary["metrics"]:
         metrics.append(f"example_count {summary['metrics']['example_count']:.0f}")

@@ -66,13 +66,9 @@ class Config:
     # Hash of the models/ package: part of Transform's and Trainer's config, so editing
     # the model code invalidates their cache entries.
     model_fingerprint: str
-    # Hashes of the project code a custom component or executor runs (its module and
-    # every project module it imports, `code_fingerprint`): part of each component's
-    # parameters, for the same reason. The DataGate; the Pusher; CsvExampleGen's
-    # executor (pipeline/example_gen.py).
-    gate_fingerprint: str
-    serving_fingerprint: str
-    example_gen_fingerprint: str
+    # (module, `code_fingerprint`) of each of COMPONENT_MODULES: part of its component's
+    # parameters, for the same reason (`fingerprint_of`).
+    code_fingerprints: tuple[tuple[str, str], ...]
     # The features and the label, derived from the schema (models/features.py).
     inputs: ModelInputs
     input_pattern: str = SPAN_PATTERN
@@ -147,6 +143,11 @@ class Config:
     def label(self) -> Label:
         return self.inputs.label
 
+    def fingerprint_of(self, module: str) -> str:
+        """The code fingerprint of a component's module (KeyError: not one of
+        COMPONENT_MODULES, so its cache entries would not follow its code)."""
+        return dict(self.code_fingerprints)[module]
+
     @property
     def latest_span(self) -> int | None:
         return self.spans[-1] if self.spans else None
@@ -203,25 +204,48 @@ class Config:
 
 # The project's own packages: what a component's code fingerprint follows.
 PROJECT_PACKAGES = ("pipeline", "models")
+# The modules whose code runs as a TFX component or executor (the executor's module):
+# CsvExampleGen's executor, the DataGate, the Pusher. Each gets a code fingerprint
+# (`code_fingerprint`), which create_pipeline puts into its component's parameters, so
+# that editing the module, or any project module it imports, re-executes the component
+# instead of reusing a cached, stale result. TFX's own executors run models/ code only
+# (Transform, Trainer), which `model_fingerprint` covers.
+COMPONENT_MODULES = ("pipeline.example_gen", "pipeline.gate", "pipeline.pusher")
+
+
+def module_path(name: str) -> Path | None:
+    """The source file of a project module or package (None: not one)."""
+    path = REPO_ROOT.joinpath(*name.split("."))
+    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def module_source(name: str) -> bytes:
+    """A project module's source, as the fingerprints read it."""
+    return module_path(name).read_bytes()
 
 
 def project_imports(module: str) -> set[str]:
     """`module` and every project module it imports, directly or through others (at
-    any depth, in functions too), read from the source with `ast`."""
+    any depth, in functions too), with the packages they are in (importing
+    `models.features` runs `models/__init__.py`), read from the source with `ast`."""
     import ast
 
     found, pending = set(), [module]
     while pending:
         name = pending.pop()
-        path = REPO_ROOT.joinpath(*name.split(".")).with_suffix(".py")
-        if name in found or not path.is_file():
+        if name in found or module_path(name) is None:
             continue
         found.add(name)
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        parts = name.split(".")
+        pending += [".".join(parts[:end]) for end in range(1, len(parts))]
+        for node in ast.walk(ast.parse(module_source(name))):
             if isinstance(node, ast.Import):
                 pending += [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                # `from pipeline import serving` names a module, `from pipeline.results
+                # `from pipeline import serving` names a module, `from pipeline.gate_rules
                 # import X` a module's member: try both.
                 pending += [node.module, *(f"{node.module}.{alias.name}"
                                            for alias in node.names)]
@@ -235,7 +259,7 @@ def code_fingerprint(module: str) -> str:
     digest = hashlib.sha256()
     for name in sorted(project_imports(module)):
         digest.update(name.encode())
-        digest.update(REPO_ROOT.joinpath(*name.split(".")).with_suffix(".py").read_bytes())
+        digest.update(module_source(name))
     return digest.hexdigest()[:16]
 
 
@@ -280,9 +304,8 @@ def make_config(label: str | None = None, task: str | None = None, **overrides) 
     (models.features.from_schema, whose SchemaError says what is unusable)."""
     values = {
         "model_fingerprint": models.fingerprint(),
-        "gate_fingerprint": code_fingerprint("pipeline.gate"),
-        "serving_fingerprint": code_fingerprint("pipeline.pusher"),
-        "example_gen_fingerprint": code_fingerprint("pipeline.example_gen"),
+        "code_fingerprints": tuple((module, code_fingerprint(module))
+                                   for module in COMPONENT_MODULES),
         **dataset_defaults(overrides.pop("data_dir", None) or DEFAULT_DATA_DIR, label, task),
     }
     values.update({key: value for key, value in overrides.items() if value is not None})

@@ -52,7 +52,8 @@ from pipeline.baseline import CANDIDATE_KEY, LatestBlessedBeforeCandidateStrateg
 from pipeline.beam import beam_pipeline_args
 from pipeline.config import BASELINE_STRATEGIES, Config
 from pipeline.example_gen import SpreadsheetCsvExampleGen
-from pipeline.gate import PASSED, DataGate
+from pipeline.gate import DataGate
+from pipeline.gate_rules import PASSED
 from pipeline.pusher import ServingPusher
 
 
@@ -87,7 +88,7 @@ def _metrics_specs(cfg: Config) -> list:
     for two classes; accuracy (gated) and per-class and macro-averaged AUC for more;
     RMSE and MAE for regression. Classification adds the mean label (per class for
     more than two): TFMA reports AUC 0 for a slice whose examples are all one class,
-    and a mean label of 0 or 1 is how results.slice_metrics tells that AUC is undefined."""
+    and a mean label of 0 or 1 is how artifact_files.slice_metrics tells that AUC is undefined."""
     count = tfma.MetricConfig(class_name="ExampleCount")
     mean_label = tfma.MetricConfig(class_name="MeanLabel")
     label = cfg.label
@@ -147,6 +148,12 @@ def eval_config(cfg: Config) -> tfma.EvalConfig:
     )
 
 
+def _code_fingerprint(cfg: Config, component) -> str:
+    """The code fingerprint of a component whose executor is this project's code: that
+    of the executor's module (`Config.fingerprint_of`)."""
+    return cfg.fingerprint_of(component.EXECUTOR_SPEC.executor_class.__module__)
+
+
 def _fingerprint_config(fingerprint: str) -> example_gen_pb2.CustomConfig:
     """ExampleGen's custom_config (a protobuf Any) holding a code fingerprint: the
     executor ignores it, and TFX's cache key includes it."""
@@ -179,7 +186,7 @@ def _example_gen(cfg: Config, span: int | None) -> SpreadsheetCsvExampleGen:
         range_config=range_config,
         # The executor is this project's code: its fingerprint makes a cached run of
         # edited code re-execute.
-        custom_config=_fingerprint_config(cfg.example_gen_fingerprint),
+        custom_config=_fingerprint_config(_code_fingerprint(cfg, SpreadsheetCsvExampleGen)),
     ).with_id("CsvExampleGen")
 
 
@@ -280,7 +287,7 @@ def create_pipeline(cfg: Config) -> Pipeline:
         drift=drift_validator.outputs["anomalies"] if drift_validator else None,
         tolerated_anomalies=json.dumps(list(cfg.tolerated_anomalies)),
         drift_blocks=int(cfg.drift_blocks),
-        code_fingerprint=cfg.gate_fingerprint,
+        code_fingerprint=_code_fingerprint(cfg, DataGate),
     )
     with Cond(gate.outputs["verdict"].future()[0].custom_property(PASSED) == 1):
         model_components = _model_components(
@@ -353,6 +360,6 @@ def _model_components(cfg: Config, examples, latest_examples, curated_schema) ->
         model_serving_dir=cfg.model_serving_location,
         model_name=cfg.model_name,
         hidden_columns=list(cfg.label.hidden_columns),
-        code_fingerprint=cfg.serving_fingerprint,
+        code_fingerprint=_code_fingerprint(cfg, ServingPusher),
     ).with_id("Pusher")
     return [transform, trainer, baseline_resolver, evaluator, pusher]

@@ -96,7 +96,7 @@ def _show(store, args, out) -> None:
     if drift:
         _table(drift, ANOMALY_COLUMNS, out)
     if details["metrics"]:
-        from pipeline.results import headline_names
+        from pipeline.inspection import headline_names
 
         print("\nmetrics", file=out)
         _table(details["metrics"], [("slice", "slice"), ("model", "model"),
@@ -171,10 +171,9 @@ def _anomalies(store, args, out) -> None:
 
 def _models(store, args, out) -> None:
     from pipeline import inspection
-    from pipeline.results import headline_names
 
     rows = inspection.models(store)
-    shown = headline_names([row["metrics"] for row in rows])
+    shown = inspection.headline_names([row["metrics"] for row in rows])
     if not args.json:
         rows = [{**row, **{name: row["metrics"].get(name) for name in shown},
                  "serving": ("yes, pinned" if row["pinned"] else "yes" if row["served"]
@@ -252,11 +251,11 @@ def _lineage(store, args, out) -> None:
 def main(args, out, err) -> int:
     """Runs one inspection command; 2 when there is nothing to show or its files are
     unreadable."""
-    from pipeline import artifact_files, inspection, results, workspace
+    from pipeline import artifact_files, inspection, metadata, workspace
     try:
         cfg = workspace.config_with_runs(args.output_dir)
         workspace.check_metadata(cfg.metadata_path)
-        store = results.open_store(cfg.metadata_path)
+        store = metadata.open_store(cfg.metadata_path)
         {"runs": _runs, "show": _show, "anomalies": _anomalies, "models": _models,
          "lineage": _lineage}[args.command](store, args, out)
     except (inspection.NoRuns, workspace.OutputDirError) as error:

@@ -2,8 +2,10 @@
 the one inspection API behind the CLI's `runs`/`show`/`anomalies`/`models`/`lineage`,
 the notebooks and the HTML report.
 
-Every function takes an open store (`results.open_store(cfg.metadata_path)`) and
-returns plain dicts and lists, ready for JSON, pandas or HTML.
+Every function takes an open store (`metadata.open_store(cfg.metadata_path)`) and
+returns plain dicts and lists, ready for JSON, pandas or HTML. It composes the ML
+Metadata queries of pipeline/metadata.py, the artifact files pipeline/artifact_files.py
+reads and the gate's rows and rules (pipeline/gate_rules.py) into those answers.
 """
 
 import datetime
@@ -12,9 +14,7 @@ import math
 import re
 from pathlib import Path
 
-from ml_metadata.proto import metadata_store_pb2
-
-from pipeline import artifact_files, results, serving
+from pipeline import artifact_files, gate_rules, metadata, serving
 
 # The ML Metadata execution type of a `rollback` (pipeline/rollback.py writes it): in
 # the pipeline's context, with the PushedModel it made TF Serving serve as input.
@@ -50,15 +50,27 @@ def _time(ms: int) -> str:
     return datetime.datetime.fromtimestamp(ms / 1000).isoformat(timespec="seconds")
 
 
-def run_ids(store) -> list[str]:
-    """Oldest first."""
-    return [c.name for c in sorted(store.get_contexts_by_type("pipeline_run"),
-                                   key=lambda context: context.id)]
+# Overall metrics worth a column, in display order; a run has those of its task
+# (pipeline/definition.py, _metrics_specs).
+HEADLINE_METRICS = ("auc", "binary_accuracy", "sparse_categorical_accuracy", "macro_auc",
+                    "rmse", "mean_absolute_error")
+
+
+def headline_names(rows: list[dict]) -> list[str]:
+    """The HEADLINE_METRICS that any of these metric rows has."""
+    return [name for name in HEADLINE_METRICS if any(name in row for row in rows)]
+
+
+def read_verdict(data_verdict) -> dict:
+    """The DataGate's decision (pipeline/gate.py): passed, blocking and tolerated
+    anomaly rows."""
+    with open(f"{data_verdict.uri}/{gate_rules.VERDICT_FILE}", encoding="utf-8") as handle:
+        return json.load(handle)
 
 
 def resolve_run(store, run_id: str | None) -> str:
     """`run_id`, or the newest run when None; also accepts a unique prefix."""
-    ids = run_ids(store)
+    ids = metadata.run_ids(store)
     if not ids:
         raise NoRuns("no runs yet: run `python -m pipeline run` first")
     if run_id is None:
@@ -69,33 +81,6 @@ def resolve_run(store, run_id: str | None) -> str:
     return matches[0]
 
 
-def components(store, run_id: str) -> list[dict]:
-    """Each component of a run in execution order: state, seconds, cached."""
-    rows = []
-    run = store.get_context_by_type_and_name("pipeline_run", run_id)
-    node_type = store.get_context_type("node")
-    for execution in sorted(store.get_executions_by_context(run.id), key=lambda e: e.id):
-        node = next((c for c in store.get_contexts_by_execution(execution.id)
-                     if c.type_id == node_type.id), None)
-        if node is None:
-            continue
-        state = results.state_name(execution)
-        rows.append({
-            "id": node.name.split(".", 1)[1],
-            "state": state,
-            "cached": state == "cached",
-            "seconds": round((execution.last_update_time_since_epoch
-                              - execution.create_time_since_epoch) / 1000, 1),
-        })
-    return rows
-
-
-def output(outputs: dict, node_id: str, type_name: str):
-    """The first artifact of `type_name` a component output, in `results.run_outputs`."""
-    found = outputs.get(node_id, {}).get("artifacts", {}).get(type_name, [])
-    return found[0] if found else None
-
-
 def _status(states: set[str], verdict: dict, blessing, pushed) -> str:
     """What became of a run, in the words of the run summary."""
     if "failed" in states:
@@ -104,9 +89,9 @@ def _status(states: set[str], verdict: dict, blessing, pushed) -> str:
         return "incomplete"
     if verdict and not verdict.get("passed"):
         return "stopped by data gate"
-    if blessing and not results.custom_int(blessing, "blessed"):
+    if blessing and not metadata.custom_int(blessing, "blessed"):
         return "not blessed"
-    return "pushed" if pushed and results.custom_int(pushed, "pushed") else "finished"
+    return "pushed" if pushed and metadata.custom_int(pushed, "pushed") else "finished"
 
 
 def run_summary(store, run_id: str, outputs: dict | None = None,
@@ -114,34 +99,34 @@ def run_summary(store, run_id: str, outputs: dict | None = None,
     """One line of `runs`: when, how long, which span, what was found and decided, and
     which version TF Serving would serve now. `anomalies` and `blocking` count the data
     gate's rows (anomalies and drift), as the run summary does. `outputs`, `verdict`
-    (`results.verdict`) and `served` (`serving_state`) spare a caller that has them a
+    (`read_verdict`) and `served` (`serving_state`) spare a caller that has them a
     second read."""
     run = store.get_context_by_type_and_name("pipeline_run", run_id)
     executions = store.get_executions_by_context(run.id)
-    outputs = results.run_outputs(store, run_id) if outputs is None else outputs
+    outputs = metadata.run_outputs(store, run_id) if outputs is None else outputs
     examples = outputs.get("CsvExampleGen", {}).get("artifacts", {}).get("Examples", [])
     if verdict is None:
-        gate = output(outputs, "DataGate", results.DATA_VERDICT_TYPE)
-        verdict = results.verdict(gate) if gate else {}
-    blessing = output(outputs, "Evaluator", "ModelBlessing")
-    pushed = output(outputs, "Pusher", "PushedModel")
-    states = {results.state_name(e) for e in executions}
+        gate = metadata.output(outputs, "DataGate", gate_rules.DATA_VERDICT_TYPE)
+        verdict = read_verdict(gate) if gate else {}
+    blessing = metadata.output(outputs, "Evaluator", "ModelBlessing")
+    pushed = metadata.output(outputs, "Pusher", "PushedModel")
+    states = {metadata.state_name(e) for e in executions}
     start = min((e.create_time_since_epoch for e in executions),
                 default=run.create_time_since_epoch)
     end = max((e.last_update_time_since_epoch for e in executions), default=start)
     served = serving_state(store) if served is None else served
-    pushed_version = (int(results.custom_str(pushed, "pushed_version"))
-                      if pushed and results.custom_int(pushed, "pushed") else None)
+    pushed_version = (int(metadata.custom_str(pushed, "pushed_version"))
+                      if pushed and metadata.custom_int(pushed, "pushed") else None)
     return {
         "run_id": run_id,
         "start": _time(start),
         "seconds": round((end - start) / 1000, 1),
         "status": _status(states, verdict, blessing, pushed),
-        "span": (results.spans(examples) or [None])[-1],
+        "span": (metadata.spans(examples) or [None])[-1],
         "anomalies": (len(verdict.get("blocking", [])) + len(verdict.get("tolerated", []))
                       if verdict else None),
         "blocking": len(verdict.get("blocking", [])) if verdict else None,
-        "blessed": bool(results.custom_int(blessing, "blessed")) if blessing else None,
+        "blessed": bool(metadata.custom_int(blessing, "blessed")) if blessing else None,
         "pushed_version": pushed_version,
         "served_version": served["served_version"],
         "pinned_version": served["pinned_version"],
@@ -155,7 +140,7 @@ def run_summary(store, run_id: str, outputs: dict | None = None,
 def runs(store) -> list[dict]:
     """`run_summary` of every run, oldest first."""
     served = serving_state(store)
-    return [run_summary(store, run_id, served=served) for run_id in run_ids(store)]
+    return [run_summary(store, run_id, served=served) for run_id in metadata.run_ids(store)]
 
 
 def missing_rows(common) -> int:
@@ -176,7 +161,7 @@ def feature_statistics(statistics) -> list[dict]:
     """Per split and feature: type, rows with a value (`present`) and without
     (`missing`, see `missing_rows`), and numeric or string summaries of the values."""
     rows = []
-    for split in results.split_names(statistics):
+    for split in metadata.split_names(statistics):
         stats = artifact_files.load_statistics(
             f"{statistics.uri}/Split-{split}/FeatureStats.pb")
         dataset = stats.datasets[0]
@@ -259,7 +244,7 @@ def _distributions(outputs: dict, statistics, span) -> list[dict]:
     """The run's data and what to compare it with, for the charts: the previous span's
     train split when the run checked drift (StatisticsGen_prev1), else the run's eval
     split next to its train split."""
-    if statistics is None or "train" not in results.split_names(statistics):
+    if statistics is None or "train" not in metadata.split_names(statistics):
         return []
 
     def named(span_number, split):  # data without span folders is TFX's span 0
@@ -267,13 +252,13 @@ def _distributions(outputs: dict, statistics, span) -> list[dict]:
 
     found = [{"label": named(span, "train"),
               "features": feature_distributions(statistics, "train")}]
-    previous = output(outputs, "StatisticsGen_prev1", "ExampleStatistics")
-    if previous is not None and "train" in results.split_names(previous):
-        previous_span = (results.spans(outputs["StatisticsGen_prev1"]["inputs"].get(
+    previous = metadata.output(outputs, "StatisticsGen_prev1", "ExampleStatistics")
+    if previous is not None and "train" in metadata.split_names(previous):
+        previous_span = (metadata.spans(outputs["StatisticsGen_prev1"]["inputs"].get(
             "Examples", [])) or [None])[-1]
         found.append({"label": named(previous_span, "train") + " (previous span)",
                       "features": feature_distributions(previous, "train")})
-    elif "eval" in results.split_names(statistics):
+    elif "eval" in metadata.split_names(statistics):
         found.append({"label": named(span, "eval"),
                       "features": feature_distributions(statistics, "eval")})
     return found
@@ -323,13 +308,13 @@ def failure_reasons(result, metrics: list[dict]) -> list[dict]:
     bound) or `baseline` (the baseline model's value, for a change threshold), and
     `message`, the sentence that says it. TFMA's own message is empty for a plain
     failure, so the numbers come from the failure's key, value and threshold, and the
-    baseline's value from `metrics` (`results.slice_metrics` of the same evaluation)."""
+    baseline's value from `metrics` (`artifact_files.slice_metrics` of the same evaluation)."""
     values = {(row["slice"], row["model"]): row for row in metrics}
     reasons = []
     for per_slice in result.metric_validations_per_slice:
-        where = results.slice_name(per_slice.slice_key)
+        where = artifact_files.slice_name(per_slice.slice_key)
         for failure in per_slice.failures:
-            metric = results.metric_name(failure.metric_key)
+            metric = artifact_files.metric_name(failure.metric_key)
             measured = (failure.metric_value.double_value.value
                         if failure.HasField("metric_value") else None)
             reason = {"metric": metric, "slice": where, "kind": "value", "value": None}
@@ -378,11 +363,11 @@ def failure_reasons(result, metrics: list[dict]) -> list[dict]:
 
 def validation(evaluation, metrics: list[dict] | None = None) -> dict:
     """TFMA's blessing decision: ok, and the failed thresholds (`failure_reasons`).
-    `metrics`, `results.slice_metrics(evaluation)`, spares a caller that has it a
+    `metrics`, `artifact_files.slice_metrics(evaluation.uri)`, spares a caller that has it a
     second read."""
     result = artifact_files.load_validation_result(evaluation.uri)
     if metrics is None:
-        metrics = results.slice_metrics(evaluation)
+        metrics = artifact_files.slice_metrics(evaluation.uri)
     return {"ok": bool(result.validation_ok), "failures": failure_reasons(result, metrics)}
 
 
@@ -404,7 +389,7 @@ def _drift_values(latest: list[dict], previous: list[dict], latest_span: int | N
         return f"span-{span}" if span is not None else fallback
 
     def with_values(row):
-        if not row["split"].endswith("/prev"):
+        if not gate_rules.is_drift(row):
             return row
         split = row["split"].removesuffix("/prev")
         now = summary(latest, split, row["feature"])
@@ -422,40 +407,42 @@ def _drift_values(latest: list[dict], previous: list[dict], latest_span: int | N
 def run_details(store, run_id: str) -> dict:
     """Everything `show`, the notebooks, the report and the run summary present about
     one run, each artifact read once."""
-    outputs = results.run_outputs(store, run_id)
-    statistics = output(outputs, "StatisticsGen", "ExampleStatistics")
-    anomalies = output(outputs, "ExampleValidator", "ExampleAnomalies")
-    drift = output(outputs, "DistributionValidator", "ExampleAnomalies")
-    evaluation = output(outputs, "Evaluator", "ModelEvaluation")
-    pushed = output(outputs, "Pusher", "PushedModel")
-    curated = output(outputs, "ImportSchemaGen", "Schema")
-    inferred = output(outputs, "SchemaGen", "Schema")
-    verdict = output(outputs, "DataGate", results.DATA_VERDICT_TYPE)
-    verdict = results.verdict(verdict) if verdict else {}
-    anomaly_rows = results.anomalies(anomalies) if anomalies else []
-    drift_rows = (results.anomaly_rows(drift.uri, results.split_names(drift),
-                                       split_dir="SplitPair-") if drift else None)
+    outputs = metadata.run_outputs(store, run_id)
+    statistics = metadata.output(outputs, "StatisticsGen", "ExampleStatistics")
+    anomalies = metadata.output(outputs, "ExampleValidator", "ExampleAnomalies")
+    drift = metadata.output(outputs, "DistributionValidator", "ExampleAnomalies")
+    evaluation = metadata.output(outputs, "Evaluator", "ModelEvaluation")
+    pushed = metadata.output(outputs, "Pusher", "PushedModel")
+    curated = metadata.output(outputs, "ImportSchemaGen", "Schema")
+    inferred = metadata.output(outputs, "SchemaGen", "Schema")
+    verdict = metadata.output(outputs, "DataGate", gate_rules.DATA_VERDICT_TYPE)
+    verdict = read_verdict(verdict) if verdict else {}
+    anomaly_rows = gate_rules.anomaly_rows(artifact_files.load_split_anomalies(
+        anomalies.uri, metadata.split_names(anomalies))) if anomalies else []
+    drift_rows = gate_rules.drift_anomaly_rows(artifact_files.load_split_anomalies(
+        drift.uri, metadata.split_names(drift), pairs=True)) if drift else None
     if drift_rows is not None:
-        anomaly_rows, drift_rows = results.fold_missing_columns(anomaly_rows, drift_rows)
+        anomaly_rows, drift_rows = gate_rules.fold_missing_columns(anomaly_rows, drift_rows)
     summary = run_summary(store, run_id, outputs, verdict)
     statistics_rows = feature_statistics(statistics) if statistics else []
-    if drift_rows or any(row["split"].endswith("/prev")
+    if drift_rows or any(gate_rules.is_drift(row)
                          for row in verdict.get("blocking", []) + verdict.get("tolerated", [])):
-        previous = output(outputs, "StatisticsGen_prev1", "ExampleStatistics")
+        previous = metadata.output(outputs, "StatisticsGen_prev1", "ExampleStatistics")
         previous_examples = outputs.get("StatisticsGen_prev1", {}).get("inputs", {}).get(
             "Examples", [])
         values = _drift_values(
             statistics_rows, feature_statistics(previous) if previous else [],
-            summary["span"], (results.spans(previous_examples) or [None])[-1])
+            summary["span"], (metadata.spans(previous_examples) or [None])[-1])
         drift_rows = [values(row) for row in drift_rows]
         verdict = {**verdict, **{key: [values(row) for row in verdict[key]]
                                  for key in ("blocking", "tolerated")}}
-    check = results.custom_str(pushed, "servable_check") if pushed else None
-    metrics = results.slice_metrics(evaluation) if evaluation else []
+    check = metadata.custom_str(pushed, "servable_check") if pushed else None
+    metrics = artifact_files.slice_metrics(evaluation.uri) if evaluation else []
     return {
         **summary,
-        "components": components(store, run_id),
-        "rows": results.row_counts(statistics) if statistics else {},
+        "components": metadata.components(store, run_id),
+        "rows": (artifact_files.row_counts(statistics.uri, metadata.split_names(statistics))
+                 if statistics else {}),
         "statistics": statistics_rows,
         "statistics_uri": statistics.uri if statistics else None,
         # Per-feature histograms and top values of the run's data and of what it is
@@ -468,12 +455,12 @@ def run_details(store, run_id: str) -> dict:
         # The DataGate's decision: passed, blocking and tolerated anomaly rows.
         "verdict": verdict,
         "drift": drift_rows,
-        "training_spans": results.spans(
+        "training_spans": metadata.spans(
             outputs.get("Transform", {}).get("inputs", {}).get("Examples", [])),
         "metrics": metrics,
         "validation": validation(evaluation, metrics) if evaluation else None,
         "thresholds": thresholds(evaluation) if evaluation else {},
-        "pushed_path": (results.custom_str(pushed, "pushed_destination")
+        "pushed_path": (metadata.custom_str(pushed, "pushed_destination")
                         if summary["pushed_version"] else None),
         # False when the Pusher was cached: the version was published by an earlier run.
         "pushed_new": bool(summary["pushed_version"])
@@ -482,53 +469,11 @@ def run_details(store, run_id: str) -> dict:
     }
 
 
-def _producer(store, artifact_id: int):
-    events = [e for e in store.get_events_by_artifact_ids([artifact_id])
-              if e.type == metadata_store_pb2.Event.OUTPUT]
-    return store.get_executions_by_id([events[0].execution_id])[0] if events else None
-
-
-def _node_of(store, execution) -> str:
-    node_type = store.get_context_type("node")
-    node = next((c for c in store.get_contexts_by_execution(execution.id)
-                 if c.type_id == node_type.id), None)
-    return node.name.split(".", 1)[1] if node else "?"
-
-
-def _run_of(store, execution) -> str | None:
-    run_type = store.get_context_type("pipeline_run")
-    run = next((c for c in store.get_contexts_by_execution(execution.id)
-                if c.type_id == run_type.id), None)
-    return run.name if run else None
-
-
-def serving_location(store) -> tuple[Path, str] | None:
-    """The model folder the Pusher publishes to and the model's name, as the newest
-    Pusher execution recorded them (None: no Pusher ran yet)."""
-    newest = None
-    for node in store.get_contexts_by_type("node"):
-        if node.name.rsplit(".", 1)[-1] != "Pusher":
-            continue
-        for execution in store.get_executions_by_context(node.id):
-            if "push_destination" in execution.custom_properties and (
-                    newest is None or execution.id > newest.id):
-                newest = execution
-    if newest is None:
-        return None
-    destination = json.loads(newest.custom_properties["push_destination"].string_value)
-    base = destination.get("filesystem", {}).get("base_directory")
-    if not base:
-        return None
-    config = newest.custom_properties.get("custom_config")
-    name = json.loads(config.string_value or "{}").get("model_name") if config else None
-    return Path(base), name or Path(base).name
-
-
 def serving_state(store) -> dict:
     """What TF Serving would serve now, read from the model folder and models.config
     with TF Serving's rule (`serving.served_version`): the versions present, the
     pinned version (None: TF Serving picks the highest) and the served version."""
-    location = serving_location(store)
+    location = metadata.serving_location(store)
     state = {"model_dir": None, "model_name": None, "models_config": None, "versions": [],
              "pinned_version": None, "served_version": None, "problem": None}
     if location is None:
@@ -603,18 +548,19 @@ def models(store) -> list[dict]:
     state = serving_state(store)
     found = []
     for artifact in store.get_artifacts_by_type("PushedModel"):
-        if not results.custom_int(artifact, "pushed"):
+        if not metadata.custom_int(artifact, "pushed"):
             continue
-        execution = _producer(store, artifact.id)
-        run_id = _run_of(store, execution) if execution else None
+        execution = metadata.producer(store, artifact.id)
+        run_id = metadata.run_of(store, execution) if execution else None
         metrics = {}
         if run_id:
-            evaluation = output(results.run_outputs(store, run_id), "Evaluator",
+            evaluation = metadata.output(metadata.run_outputs(store, run_id), "Evaluator",
                                 "ModelEvaluation")
-            metrics = results.metrics(evaluation).get("candidate", {}) if evaluation else {}
+            metrics = (artifact_files.overall_metrics(artifact_files.slice_metrics(
+                evaluation.uri)).get("candidate", {}) if evaluation else {})
         found.append({
-            "version": int(results.custom_str(artifact, "pushed_version")),
-            "path": results.custom_str(artifact, "pushed_destination"),
+            "version": int(metadata.custom_str(artifact, "pushed_version")),
+            "path": metadata.custom_str(artifact, "pushed_destination"),
             "run_id": run_id,
             "metrics": metrics,
         })
@@ -629,44 +575,28 @@ def models(store) -> list[dict]:
     return sorted(found, key=lambda row: row["version"])
 
 
-def pushed_artifacts(store) -> dict[int, object]:
-    """The PushedModel artifacts that did publish, by version."""
-    return {int(results.custom_str(artifact, "pushed_version")): artifact
-            for artifact in store.get_artifacts_by_type("PushedModel")
-            if results.custom_int(artifact, "pushed")}
-
-
-def _event_key(event) -> str:
-    """The input or output key TFX records as an event's first path step."""
-    return event.path.steps[0].key if event.path.steps else ""
-
-
 def lineage(store, version: int | str) -> dict:
     """From a pushed version (or "latest", the newest) back to the data: the upstream
     components' executions in pipeline order, each with its input and output artifacts;
     the spans the Trainer was trained on (its own Examples inputs, not those the drift
     check compared); and the baseline model the Evaluator compared it with, as a
     reference: that model's history is not this one's, so it is not followed."""
-    pushed = pushed_artifacts(store)
+    pushed = metadata.pushed_artifacts(store)
     if version == "latest":
         if not pushed:
             raise NoRuns("no model has been pushed yet")
         version = max(pushed)
     if version not in pushed:
         raise NoRuns(f"no pushed version {version} (see `python -m pipeline models`)")
-    types = {t.id: t.name for t in store.get_artifact_types()}
+    types = metadata.type_names(store)
     steps, seen, frontier = [], set(), [pushed[version].id]
     spans, baseline = [], None
     while frontier:
-        execution = _producer(store, frontier.pop(0))
+        execution = metadata.producer(store, frontier.pop(0))
         if execution is None or execution.id in seen:
             continue
         seen.add(execution.id)
-        events = store.get_events_by_execution_ids([execution.id])
-        keyed = {kind: [(_event_key(e), e.artifact_id) for e in events if e.type == kind]
-                 for kind in (metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.OUTPUT)}
-        artifacts = {a.id: a for a in store.get_artifacts_by_id(
-            [artifact_id for pairs in keyed.values() for _, artifact_id in pairs])}
+        inputs, outputs = metadata.execution_io(store, execution)
 
         def describe(key, artifact):
             row = {"key": key, "type": types.get(artifact.type_id), "uri": artifact.uri}
@@ -674,13 +604,11 @@ def lineage(store, version: int | str) -> dict:
                 row["span"] = artifact.custom_properties["span"].int_value
             return row
 
-        node = _node_of(store, execution)
-        inputs = [(key, artifacts[i]) for key, i in keyed[metadata_store_pb2.Event.INPUT]]
-        step = {"component": node, "run_id": _run_of(store, execution),
-                "state": results.state_name(execution),
+        node = metadata.node_of(store, execution)
+        step = {"component": node, "run_id": metadata.run_of(store, execution),
+                "state": metadata.state_name(execution),
                 "inputs": [describe(key, a) for key, a in inputs],
-                "outputs": [describe(key, artifacts[i])
-                            for key, i in keyed[metadata_store_pb2.Event.OUTPUT]],
+                "outputs": [describe(key, a) for key, a in outputs],
                 "execution_id": execution.id}
         if "input_base" in execution.properties or "input_base" in execution.custom_properties:
             value = (execution.properties.get("input_base")
@@ -689,14 +617,14 @@ def lineage(store, version: int | str) -> dict:
         steps.append(step)
         for key, artifact in inputs:
             if node == "Trainer" and key == "examples":
-                spans.extend(results.spans([artifact]))
+                spans.extend(metadata.spans([artifact]))
             if node == "Evaluator" and key == "baseline_model":
                 baseline = _baseline_reference(store, artifact, pushed)
                 continue
             frontier.append(artifact.id)
     # Pipeline order: the order the components ran in the run that pushed the version
     # (LocalDagRunner runs them one by one in the pipeline's topological order).
-    order = [row["id"] for row in components(store, steps[0]["run_id"])] if steps else []
+    order = [row["id"] for row in metadata.components(store, steps[0]["run_id"])] if steps else []
     steps.sort(key=lambda step: (order.index(step["component"]) if step["component"] in order
                                  else len(order), step["execution_id"]))
     for step in steps:
@@ -712,13 +640,11 @@ def lineage(store, version: int | str) -> dict:
 def _baseline_reference(store, model, pushed: dict) -> dict:
     """The baseline Model the Evaluator read: where it is, the run that trained it, and
     the version it was pushed as (None when it never was)."""
-    trainer = _producer(store, model.id)
+    trainer = metadata.producer(store, model.id)
     version = None
     for number, artifact in pushed.items():
-        pusher = _producer(store, artifact.id)
-        events = store.get_events_by_execution_ids([pusher.id]) if pusher else []
-        if any(e.type == metadata_store_pb2.Event.INPUT and e.artifact_id == model.id
-               for e in events):
+        pusher = metadata.producer(store, artifact.id)
+        if pusher and metadata.read_by(store, pusher, model.id):
             version = max(version or 0, number)
-    return {"version": version, "run_id": _run_of(store, trainer) if trainer else None,
+    return {"version": version, "run_id": metadata.run_of(store, trainer) if trainer else None,
             "uri": model.uri}

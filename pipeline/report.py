@@ -11,7 +11,7 @@ import math
 import re
 from pathlib import Path
 
-from pipeline import inspection, results
+from pipeline import inspection
 
 _STYLE = """
 body { font-family: sans-serif; margin: 2em; color: #222; max-width: 70em; }
@@ -173,7 +173,7 @@ def metric_charts(metrics: list[dict], thresholds: dict[str, dict] | None = None
     baseline model, with the gate's thresholds (`inspection.thresholds`) as lines."""
     overall = {row["model"]: row for row in metrics if row["slice"] == "Overall"}
     charts = []
-    for name in results.headline_names(metrics):
+    for name in inspection.headline_names(metrics):
         bars = [(model, overall[model].get(name), "") for model in ("candidate", "baseline")
                 if model in overall and name in overall[model]]
         if not bars:
@@ -196,10 +196,10 @@ def metric_charts(metrics: list[dict], thresholds: dict[str, dict] | None = None
 def slice_charts(metrics: list[dict], metric: str | None = None,
                  thresholds: dict[str, dict] | None = None) -> list[str]:
     """One chart per slicing feature: the candidate's `metric` (default: the task's
-    first headline metric, results.HEADLINE_METRICS) for each of its values, the
+    first headline metric, inspection.HEADLINE_METRICS) for each of its values, the
     baseline model's as a tick, the gate's bound on the whole eval split as a line,
     and "n/a" where the slice cannot have the metric (AUC of one class)."""
-    metric = metric or next(iter(results.headline_names(metrics)), None)
+    metric = metric or next(iter(inspection.headline_names(metrics)), None)
     by_feature: dict[str, list[tuple[str, float | None, str]]] = {}
     baselines = {row["slice"]: row.get(metric) for row in metrics
                  if row["model"] == "baseline"}
@@ -473,7 +473,7 @@ def render(details: dict) -> str:
                      ("present", "present"), ("missing", "missing"), ("mean", "mean"),
                      ("std", "std"), ("min", "min"), ("max", "max"), ("unique", "unique"),
                      ("most frequent", "top")]
-    shown = results.headline_names(details["metrics"])
+    shown = inspection.headline_names(details["metrics"])
     metric_columns = [("slice", "slice"), ("model", "model"), ("examples", "example_count"),
                       *((name, name) for name in shown)]
     rows = ", ".join(f"{_e(split)} {count}" for split, count in details["rows"].items())

@@ -97,16 +97,16 @@ def _rollback(cfg, target) -> dict:
     """Under the output directory's lock: pins (or unpins) the version, records it."""
     from ml_metadata import errors
 
-    from pipeline import inspection, results, serving, workspace
+    from pipeline import inspection, metadata, serving, workspace
 
     workspace.check_metadata(cfg.metadata_path)
-    store = results.open_store(cfg.metadata_path)
+    store = metadata.open_store(cfg.metadata_path)
     state = inspection.serving_state(store)
     if state["model_dir"] is None:
         raise Refused(f"no model has been pushed in {cfg.output_dir} yet")
     if state["problem"]:
         raise Refused(state["problem"])
-    pushed = inspection.pushed_artifacts(store)
+    pushed = metadata.pushed_artifacts(store)
     pin = choose_pin(target, state, set(pushed))
     model_dir = Path(state["model_dir"])
     config = serving.models_config_path(model_dir)

@@ -12,7 +12,7 @@ import time
 import traceback
 from pathlib import Path
 
-from pipeline import results, serving, workspace
+from pipeline import artifact_files, metadata, serving, workspace
 from pipeline.config import Config
 
 _RUNNING = "Component %s is running."
@@ -33,8 +33,8 @@ def _write_report(cfg: Config) -> Path | None:
     from pipeline import inspection, report
 
     try:
-        store = results.open_store(cfg.metadata_path)
-        run_id = results.latest_run_id(store)
+        store = metadata.open_store(cfg.metadata_path)
+        run_id = metadata.latest_run_id(store)
         return report.write(inspection.run_details(store, run_id), cfg.output_dir) \
             if run_id else None
     except Exception:  # the run's own error is the one to report
@@ -60,10 +60,10 @@ class _Progress(logging.Handler):
             self.current, self.started = node_id, time.monotonic()
             return
         seconds = time.monotonic() - self.started
-        store = results.open_store(self.cfg.metadata_path)
+        store = metadata.open_store(self.cfg.metadata_path)
         # The run being executed is the newest: its context exists from its first node.
-        run_id = results.latest_run_id(store)
-        state = results.node_state(store, self.cfg.pipeline_name, node_id, run_id)
+        run_id = metadata.latest_run_id(store)
+        state = metadata.node_state(store, self.cfg.pipeline_name, node_id, run_id)
         self.components.append({"id": node_id, "state": state, "seconds": round(seconds, 1)})
         if node_id == "Trainer" and state == "executed":
             # A new model is on its way to the Evaluator and, if blessed, the Pusher:
@@ -169,8 +169,8 @@ def _run_exclusive(cfg: Config, verbose: bool, progress_to_stderr: bool) -> dict
             serving.discard_prestarted()
         from pipeline import inspection, report
 
-        store = results.open_store(cfg.metadata_path)
-        details = inspection.run_details(store, results.latest_run_id(store))
+        store = metadata.open_store(cfg.metadata_path)
+        details = inspection.run_details(store, metadata.latest_run_id(store))
         summary = summarize(details, progress.components)
         summary["report"] = str(report.write(details, cfg.output_dir))
     summary["log"] = str(log_path)
@@ -180,7 +180,7 @@ def _run_exclusive(cfg: Config, verbose: bool, progress_to_stderr: bool) -> dict
 def summarize(details: dict, components: list[dict]) -> dict:
     """What a run read, found, measured, decided and pushed, from
     `inspection.run_details` (which the report renders too)."""
-    metrics = results.overall_metrics(details["metrics"])
+    metrics = artifact_files.overall_metrics(details["metrics"])
     verdict = details["verdict"]
     return {
         "run_id": details["run_id"],

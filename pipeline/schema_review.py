@@ -24,7 +24,7 @@ from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 
 from models.features import CLASSIFICATION, MAX_CATEGORY_VALUES, Label
-from pipeline import artifact_files, results
+from pipeline import artifact_files, gate_rules, metadata
 from pipeline.config import load_schema
 
 
@@ -116,8 +116,8 @@ def _newest(metadata_path: Path, pipeline_name: str, node_id: str, type_name: st
     `noun` is missing, when no run has one."""
     if not metadata_path.is_file():
         raise NoInferredSchema(f"no runs in {metadata_path.parent} yet; run the pipeline first")
-    artifact = results.newest_output(
-        results.open_store(metadata_path), pipeline_name, node_id, type_name)
+    artifact = metadata.newest_output(
+        metadata.open_store(metadata_path), pipeline_name, node_id, type_name)
     if artifact is None:
         raise NoInferredSchema(f"no run in {metadata_path.parent} has {noun} yet")
     return artifact
@@ -133,7 +133,7 @@ def latest_inferred_schema(metadata_path: Path, pipeline_name: str
 
 
 # The feature name of dataset-level anomalies.
-DATASET = results.DATASET_FEATURE
+DATASET = gate_rules.DATASET_FEATURE
 
 
 def latest_statistics(metadata_path: Path, pipeline_name: str
@@ -142,7 +142,7 @@ def latest_statistics(metadata_path: Path, pipeline_name: str
     folder."""
     artifact = _newest(metadata_path, pipeline_name, "StatisticsGen", "ExampleStatistics",
                        "statistics")
-    return load_statistics(artifact.uri, results.split_names(artifact)), artifact.uri
+    return load_statistics(artifact.uri, metadata.split_names(artifact)), artifact.uri
 
 
 def load_statistics(uri: str, splits: list[str]

@@ -70,10 +70,10 @@ def check_metadata(metadata_path: Path) -> None:
     mid-run or start over on top of it."""
     if not metadata_path.exists():
         return
-    from pipeline import results
+    from pipeline import metadata
 
     try:
-        store = results.open_store(metadata_path)
+        store = metadata.open_store(metadata_path)
         store.get_contexts_by_type("pipeline_run")
     except Exception as error:  # MLMD raises its own error types, or a bare RuntimeError
         raise OutputDirError(
@@ -88,14 +88,14 @@ def missing_artifacts(metadata_path: Path) -> int:
     deleted pipeline root). TFX re-executes components whose cached outputs are gone."""
     if not metadata_path.exists():
         return 0
-    from pipeline import results
+    from pipeline import metadata
 
-    store = results.open_store(metadata_path)
-    run_id = results.latest_run_id(store)
+    store = metadata.open_store(metadata_path)
+    run_id = metadata.latest_run_id(store)
     if run_id is None:
         return 0
     missing = 0
-    for node in results.run_outputs(store, run_id).values():
+    for node in metadata.run_outputs(store, run_id).values():
         for artifacts in node["artifacts"].values():
             missing += sum(1 for artifact in artifacts
                            if artifact.uri and not os.path.exists(artifact.uri))

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 from tensorflow_metadata.proto.v0 import statistics_pb2
 
-from pipeline import inspection, report, results
+from pipeline import artifact_files, inspection, report
 from tests.test_report import DETAILS
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -94,7 +94,7 @@ def test_auc_of_a_one_class_slice_is_undefined_not_zero():
         {"slice": "hour=3", "model": "candidate", "macro_auc": 0.6, "auc/class_0": 0.8,
          "auc/class_1": 0.0, "mean_label/class_0": 0.4, "mean_label/class_1": 0.0},
     ]
-    cash, card_only, mixed, hour = [results._without_one_class_auc(dict(r)) for r in rows]
+    cash, card_only, mixed, hour = [artifact_files._without_one_class_auc(dict(r)) for r in rows]
     assert cash["auc"] is None and card_only["auc"] is None
     assert mixed["auc"] == 0.0  # both classes: a real (if bad) AUC
     assert hour["auc/class_1"] is None and hour["macro_auc"] is None

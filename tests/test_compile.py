@@ -147,9 +147,9 @@ def test_parameters_are_carried_over(tasks, cfg):
         assert config["model_fingerprint"] == cfg.model_fingerprint
     assert json.loads(_constant(tasks["Pusher"], "custom_config")) == {
         "model_name": cfg.model_name, "hidden_columns": ["tips"],
-        "code_fingerprint": cfg.serving_fingerprint}
+        "code_fingerprint": cfg.fingerprint_of("pipeline.pusher")}
     gate = tasks["DataGate"]
-    assert _constant(gate, "code_fingerprint") == cfg.gate_fingerprint
+    assert _constant(gate, "code_fingerprint") == cfg.fingerprint_of("pipeline.gate")
     assert json.loads(_constant(gate, "tolerated_anomalies")) == ["company"]
     assert _constant(gate, "drift_blocks") == 1
 

@@ -70,7 +70,7 @@ def test_pusher_is_gated_by_the_evaluator_blessing(components, cfg):
     assert _producer(pusher.inputs["examples"]) == ("CsvExampleGen", "examples")
     config = json.loads(pusher.exec_properties["custom_config"])
     assert config == {"model_name": cfg.model_name, "hidden_columns": ["tips"],
-                      "code_fingerprint": cfg.serving_fingerprint}
+                      "code_fingerprint": cfg.fingerprint_of("pipeline.pusher")}
 
 
 def test_evaluator_compares_with_the_latest_blessed_model(components, cfg):
@@ -103,7 +103,7 @@ def test_data_gate_reads_the_validator_and_guards_every_model_component(componen
     assert _producer(gate.inputs["anomalies"]) == ("ExampleValidator", "anomalies")
     assert json.loads(gate.exec_properties["tolerated_anomalies"]) == list(
         cfg.tolerated_anomalies)
-    assert gate.exec_properties["code_fingerprint"] == cfg.gate_fingerprint
+    assert gate.exec_properties["code_fingerprint"] == cfg.fingerprint_of("pipeline.gate")
     # What LocalDagRunner executes: the compiled IR's per-node conditions.
     ir = compiler.Compiler().compile(create_pipeline(cfg))
     guarded = {"Transform", "Trainer", "LatestBlessedModelResolver", "Evaluator", "Pusher"}

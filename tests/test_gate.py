@@ -2,7 +2,7 @@
 
 import pytest
 
-from pipeline.gate import classify, is_tolerated
+from pipeline.gate_rules import classify, is_tolerated
 
 NEW_CATEGORY = {"split": "train", "feature": "payment_type",
                 "type": "ENUM_TYPE_UNEXPECTED_STRING_VALUES", "description": "Bitcoin"}
@@ -154,7 +154,7 @@ def test_the_default_output_dir_is_not_repeated(tmp_path):
 
 
 def test_a_new_class_of_a_label_column_is_a_schema_change():
-    from pipeline.gate import schema_can_accept
+    from pipeline.gate_rules import schema_can_accept
 
     new_class = {**NEW_CATEGORY, "feature": "churned"}
     assert schema_can_accept(new_class, label_columns=("churned",))

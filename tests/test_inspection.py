@@ -199,7 +199,7 @@ class _Recorder:
 def recorded_store(tmp_path_factory):
     """An output directory with one recorded run: data, statistics of `SPLITS`, no
     anomalies, a passed gate, a blessed model with metrics, a pushed version."""
-    from pipeline.results import DATA_VERDICT_TYPE, VERDICT_FILE
+    from pipeline.gate_rules import DATA_VERDICT_TYPE, VERDICT_FILE
 
     out = tmp_path_factory.mktemp("recorded")
     record = _Recorder(out)

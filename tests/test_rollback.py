@@ -11,7 +11,7 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as pb
 from tensorflow_serving.config import model_server_config_pb2
 
-from pipeline import cli, inspection, results, rollback, serving, workspace
+from pipeline import cli, inspection, metadata, rollback, serving, workspace
 
 MODEL = "big_tipper"
 # Three versions the Pusher published, then one copied into the folder by hand.
@@ -142,14 +142,14 @@ def _rollback(out, *args):
 
 
 def _state(out):
-    return inspection.serving_state(results.open_store(out / "metadata.db"))
+    return inspection.serving_state(metadata.open_store(out / "metadata.db"))
 
 
 def test_served_version_without_a_rollback_is_the_highest_folder(out):
     state = _state(out)
     assert state["versions"] == [*PUSHED, UNRECORDED]
     assert state["served_version"] == UNRECORDED and state["pinned_version"] is None
-    rows = inspection.models(results.open_store(out / "metadata.db"))
+    rows = inspection.models(metadata.open_store(out / "metadata.db"))
     assert [(row["version"], row["run_id"], row["served"]) for row in rows] == [
         (PUSHED[0], "run-0", False), (PUSHED[1], "run-1", False),
         (PUSHED[2], "run-2", False), (UNRECORDED, None, True)]
@@ -167,7 +167,7 @@ def test_rollback_refuses_a_version_the_pipeline_did_not_push(out, args, message
     if "not pushed" in stderr:
         assert f"choose one of: {', '.join(map(str, PUSHED))}" in stderr
     assert serving.models_config_path(out / "serving" / MODEL).read_text() == before
-    assert inspection.rollbacks(results.open_store(out / "metadata.db")) == []
+    assert inspection.rollbacks(metadata.open_store(out / "metadata.db")) == []
 
 
 def test_rollback_refuses_when_nothing_is_older_or_nothing_ran(out, tmp_path):
@@ -192,7 +192,7 @@ def test_rollback_pins_records_and_latest_returns(out):
     assert code == 0 and f"now serves {PUSHED[0]} (was {PUSHED[2]})" in stdout
     assert serving.versions(model_dir) == [*PUSHED, UNRECORDED]  # nothing deleted
 
-    store = results.open_store(out / "metadata.db")
+    store = metadata.open_store(out / "metadata.db")
     assert [(r["policy"], r["served_version"], r["previous_served_version"])
             for r in inspection.rollbacks(store)] == [
         ("specific", PUSHED[2], UNRECORDED), ("specific", PUSHED[0], PUSHED[2])]
@@ -201,7 +201,7 @@ def test_rollback_pins_records_and_latest_returns(out):
     [event] = store.get_events_by_execution_ids([execution.id])
     [artifact] = store.get_artifacts_by_id([event.artifact_id])
     assert event.type == pb.Event.INPUT
-    assert results.custom_str(artifact, "pushed_version") == str(PUSHED[0])
+    assert metadata.custom_str(artifact, "pushed_version") == str(PUSHED[0])
     assert [c.name for c in store.get_contexts_by_execution(execution.id)] == ["taxi"]
     served = {row["version"]: (row["served"], row["pinned"])
               for row in inspection.models(store)}
@@ -217,7 +217,7 @@ def test_rollback_pins_records_and_latest_returns(out):
     answer = json.loads(stdout)
     assert code == 0 and answer["served_version"] == UNRECORDED
     assert answer["pinned_version"] is None and serving.pinned_versions(config, MODEL) is None
-    last = inspection.rollbacks(results.open_store(out / "metadata.db"))[-1]
+    last = inspection.rollbacks(metadata.open_store(out / "metadata.db"))[-1]
     assert (last["policy"], last["served_version"]) == ("latest", UNRECORDED)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import inspection, results
+from pipeline import inspection, metadata
 from pipeline.config import REPO_ROOT
 from pipeline.data import packaged_taxi_csv
 from tests.conftest import run_pipeline
@@ -180,7 +180,7 @@ def test_report_draws_each_feature_over_the_previous_spans(ws):
     for text in ("fare distribution", "payment_type distribution", "span-3 train",
                  "span-2 train (previous span)"):
         assert text in page, text
-    store = results.open_store(ws["out"] / "metadata.db")
+    store = metadata.open_store(ws["out"] / "metadata.db")
     latest, previous = (d["features"]["fare"] for d in
                         inspection.run_details(store, summary["run_id"])["distributions"])
     assert 2.5 < latest["buckets"][-1][1] / previous["buckets"][-1][1] < 3.5

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pipeline import results, serving
+from pipeline import metadata, serving
 from pipeline.cli import _print_summary
 from pipeline.config import REPO_ROOT
 from tests.conftest import run_pipeline, serialize_example, write_taxi_sample
@@ -74,7 +74,7 @@ def test_first_run_executes_every_component_once(first_run, workspace):
     for node in NODES:  # one progress line per component, with executed/cached and seconds
         assert any(line.split()[:2] == [node, "executed"] and line.endswith(" s")
                    for line in progress.splitlines()), node
-    store = results.open_store(workspace["out"] / "metadata.db")
+    store = metadata.open_store(workspace["out"] / "metadata.db")
     for node in NODES:
         context = store.get_context_by_type_and_name("node", f"taxi.{node}")
         assert len(store.get_executions_by_context(context.id)) == 1, node
@@ -284,7 +284,7 @@ def test_report_is_self_contained_and_renders_in_chromium(first_run, tmp_path):
 def test_a_one_class_slice_has_no_auc_rather_than_zero(first_run, workspace):
     from pipeline import inspection
 
-    store = results.open_store(workspace["out"] / "metadata.db")
+    store = metadata.open_store(workspace["out"] / "metadata.db")
     details = inspection.run_details(store, first_run[0]["run_id"])
     rows = {(row["slice"], row["model"]): row for row in details["metrics"]}
     cash, card = rows["payment_type=Cash", "candidate"], rows["payment_type=Credit Card",

@@ -18,7 +18,7 @@ import time
 import pytest
 import tensorflow as tf
 
-from pipeline import results, serving
+from pipeline import metadata, serving
 from pipeline.config import REPO_ROOT
 from tests.conftest import run_pipeline, write_taxi_sample
 
@@ -112,11 +112,11 @@ def test_killed_during_each_component_loses_nothing(ws, first):
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
         text = log.read_text()
-        store = results.open_store(out / "metadata.db")  # still readable after SIGKILL
-        run_id = results.latest_run_id(store)
+        store = metadata.open_store(out / "metadata.db")  # still readable after SIGKILL
+        run_id = metadata.latest_run_id(store)
         # Resolvers query ML Metadata on every run; they have no cache entry.
         for node in (set(_started(text)) & done) - {"LatestBlessedModelResolver"}:
-            assert results.node_state(store, "taxi", node, run_id) == "cached", (target, node)
+            assert metadata.node_state(store, "taxi", node, run_id) == "cached", (target, node)
         done |= _finished(text)
         _assert_versions_complete(model_dir, first_version)
         assert serving.versions(model_dir) == [first_version]
@@ -167,7 +167,7 @@ def test_waiting_run_starts_after_the_first_and_both_succeed(concurrent):
     a_summary, c_summary = json.loads(a_out), json.loads(c_out)
     assert {c["state"] for c in c_summary["components"]
             if c["id"] != "LatestBlessedModelResolver"} == {"cached"}
-    store = results.open_store(concurrent["out"] / "metadata.db")
+    store = metadata.open_store(concurrent["out"] / "metadata.db")
     assert len(store.get_contexts_by_type("pipeline_run")) == 2
     assert serving.versions(concurrent["out"] / "serving" / "big_tipper") == [
         a_summary["pushed_version"]]
