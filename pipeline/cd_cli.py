@@ -49,9 +49,9 @@ def add_parsers(commands) -> None:
 def _gated_metrics(details: dict) -> list[dict]:
     """Each metric the Evaluator gated on the whole eval split: this model's value, the
     threshold, the baseline model's value and the limit it sets, and whether it passed."""
-    from pipeline import results
+    from pipeline import artifact_files
 
-    overall = results.overall_metrics(details["metrics"])
+    overall = artifact_files.overall_metrics(details["metrics"])
     candidate, baseline = overall.get("candidate", {}), overall.get("baseline", {})
     failures = details["validation"]["failures"] if details["validation"] else []
     failed = {reason["metric"] for reason in failures if reason["slice"] == "Overall"}
@@ -244,12 +244,12 @@ def _deploy(found: dict, args, out, err) -> int:
 
 def main(args, out, err) -> int:
     """Runs `evaluate` or `deploy`; 2 when there is no run to read."""
-    from pipeline import artifact_files, inspection, results, workspace
+    from pipeline import artifact_files, inspection, metadata, workspace
 
     try:
         cfg = workspace.config_with_runs(args.output_dir)
         workspace.check_metadata(cfg.metadata_path)
-        store = results.open_store(cfg.metadata_path)
+        store = metadata.open_store(cfg.metadata_path)
         found = decision(inspection.run_details(store, inspection.resolve_run(store,
                                                                                args.run)))
     except (inspection.NoRuns, workspace.OutputDirError) as error:
