@@ -141,7 +141,10 @@ def test_parameters_are_carried_over(tasks, cfg):
                   for m in eval_config.metrics_specs[0].metrics if m.per_slice_thresholds}
     assert thresholds["AUC"].value_threshold.lower_bound.value == 0.91
     assert thresholds["BinaryAccuracy"].value_threshold.lower_bound.value == 0.8
-    assert thresholds["AUC"].change_threshold.absolute.value == pytest.approx(-0.01)
+    change = thresholds["AUC"].change_threshold
+    assert thresholds["AUC"].HasField("change_threshold") and change.HasField("absolute")
+    assert change.direction == tfma.MetricDirection.HIGHER_IS_BETTER
+    assert change.absolute.value == pytest.approx(-0.01)
     for name in ("Transform", "Trainer"):
         config = json.loads(_constant(tasks[name], "custom_config"))
         assert config["model_fingerprint"] == cfg.model_fingerprint

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 import models
-from pipeline.config import DEFAULT_DATA_DIR, DEFAULT_OUTPUT_DIR, REPO_ROOT, Config, make_config
+from pipeline.config import DEFAULT_DATA_DIR, DEFAULT_OUTPUT_DIR, REPO_ROOT, make_config
 
 
 def test_defaults_point_into_the_checkout_and_outputs_stay_out_of_git():
@@ -32,7 +32,6 @@ def test_config_is_frozen_and_variants_come_from_replace():
         cfg.train_steps = 1
     variant = dataclasses.replace(cfg, min_auc=0.5)
     assert variant.min_auc == 0.5 and cfg.min_auc != 0.5
-    assert isinstance(variant, Config)
 
 
 def test_split_ratio_is_four_to_one():

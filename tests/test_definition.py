@@ -13,7 +13,6 @@ from tfx.dsl.compiler import compiler
 from models.features import REGRESSION, Label
 from models.preprocessing import INPUTS_KEY
 from pipeline.baseline import LatestBlessedBeforeCandidateStrategy
-from pipeline.beam import beam_pipeline_args
 from pipeline.config import make_config
 from pipeline.definition import create_pipeline
 from pipeline.example_gen import Executor
@@ -93,7 +92,14 @@ def test_evaluator_compares_with_the_latest_blessed_model(components, cfg):
     assert slices == [[]] + [[name] for name in cfg.slice_features]
     assert thresholds["AUC"].value_threshold.lower_bound.value == cfg.min_auc
     assert thresholds["BinaryAccuracy"].value_threshold.lower_bound.value == cfg.min_accuracy
-    assert thresholds["AUC"].change_threshold.absolute.value <= 0
+    # No regression against the baseline: both gated metrics carry a change threshold
+    # (a missing one reads as value 0 too, so its presence is checked first).
+    for name in ("AUC", "BinaryAccuracy"):
+        assert thresholds[name].HasField("change_threshold"), name
+        change = thresholds[name].change_threshold
+        assert change.HasField("absolute") and not change.HasField("relative"), name
+        assert change.direction == tfma.MetricDirection.HIGHER_IS_BETTER, name
+        assert change.absolute.value == pytest.approx(-cfg.max_regression, abs=1e-9), name
     # The mean label per slice tells a one-class slice, whose AUC TFMA reports as 0.
     assert "MeanLabel" in by_name
 
@@ -159,6 +165,8 @@ def test_regression_is_gated_on_rmse_and_mae_ceilings_and_no_regression(cfg):
     # No ceiling configured: an infinite one, so that a first model can be blessed.
     assert mae.value_threshold.upper_bound.value == float("inf")
     for threshold in (rmse, mae):
+        assert threshold.HasField("change_threshold")
+        assert threshold.change_threshold.HasField("absolute")
         assert threshold.change_threshold.direction == tfma.MetricDirection.LOWER_IS_BETTER
         assert threshold.change_threshold.absolute.value == pytest.approx(0.1)
 
@@ -188,7 +196,13 @@ def test_pipeline_settings(cfg):
     assert pipeline.enable_cache
     assert pipeline.pipeline_info.pipeline_root == str(cfg.pipeline_root)
     assert pipeline.metadata_connection_config.sqlite.filename_uri == str(cfg.metadata_path)
-    assert pipeline.beam_pipeline_args == beam_pipeline_args(cfg)
+    assert pipeline.beam_pipeline_args == []  # the in-memory profile: Beam's defaults
+    # A profile's arguments reach the pipeline (rather than comparing the function's
+    # result with itself, a profile whose arguments are known).
+    workers = create_pipeline(dataclasses.replace(cfg, beam_profile="multi-processing",
+                                                  beam_workers=3))
+    assert "--direct_num_workers=3" in workers.beam_pipeline_args
+    assert "--direct_running_mode=multi_processing" in workers.beam_pipeline_args
 
 
 def test_create_pipeline_touches_no_files(cfg):

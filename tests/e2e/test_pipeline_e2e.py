@@ -447,6 +447,7 @@ def test_model_that_tf_serving_cannot_run_is_not_pushed(workspace):
                           *GATE, "--max-regression", "1", code_dir=workspace["code"])
     assert result.returncode == 1
     assert "Pusher failed" in result.stderr and "not servable" in result.stderr
+    assert "static scan of the serving graph found ops" in result.stderr
     assert "EagerPyFunc" in result.stderr
     assert versions(workspace) == before
     # A failed run still leaves its report, which shows the failure.
