@@ -47,10 +47,10 @@ NON_ATOMIC_AFTER = '''    staging = model_serving_dir / str(version)
 
 # (name, file, text, replacement, the unit test files that concern it)
 MUTATIONS = [
-    ("gate passes everything", "pipeline/gate.py",
+    ("gate passes everything", "pipeline/gate_rules.py",
      "return {PASSED: not blocking,", "return {PASSED: True,",
      ["tests/test_gate.py", "tests/test_data_gate.py"]),
-    ("tolerate-all", "pipeline/gate.py",
+    ("tolerate-all", "pipeline/gate_rules.py",
      "return any(rule in keys for rule in tolerated)", "return True",
      ["tests/test_gate.py", "tests/test_data_gate.py"]),
     ("no change threshold", "pipeline/definition.py",
