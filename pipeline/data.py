@@ -17,6 +17,7 @@ from pathlib import Path
 
 from models.features import CLASSIFICATION, REGRESSION
 from models.signatures import input_name
+from pipeline import safe_files
 
 TAXI_CSV_IN_TFX = ("examples", "chicago_taxi_pipeline", "data", "simple", "data.csv")
 _SPAN_DIR = re.compile(r"^span-(\d+)$")
@@ -68,10 +69,8 @@ def prepare_default_data(data_dir: Path) -> Path:
     if target.is_file() and target.stat().st_size == source.stat().st_size:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".csv.partial")
-    shutil.copyfile(source, partial)
-    # Renamed into place so a reader never sees half a file.
-    partial.replace(target)
+    with source.open("rb") as copied, safe_files.replacing(target, text=False) as handle:
+        shutil.copyfileobj(copied, handle)
     return target
 
 
@@ -91,14 +90,12 @@ def prepare_sample(name: str, data_dir: Path) -> Path:
         target = [str(loaded.target_names[value]) for value in target]
     target_path = data_dir / "data.csv"
     data_dir.mkdir(parents=True, exist_ok=True)
-    partial = target_path.with_suffix(".csv.partial")
-    with partial.open("w", newline="", encoding="utf-8") as handle:
+    with safe_files.replacing(target_path, newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow([*columns, sample.label])
         for row, label in zip(loaded.data.tolist(), target, strict=True):
             writer.writerow([*(repr(float(value)) for value in row),
                              label.item() if hasattr(label, "item") else label])
-    partial.replace(target_path)
     return target_path
 
 

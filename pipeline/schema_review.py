@@ -24,7 +24,7 @@ from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 
 from models.features import CLASSIFICATION, MAX_CATEGORY_VALUES, Label
-from pipeline import artifact_files, results
+from pipeline import artifact_files, results, safe_files
 from pipeline.config import load_schema
 
 
@@ -343,6 +343,4 @@ def write_curated(schema: schema_pb2.Schema, path: Path,
                   header: list[str] | None = None) -> None:
     """Writes `curated_text` atomically."""
     text = curated_text(schema, path, header)
-    partial = path.with_suffix(".partial")
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(path)
+    safe_files.write_text(path, text)
