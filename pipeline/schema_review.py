@@ -93,12 +93,20 @@ def bootstrap(csv_files: list[Path], label: Label, path: Path) -> schema_pb2.Sch
     path.parent.mkdir(parents=True, exist_ok=True)
     write_curated(schema, path, header=[
         f"# Inferred by `python -m pipeline run` on {datetime.date.today()} from",
-        *(f"#   {p}" for p in csv_files),
+        *(f"#   {comment_text(str(p))}" for p in csv_files),
         "# Review it (types, domains, presence) and keep it with the data: every later",
         "# run validates its data against this file and derives the model's inputs from it.",
         "# A column with empty cells is optional: `value_count { max: 1 }` without a min.",
     ])
     return schema
+
+
+def comment_text(text: str) -> str:
+    """`text` for one comment line: a line break, or any other character that is not
+    printable, escaped as Python writes it (a file named with a line break would
+    otherwise end the comment and put the rest of its name into the schema)."""
+    return "".join(char if char.isprintable() else char.encode("unicode_escape").decode()
+                   for char in text)
 
 
 def _label_domain(feature: schema_pb2.Feature, stats) -> None:
