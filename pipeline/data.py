@@ -11,6 +11,7 @@ without a byte-order mark, comma-separated (the only delimiter CsvExampleGen rea
 import csv
 import dataclasses
 import importlib.util
+import math
 import re
 import shutil
 from pathlib import Path
@@ -21,6 +22,8 @@ from pipeline import safe_files
 
 TAXI_CSV_IN_TFX = ("examples", "chicago_taxi_pipeline", "data", "simple", "data.csv")
 _SPAN_DIR = re.compile(r"^span-(\d+)$")
+# What TFX's file matching (tf.io.gfile.glob) reads as a pattern in a data path.
+GLOB_CHARACTERS = "*?[]"
 # How every CSV is read: UTF-8, with the byte-order mark Excel writes skipped
 # (CsvExampleGen skips it too: pipeline/example_gen.py).
 ENCODING = "utf-8-sig"
@@ -115,6 +118,10 @@ def check_data_dir(data_dir: Path) -> tuple[int, ...]:
     DataError if not."""
     if not data_dir.is_dir():
         raise DataError(f"data directory {data_dir} does not exist")
+    wildcards = sorted(set(GLOB_CHARACTERS) & set(str(data_dir)))
+    if wildcards:
+        raise DataError(f"the data directory's path {data_dir} holds {' and '.join(wildcards)}, "
+                        "which TFX reads as a file pattern; move or rename the folder")
     spans = span_dirs(data_dir)
     if not spans:
         if not any(data_dir.glob("*.csv")):
@@ -155,13 +162,17 @@ def check_label(csv_files: list[Path], columns: tuple[str, ...], name: str,
     if name is None:
         return
     seen: set[str] = set()
+    not_finite: set[str] = set()
     for path in csv_files:
         try:
-            _scan_label(path, name, task, seen)
+            _scan_label(path, name, task, seen, not_finite)
         except (OSError, UnicodeDecodeError, csv.Error) as error:
             raise DataError(f"cannot read {path}: {error}") from None
         if task == REGRESSION and len(seen) > 1:
             return
+    if not seen and not_finite:
+        raise DataError(f"label column {name!r} holds no finite number, only "
+                        f"{', '.join(sorted(not_finite))}; a regression needs numbers")
     if not seen:
         raise DataError(f"label column {name!r} is empty in every row of "
                         f"{', '.join(str(path) for path in csv_files)}")
@@ -184,9 +195,11 @@ def check_taxi_columns(csv_file: Path, taxi_columns: tuple[str, ...]) -> None:
                         f"columns are {', '.join(header)}")
 
 
-def _scan_label(path: Path, name: str, task: str | None, seen: set[str]) -> None:
-    """Adds the label values of one file to `seen`, stopping as soon as the verdict is
-    known (a regression needs two numbers, a classification at most MAX_CLASSES)."""
+def _scan_label(path: Path, name: str, task: str | None, seen: set[str],
+                not_finite: set[str]) -> None:
+    """Adds the label values of one file to `seen` (a regression's NaN and infinities to
+    `not_finite`), stopping as soon as the verdict is known (a regression needs two
+    finite numbers, a classification at most MAX_CLASSES)."""
     with path.open(newline="", encoding=ENCODING) as handle:
         for row in csv.DictReader(handle):
             value = (row.get(name) or "").strip()
@@ -194,11 +207,14 @@ def _scan_label(path: Path, name: str, task: str | None, seen: set[str]) -> None
                 continue
             if task == REGRESSION:
                 try:
-                    float(value)
+                    number = float(value)
                 except ValueError:
                     raise DataError(
                         f"label column {name!r} holds text such as {value!r}, so it cannot "
                         "be a regression target (use --task classification)") from None
+                if not math.isfinite(number):
+                    not_finite.add(value)
+                    continue
                 seen.add(value)
                 if len(seen) > 1:
                     return
@@ -215,6 +231,7 @@ def _check_csvs(span_dir: Path) -> None:
         raise DataError(f"{span_dir} has no .csv files")
     header = None
     for path in csv_files:
+        check_rows(path)
         file_header = _read_header(path)
         if header is not None and file_header != header:
             raise DataError(f"{path} has a different header from {csv_files[0]}")
@@ -226,6 +243,48 @@ def _check_csvs(span_dir: Path) -> None:
                         f"({', '.join(marked)}) and others do not; CsvExampleGen needs one "
                         "folder's files to have the same header, so save them with the same "
                         "encoding")
+
+
+def _decoded_lines(path: Path):
+    """The file's lines as text, DataError naming the first line that is not UTF-8."""
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                yield line.decode(ENCODING if number == 1 else "utf-8")
+            except UnicodeDecodeError as error:
+                raise DataError(
+                    f"line {number} of {path} is not UTF-8 (byte {line[error.start]:#04x} "
+                    f"at byte {error.start + 1} of the line): save it as UTF-8, e.g. "
+                    "\"CSV UTF-8\" in Excel or iconv -f latin1 -t utf-8") from None
+
+
+def check_rows(path: Path) -> None:
+    """DataError, in one sentence, for a CSV file CsvExampleGen would split or fail on
+    after minutes: bytes that are not UTF-8, a field longer than the CSV reader's limit,
+    and a quoted field holding a line break (CsvExampleGen reads line by line, so it
+    would cut the row in two there)."""
+    limit = csv.field_size_limit()
+    rows = csv.reader(_decoded_lines(path))
+    start = 1
+    while True:
+        try:
+            row = next(rows, None)
+        except OSError as error:
+            raise DataError(f"cannot read {path}: {error.strerror}") from None
+        except csv.Error as error:
+            if "field limit" in str(error):
+                raise DataError(
+                    f"line {start} of {path} has a field longer than {limit} characters, "
+                    "the most the CSV reader of CsvExampleGen takes") from None
+            raise DataError(f"cannot read line {start} of {path}: {error}") from None
+        if row is None:
+            return
+        if rows.line_num > start or any("\n" in field or "\r" in field for field in row):
+            raise DataError(
+                f"line {start} of {path} has a quoted field holding a line break, which "
+                "CsvExampleGen would read as the end of the row; replace the line breaks "
+                "inside fields (e.g. with spaces)")
+        start = rows.line_num + 1
 
 
 def _starts_with_byte_order_mark(path: Path) -> bool:
