@@ -11,9 +11,9 @@ without a byte-order mark, comma-separated (the only delimiter CsvExampleGen rea
 import csv
 import dataclasses
 import importlib.util
+import io
 import math
 import re
-import shutil
 from pathlib import Path
 
 from models.features import CLASSIFICATION, REGRESSION
@@ -65,22 +65,38 @@ def packaged_taxi_csv() -> Path:
     return path
 
 
-def prepare_default_data(data_dir: Path) -> Path:
-    """Copy the packaged taxi CSV to `data_dir/span-1/data.csv` unless it is there."""
-    source = packaged_taxi_csv()
+def _keep_or_refuse(target: Path, content: bytes, force: bool) -> bool:
+    """True when `target` already holds `content` (nothing to write); DataError when it
+    holds something else, unless `force`: a user's edited or own data is not replaced
+    silently."""
+    if not target.exists():
+        return False
+    if target.is_file() and target.read_bytes() == content:
+        return True
+    if force:
+        return False
+    raise DataError(f"{target} exists and differs from the packaged data; move it away or "
+                    "pass --force to replace it")
+
+
+def prepare_default_data(data_dir: Path, force: bool = False) -> Path:
+    """Copy the packaged taxi CSV to `data_dir/span-1/data.csv` unless it is there;
+    DataError when a different file is there, unless `force`."""
+    content = packaged_taxi_csv().read_bytes()
     target = data_dir / "span-1" / "data.csv"
-    if target.is_file() and target.stat().st_size == source.stat().st_size:
+    if _keep_or_refuse(target, content, force):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    with source.open("rb") as copied, safe_files.replacing(target, text=False) as handle:
-        shutil.copyfileobj(copied, handle)
+    # Replaced in one rename, so a reader never sees half a file.
+    safe_files.write_bytes(target, content)
     return target
 
 
-def prepare_sample(name: str, data_dir: Path) -> Path:
+def prepare_sample(name: str, data_dir: Path, force: bool = False) -> Path:
     """Writes scikit-learn's bundled dataset `name` (see SAMPLES) to `data_dir/data.csv`,
     its column names as letters, digits and underscores (any name would do, see
-    models.signatures.input_name; these keep results comparable with earlier runs)."""
+    models.signatures.input_name; these keep results comparable with earlier runs).
+    DataError when a different data.csv is there, unless `force`."""
     from sklearn import datasets
 
     sample = SAMPLES[name]
@@ -92,13 +108,17 @@ def prepare_sample(name: str, data_dir: Path) -> Path:
     if sample.named_classes:
         target = [str(loaded.target_names[value]) for value in target]
     target_path = data_dir / "data.csv"
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow([*columns, sample.label])
+    for row, label in zip(loaded.data.tolist(), target, strict=True):
+        writer.writerow([*(repr(float(value)) for value in row),
+                         label.item() if hasattr(label, "item") else label])
+    content = text.getvalue().encode("utf-8")
+    if _keep_or_refuse(target_path, content, force):
+        return target_path
     data_dir.mkdir(parents=True, exist_ok=True)
-    with safe_files.replacing(target_path, newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow([*columns, sample.label])
-        for row, label in zip(loaded.data.tolist(), target, strict=True):
-            writer.writerow([*(repr(float(value)) for value in row),
-                             label.item() if hasattr(label, "item") else label])
+    safe_files.write_bytes(target_path, content)
     return target_path
 
 

@@ -181,3 +181,28 @@ def test_a_csv_name_with_a_line_break_cannot_write_into_the_inferred_schema(tmp_
     comments = [line for line in schema_path.read_text().splitlines()
                 if "injected" in line]
     assert comments == ["#   " + str(path).replace("\n", "\\n")]
+
+
+def _prepare(*args):
+    return subprocess.run([sys.executable, "-m", "pipeline", "prepare-data", *args],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("dataset, target", [("wine", "data.csv"),
+                                             ("taxi", "span-1/data.csv")])
+def test_prepare_data_replaces_a_differing_data_csv_only_with_force(tmp_path, dataset,
+                                                                     target):
+    path = _write((tmp_path / target).parent, "my,own\n1,2\n")
+    refused = _prepare("--dataset", dataset, "--data-dir", str(tmp_path))
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.strip().splitlines() == [
+        f"error: {path} exists and differs from the packaged data; move it away or pass "
+        "--force to replace it"]
+    assert path.read_text() == "my,own\n1,2\n"
+    forced = _prepare("--dataset", dataset, "--data-dir", str(tmp_path), "--force")
+    assert forced.returncode == 0, forced.stderr
+    written = path.read_bytes()
+    assert written != b"my,own\n1,2\n" and len(written.splitlines()) > 100
+    again = _prepare("--dataset", dataset, "--data-dir", str(tmp_path))
+    assert again.returncode == 0, again.stderr
+    assert path.read_bytes() == written
