@@ -273,8 +273,9 @@ def _decoded_lines(path: Path):
                 yield line.decode(ENCODING if number == 1 else "utf-8")
             except UnicodeDecodeError as error:
                 raise DataError(
-                    f"line {number} of {path} is not UTF-8 (byte {line[error.start]:#04x} "
-                    f"at byte {error.start + 1} of the line): save it as UTF-8, e.g. "
+                    f"cannot read {path}: line {number} is not UTF-8 (byte "
+                    f"{line[error.start]:#04x} at byte {error.start + 1} of the line); save "
+                    "it as UTF-8, e.g. "
                     "\"CSV UTF-8\" in Excel or iconv -f latin1 -t utf-8") from None
 
 

@@ -51,7 +51,7 @@ def test_hostile_rows_are_refused_with_the_file_and_line(tmp_path, case):
 
 
 def test_a_hostile_row_in_an_earlier_span_is_refused(tmp_path):
-    _write(tmp_path / "span-1", HOSTILE["latin1"][0])
+    _write(tmp_path / "span-1", HOSTILE["quoted_newline"][0])
     _write(tmp_path / "span-2", HEADER + _rows())
     with pytest.raises(data.DataError, match="span-1/data.csv"):
         data.check_data_dir(tmp_path)
