@@ -183,6 +183,8 @@ def _parser() -> argparse.ArgumentParser:
     prepare.add_argument("--dataset", choices=("taxi", *SAMPLES), default="taxi",
                          help="the dataset (default: taxi)")
     prepare.add_argument("--data-dir", help="destination (default: data/DATASET)")
+    prepare.add_argument("--force", action="store_true",
+                         help="replace a data.csv there that differs from the dataset")
 
     predict = commands.add_parser(
         "predict", help="score a TF Serving REST JSON body or CSV rows with a pushed version")
@@ -500,9 +502,9 @@ def _prepare(args) -> int:
                 else DEFAULT_DATA_DIR.parent / args.dataset).expanduser().resolve()
     try:
         if args.dataset == "taxi":
-            print(data.prepare_default_data(data_dir))
+            print(data.prepare_default_data(data_dir, force=args.force))
             return EXIT_OK
-        print(data.prepare_sample(args.dataset, data_dir))
+        print(data.prepare_sample(args.dataset, data_dir, force=args.force))
     except (data.DataError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE

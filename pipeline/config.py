@@ -13,7 +13,15 @@ from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 import models
-from models.features import CLASSIFICATION, REGRESSION, Label, ModelInputs, Ratio, from_schema
+from models.features import (
+    CLASSIFICATION,
+    REGRESSION,
+    Label,
+    ModelInputs,
+    Ratio,
+    SchemaError,
+    from_schema,
+)
 
 BASELINE_STRATEGIES = ("before-candidate", "latest-blessed")
 
@@ -264,8 +272,19 @@ def code_fingerprint(module: str) -> str:
 
 
 def load_schema(path: Path) -> schema_pb2.Schema:
-    """A TFMD schema from its text form (FileNotFoundError when there is none)."""
-    return text_format.Parse(Path(path).read_text(encoding="utf-8"), schema_pb2.Schema())
+    """A TFMD schema from its text form (FileNotFoundError when there is none; SchemaError,
+    in one sentence, for a folder or a file that is not a schema)."""
+    if Path(path).is_dir():
+        raise SchemaError(f"{path} is a folder; a schema is a schema.pbtxt file")
+    try:
+        return text_format.Parse(Path(path).read_text(encoding="utf-8"), schema_pb2.Schema())
+    except FileNotFoundError:
+        raise
+    except (OSError, UnicodeDecodeError) as error:
+        raise SchemaError(f"cannot read the schema {path}: {error}") from None
+    except text_format.ParseError as error:
+        raise SchemaError(f"{path} is not a TFMD schema in protobuf text format "
+                          f"({error})") from None
 
 
 def _name(text: str) -> str:

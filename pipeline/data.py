@@ -11,15 +11,19 @@ without a byte-order mark, comma-separated (the only delimiter CsvExampleGen rea
 import csv
 import dataclasses
 import importlib.util
+import io
+import math
 import re
-import shutil
 from pathlib import Path
 
 from models.features import CLASSIFICATION, REGRESSION
 from models.signatures import input_name
+from pipeline import safe_files
 
 TAXI_CSV_IN_TFX = ("examples", "chicago_taxi_pipeline", "data", "simple", "data.csv")
 _SPAN_DIR = re.compile(r"^span-(\d+)$")
+# What TFX's file matching (tf.io.gfile.glob) reads as a pattern in a data path.
+GLOB_CHARACTERS = "*?[]"
 # How every CSV is read: UTF-8, with the byte-order mark Excel writes skipped
 # (CsvExampleGen skips it too: pipeline/example_gen.py).
 ENCODING = "utf-8-sig"
@@ -61,24 +65,38 @@ def packaged_taxi_csv() -> Path:
     return path
 
 
-def prepare_default_data(data_dir: Path) -> Path:
-    """Copy the packaged taxi CSV to `data_dir/span-1/data.csv` unless it is there."""
-    source = packaged_taxi_csv()
+def _keep_or_refuse(target: Path, content: bytes, force: bool) -> bool:
+    """True when `target` already holds `content` (nothing to write); DataError when it
+    holds something else, unless `force`: a user's edited or own data is not replaced
+    silently."""
+    if not target.exists():
+        return False
+    if target.is_file() and target.read_bytes() == content:
+        return True
+    if force:
+        return False
+    raise DataError(f"{target} exists and differs from the packaged data; move it away or "
+                    "pass --force to replace it")
+
+
+def prepare_default_data(data_dir: Path, force: bool = False) -> Path:
+    """Copy the packaged taxi CSV to `data_dir/span-1/data.csv` unless it is there;
+    DataError when a different file is there, unless `force`."""
+    content = packaged_taxi_csv().read_bytes()
     target = data_dir / "span-1" / "data.csv"
-    if target.is_file() and target.stat().st_size == source.stat().st_size:
+    if _keep_or_refuse(target, content, force):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".csv.partial")
-    shutil.copyfile(source, partial)
-    # Renamed into place so a reader never sees half a file.
-    partial.replace(target)
+    # Replaced in one rename, so a reader never sees half a file.
+    safe_files.write_bytes(target, content)
     return target
 
 
-def prepare_sample(name: str, data_dir: Path) -> Path:
+def prepare_sample(name: str, data_dir: Path, force: bool = False) -> Path:
     """Writes scikit-learn's bundled dataset `name` (see SAMPLES) to `data_dir/data.csv`,
     its column names as letters, digits and underscores (any name would do, see
-    models.signatures.input_name; these keep results comparable with earlier runs)."""
+    models.signatures.input_name; these keep results comparable with earlier runs).
+    DataError when a different data.csv is there, unless `force`."""
     from sklearn import datasets
 
     sample = SAMPLES[name]
@@ -90,15 +108,17 @@ def prepare_sample(name: str, data_dir: Path) -> Path:
     if sample.named_classes:
         target = [str(loaded.target_names[value]) for value in target]
     target_path = data_dir / "data.csv"
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow([*columns, sample.label])
+    for row, label in zip(loaded.data.tolist(), target, strict=True):
+        writer.writerow([*(repr(float(value)) for value in row),
+                         label.item() if hasattr(label, "item") else label])
+    content = text.getvalue().encode("utf-8")
+    if _keep_or_refuse(target_path, content, force):
+        return target_path
     data_dir.mkdir(parents=True, exist_ok=True)
-    partial = target_path.with_suffix(".csv.partial")
-    with partial.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow([*columns, sample.label])
-        for row, label in zip(loaded.data.tolist(), target, strict=True):
-            writer.writerow([*(repr(float(value)) for value in row),
-                             label.item() if hasattr(label, "item") else label])
-    partial.replace(target_path)
+    safe_files.write_bytes(target_path, content)
     return target_path
 
 
@@ -118,6 +138,10 @@ def check_data_dir(data_dir: Path) -> tuple[int, ...]:
     DataError if not."""
     if not data_dir.is_dir():
         raise DataError(f"data directory {data_dir} does not exist")
+    wildcards = sorted(set(GLOB_CHARACTERS) & set(str(data_dir)))
+    if wildcards:
+        raise DataError(f"the data directory's path {data_dir} holds {' and '.join(wildcards)}, "
+                        "which TFX reads as a file pattern; move or rename the folder")
     spans = span_dirs(data_dir)
     if not spans:
         if not any(data_dir.glob("*.csv")):
@@ -158,13 +182,17 @@ def check_label(csv_files: list[Path], columns: tuple[str, ...], name: str,
     if name is None:
         return
     seen: set[str] = set()
+    not_finite: set[str] = set()
     for path in csv_files:
         try:
-            _scan_label(path, name, task, seen)
+            _scan_label(path, name, task, seen, not_finite)
         except (OSError, UnicodeDecodeError, csv.Error) as error:
             raise DataError(f"cannot read {path}: {error}") from None
         if task == REGRESSION and len(seen) > 1:
             return
+    if not seen and not_finite:
+        raise DataError(f"label column {name!r} holds no finite number, only "
+                        f"{', '.join(sorted(not_finite))}; a regression needs numbers")
     if not seen:
         raise DataError(f"label column {name!r} is empty in every row of "
                         f"{', '.join(str(path) for path in csv_files)}")
@@ -187,9 +215,11 @@ def check_taxi_columns(csv_file: Path, taxi_columns: tuple[str, ...]) -> None:
                         f"columns are {', '.join(header)}")
 
 
-def _scan_label(path: Path, name: str, task: str | None, seen: set[str]) -> None:
-    """Adds the label values of one file to `seen`, stopping as soon as the verdict is
-    known (a regression needs two numbers, a classification at most MAX_CLASSES)."""
+def _scan_label(path: Path, name: str, task: str | None, seen: set[str],
+                not_finite: set[str]) -> None:
+    """Adds the label values of one file to `seen` (a regression's NaN and infinities to
+    `not_finite`), stopping as soon as the verdict is known (a regression needs two
+    finite numbers, a classification at most MAX_CLASSES)."""
     with path.open(newline="", encoding=ENCODING) as handle:
         for row in csv.DictReader(handle):
             value = (row.get(name) or "").strip()
@@ -197,11 +227,14 @@ def _scan_label(path: Path, name: str, task: str | None, seen: set[str]) -> None
                 continue
             if task == REGRESSION:
                 try:
-                    float(value)
+                    number = float(value)
                 except ValueError:
                     raise DataError(
                         f"label column {name!r} holds text such as {value!r}, so it cannot "
                         "be a regression target (use --task classification)") from None
+                if not math.isfinite(number):
+                    not_finite.add(value)
+                    continue
                 seen.add(value)
                 if len(seen) > 1:
                     return
@@ -218,6 +251,7 @@ def _check_csvs(span_dir: Path) -> None:
         raise DataError(f"{span_dir} has no .csv files")
     header = None
     for path in csv_files:
+        check_rows(path)
         file_header = _read_header(path)
         if header is not None and file_header != header:
             raise DataError(f"{path} has a different header from {csv_files[0]}")
@@ -229,6 +263,49 @@ def _check_csvs(span_dir: Path) -> None:
                         f"({', '.join(marked)}) and others do not; CsvExampleGen needs one "
                         "folder's files to have the same header, so save them with the same "
                         "encoding")
+
+
+def _decoded_lines(path: Path):
+    """The file's lines as text, DataError naming the first line that is not UTF-8."""
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                yield line.decode(ENCODING if number == 1 else "utf-8")
+            except UnicodeDecodeError as error:
+                raise DataError(
+                    f"cannot read {path}: line {number} is not UTF-8 (byte "
+                    f"{line[error.start]:#04x} at byte {error.start + 1} of the line); save "
+                    "it as UTF-8, e.g. "
+                    "\"CSV UTF-8\" in Excel or iconv -f latin1 -t utf-8") from None
+
+
+def check_rows(path: Path) -> None:
+    """DataError, in one sentence, for a CSV file CsvExampleGen would split or fail on
+    after minutes: bytes that are not UTF-8, a field longer than the CSV reader's limit,
+    and a quoted field holding a line break (CsvExampleGen reads line by line, so it
+    would cut the row in two there)."""
+    limit = csv.field_size_limit()
+    rows = csv.reader(_decoded_lines(path))
+    start = 1
+    while True:
+        try:
+            row = next(rows, None)
+        except OSError as error:
+            raise DataError(f"cannot read {path}: {error.strerror}") from None
+        except csv.Error as error:
+            if "field limit" in str(error):
+                raise DataError(
+                    f"line {start} of {path} has a field longer than {limit} characters, "
+                    "the most the CSV reader of CsvExampleGen takes") from None
+            raise DataError(f"cannot read line {start} of {path}: {error}") from None
+        if row is None:
+            return
+        if rows.line_num > start or any("\n" in field or "\r" in field for field in row):
+            raise DataError(
+                f"line {start} of {path} has a quoted field holding a line break, which "
+                "CsvExampleGen would read as the end of the row; replace the line breaks "
+                "inside fields (e.g. with spaces)")
+        start = rows.line_num + 1
 
 
 def _starts_with_byte_order_mark(path: Path) -> bool:

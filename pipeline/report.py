@@ -11,7 +11,7 @@ import math
 import re
 from pathlib import Path
 
-from pipeline import inspection
+from pipeline import inspection, safe_files
 
 _STYLE = """
 body { font-family: sans-serif; margin: 2em; color: #222; max-width: 70em; }
@@ -530,7 +530,5 @@ def write(details: dict, output_dir: Path) -> Path:
     """Renders one run's report and replaces the file atomically."""
     path = path_for(output_dir, details["run_id"])
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
-    partial.write_text(render(details), encoding="utf-8")
-    partial.replace(path)
+    safe_files.write_text(path, render(details))
     return path

@@ -13,6 +13,7 @@ Pusher keeps the policy when it publishes, so a pin holds until `--to latest`.
 import json
 from pathlib import Path
 
+from pipeline import safe_files
 from pipeline.exit_codes import EXIT_BUSY, EXIT_OK, EXIT_USAGE, LATEST, version_or_latest
 
 
@@ -126,9 +127,7 @@ def _rollback(cfg, target) -> dict:
         if before is None:
             config.unlink()
         else:
-            partial = config.with_name(f".{config.name}.restore")
-            partial.write_bytes(before)
-            partial.replace(config)
+            safe_files.write_bytes(config, before)
         raise Refused(f"cannot record the rollback in {cfg.metadata_path} ({error}); "
                       f"{config} is unchanged") from None
     return {**answer, "served_version": served, "changed": True}

@@ -12,7 +12,7 @@ import time
 import traceback
 from pathlib import Path
 
-from pipeline import artifact_files, metadata, serving, workspace
+from pipeline import artifact_files, metadata, safe_files, serving, workspace
 from pipeline.config import Config
 
 _RUNNING = "Component %s is running."
@@ -85,7 +85,7 @@ def captured_output(log_path: Path, verbose: bool):
     saved = os.dup(1), os.dup(2)
     terminal_out = os.fdopen(os.dup(saved[0]), "w", buffering=1)
     terminal_err = os.fdopen(os.dup(saved[1]), "w", buffering=1)
-    with open(log_path, "a", encoding="utf-8") as log:
+    with safe_files.open_append(log_path) as log:
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
         try:
@@ -113,9 +113,7 @@ def snapshot_schema(cfg: Config) -> Path:
     snapshot = cfg.output_dir / "schemas" / digest / cfg.schema_path.name
     if not snapshot.is_file():
         snapshot.parent.mkdir(parents=True, exist_ok=True)
-        partial = snapshot.with_suffix(".partial")
-        partial.write_bytes(content)
-        partial.replace(snapshot)
+        safe_files.write_bytes(snapshot, content)
     return snapshot
 
 

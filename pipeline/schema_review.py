@@ -24,7 +24,7 @@ from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 
 from models.features import CLASSIFICATION, MAX_CATEGORY_VALUES, Label
-from pipeline import artifact_files, gate_rules, metadata
+from pipeline import artifact_files, gate_rules, metadata, safe_files
 from pipeline.config import load_schema
 
 
@@ -93,12 +93,20 @@ def bootstrap(csv_files: list[Path], label: Label, path: Path) -> schema_pb2.Sch
     path.parent.mkdir(parents=True, exist_ok=True)
     write_curated(schema, path, header=[
         f"# Inferred by `python -m pipeline run` on {datetime.date.today()} from",
-        *(f"#   {p}" for p in csv_files),
+        *(f"#   {comment_text(str(p))}" for p in csv_files),
         "# Review it (types, domains, presence) and keep it with the data: every later",
         "# run validates its data against this file and derives the model's inputs from it.",
         "# A column with empty cells is optional: `value_count { max: 1 }` without a min.",
     ])
     return schema
+
+
+def comment_text(text: str) -> str:
+    """`text` for one comment line: a line break, or any other character that is not
+    printable, escaped as Python writes it (a file named with a line break would
+    otherwise end the comment and put the rest of its name into the schema)."""
+    return "".join(char if char.isprintable() else char.encode("unicode_escape").decode()
+                   for char in text)
 
 
 def _label_domain(feature: schema_pb2.Feature, stats) -> None:
@@ -343,6 +351,4 @@ def write_curated(schema: schema_pb2.Schema, path: Path,
                   header: list[str] | None = None) -> None:
     """Writes `curated_text` atomically."""
     text = curated_text(schema, path, header)
-    partial = path.with_suffix(".partial")
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(path)
+    safe_files.write_text(path, text)

@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from models.signatures import (
     MISSING_VALUES,
     input_name,
 )
+from pipeline import safe_files
 
 # TF Serving replays every record of this file when it loads a version.
 WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
@@ -482,18 +484,28 @@ def publish(model_dir: Path, model_serving_dir: Path, model_name: str,
     """
     model_serving_dir.mkdir(parents=True, exist_ok=True)
     for leftover in model_serving_dir.glob(STAGING_PREFIX + "*"):
-        shutil.rmtree(leftover, ignore_errors=True)  # from a run killed mid-push
+        # From a run killed mid-push; a symlink is removed, never what it points to.
+        if leftover.is_symlink():
+            leftover.unlink()
+        else:
+            shutil.rmtree(leftover, ignore_errors=True)
     version = max([int(time.time()), *(v + 1 for v in versions(model_serving_dir))])
-    staging = model_serving_dir / f"{STAGING_PREFIX}{version}"
+    # A fresh folder (mkdir never follows a symlink planted at a guessable name).
+    staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{version}-",
+                                    dir=model_serving_dir))
+    target = model_serving_dir / str(version)
     try:
-        shutil.copytree(model_dir, staging)
+        shutil.copytree(model_dir, staging, dirs_exist_ok=True)
         write_warmup(staging, warmup_logs(sample, staging, model_name))
         report = run_check(staging, model_dir)
         if report["problems"]:
             raise ServingCheckFailed(
                 f"version {version} is not servable, so it was not pushed: "
                 + "; ".join(report["problems"]))
-        os.rename(staging, model_serving_dir / str(version))
+        if os.path.lexists(target):
+            raise ServingCheckFailed(f"{target} appeared during the push, so version "
+                                     f"{version} was not pushed: remove it and run again")
+        os.rename(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return version, report
@@ -574,12 +586,7 @@ def write_models_config(path: Path, model_name: str, base_path: Path,
         entry.ClearField("model_version_policy")
     elif pinned is not _KEEP_POLICY:
         entry.model_version_policy.specific.versions[:] = [int(pinned)]
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    with partial.open("w", encoding="utf-8") as handle:
-        handle.write(text_format.MessageToString(config))
-        handle.flush()
-        os.fsync(handle.fileno())
-    partial.replace(path)
+    safe_files.write_text(path, text_format.MessageToString(config))
 
 
 def _main(argv: list[str]) -> int:

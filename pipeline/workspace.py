@@ -17,6 +17,8 @@ import shutil
 import time
 from pathlib import Path
 
+from pipeline import safe_files
+
 LOCK_FILE = ".run.lock"
 # What the runs in a directory predict, and from which data (see `claim_dataset`).
 DATASET_FILE = "dataset.json"
@@ -52,7 +54,7 @@ def check_writable(output_dir: Path) -> None:
     probe = output_dir / f".write-probe-{os.getpid()}"
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
-        probe.write_bytes(b"probe")
+        os.close(safe_files.create_new(probe))
         probe.unlink()
     except OSError as error:
         reason = describe_os_error(error, output_dir)
@@ -107,7 +109,13 @@ def exclusive(output_dir: Path, wait: bool = False):
     """Holds the output directory's lock for one run. The OS drops it when the process
     ends, killed or not, so a crash never leaves a stale lock."""
     path = output_dir / LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = safe_files.open_lock(path)
+    except OSError as error:
+        if error.errno != errno.ELOOP:
+            raise
+        raise OutputDirError(f"{path} is a symbolic link, which a run never follows: "
+                             f"remove it (rm {path}) and run again") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
@@ -147,9 +155,7 @@ def claim_dataset(cfg) -> None:
             f"{cfg.output_dir} holds runs that predict {held_label} ({held['task']}); "
             "give this run another --output-dir")
     if held != record:
-        partial = path.with_suffix(".partial")
-        partial.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-        partial.replace(path)
+        safe_files.write_text(path, json.dumps(record, indent=2) + "\n")
 
 
 def recorded_dataset(output_dir: Path) -> dict:

@@ -290,3 +290,19 @@ def test_a_check_process_without_a_request_exits_quietly():
     process = serving._start_check_process()
     stdout, _ = process.communicate("", timeout=120)
     assert process.returncode == 0 and stdout == ""
+
+
+def test_publish_never_writes_through_a_planted_staging_symlink(tmp_path, good_model,
+                                                                 monkeypatch):
+    model_dir = tmp_path / "serving" / "m"
+    model_dir.mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("precious")
+    monkeypatch.setattr(serving.time, "time", lambda: 1_700_000_000)
+    (model_dir / f"{serving.STAGING_PREFIX}1700000000").symlink_to(outside)
+    version, report = serving.publish(good_model, model_dir, "m", SAMPLE)
+    assert version == 1_700_000_000 and report["problems"] == []
+    assert [p.name for p in outside.iterdir()] == ["keep.txt"]
+    assert [p.name for p in model_dir.iterdir()] == [str(version)]
+    assert (model_dir / str(version) / "saved_model.pb").is_file()

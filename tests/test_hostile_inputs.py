@@ -1,0 +1,208 @@
+"""Hostile data files, paths and schemas: each is refused with one sentence before any
+component runs (exit 2, nothing written to the output directory), on every task path."""
+
+import csv
+import subprocess
+import sys
+
+import pytest
+
+from pipeline import data
+from pipeline.config import REPO_ROOT
+
+HEADER = "x,y,label\n"
+
+
+def _rows(count=30):
+    return "".join(f"{i},{i % 7},{i * 1.5}\n" for i in range(count))
+
+
+def _write(folder, body: bytes | str, name="data.csv"):
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    if isinstance(body, str):
+        path.write_text(body, newline="")
+    else:
+        path.write_bytes(body)
+    return path
+
+
+# Each hostile file, and the words its one sentence must hold.
+HOSTILE = {
+    "quoted_newline": (HEADER + _rows(5) + '7,"two\nlines",3.0\n' + _rows(5),
+                       ["line 7", "line break"]),
+    "latin1": ((HEADER + _rows(5)).encode() + "8,caf\u00e9,2.0\n".encode("latin-1")
+               + _rows(5).encode(), ["line 7", "not UTF-8", "0xe9"]),
+    "field_limit": (HEADER + _rows(5) + f"9,{'z' * (csv.field_size_limit() + 1)},1.0\n"
+                    + _rows(5), ["line 7", "longer than"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_rows_are_refused_with_the_file_and_line(tmp_path, case):
+    body, words = HOSTILE[case]
+    path = _write(tmp_path / "data", body)
+    with pytest.raises(data.DataError) as raised:
+        data.check_data_dir(tmp_path / "data")
+    message = str(raised.value)
+    assert str(path) in message and "\n" not in message.replace(str(path), "")
+    for word in words:
+        assert word in message
+
+
+def test_a_hostile_row_in_an_earlier_span_is_refused(tmp_path):
+    _write(tmp_path / "span-1", HOSTILE["quoted_newline"][0])
+    _write(tmp_path / "span-2", HEADER + _rows())
+    with pytest.raises(data.DataError, match="span-1/data.csv"):
+        data.check_data_dir(tmp_path)
+
+
+def test_clean_rows_pass(tmp_path):
+    _write(tmp_path, '\ufeffx,y,label\r\n1,"a, quoted ""b""",2.5\r\n' + _rows())
+    assert data.check_data_dir(tmp_path) == ()
+
+
+@pytest.mark.parametrize("values", [["NaN", "nan", "NAN"], ["nan", "inf", "-Infinity"]])
+def test_a_regression_label_without_a_finite_number_is_refused(tmp_path, values):
+    path = _write(tmp_path, HEADER + "".join(f"{i},1,{values[i % len(values)]}\n"
+                                             for i in range(30)))
+    with pytest.raises(data.DataError, match="no finite number"):
+        data.check_label([path], ("label",), "label", "regression")
+
+
+def test_nan_labels_next_to_numbers_pass(tmp_path):
+    path = _write(tmp_path, HEADER + "1,1,NaN\n2,1,1.5\n3,1,2.5\n")
+    data.check_label([path], ("label",), "label", "regression")
+
+
+@pytest.mark.parametrize("folder", ["data[1]", "data*", "what?"])
+def test_a_data_dir_with_glob_characters_is_refused(tmp_path, folder):
+    _write(tmp_path / folder, HEADER + _rows())
+    with pytest.raises(data.DataError, match="file pattern"):
+        data.check_data_dir(tmp_path / folder)
+
+
+def test_duplicate_header_names_are_refused(tmp_path):
+    _write(tmp_path, "label,x,label\n" + _rows())
+    with pytest.raises(data.DataError, match="two columns named 'label'"):
+        data.check_data_dir(tmp_path)
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda path: path.mkdir(), ["is a folder"]),
+    (lambda path: path.write_text("feature { name: 'x' type: NOPE }\n"),
+     ["not a TFMD schema"]),
+    (lambda path: path.write_bytes(b"\xff\xfe not text"), ["cannot read the schema"]),
+])
+def test_a_schema_that_is_a_folder_or_malformed_is_refused(tmp_path, make, words):
+    from models.features import SchemaError
+    from pipeline.config import load_schema
+
+    make(tmp_path / "schema.pbtxt")
+    with pytest.raises(SchemaError) as raised:
+        load_schema(tmp_path / "schema.pbtxt")
+    for word in words:
+        assert word in str(raised.value)
+
+
+def test_a_file_name_with_a_line_break_stays_in_the_comment():
+    from pipeline.schema_review import comment_text
+
+    assert comment_text("/d/a\nstring_domain { name: 'x' }.csv") == \
+        "/d/a\\nstring_domain { name: 'x' }.csv"
+    assert comment_text("/d/Région\u2028\x1b.csv") == "/d/Région\\u2028\\x1b.csv"
+
+
+def _run(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "pipeline", "run", *args], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _refused(result, out, *words):
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    for word in words:
+        assert word in lines[0]
+    assert not out.exists()  # nothing written: no component ran
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+@pytest.mark.parametrize("task", ["regression", "classification"])
+def test_run_refuses_hostile_rows_on_every_task_path(tmp_path, case, task):
+    body, words = HOSTILE[case]
+    _write(tmp_path / "data", body)
+    out = tmp_path / "out"
+    _refused(_run("--data-dir", str(tmp_path / "data"), "--label", "label", "--task", task,
+                  "--output-dir", str(out)), out, *words)
+
+
+def test_run_refuses_a_nan_only_regression_label(tmp_path):
+    _write(tmp_path / "data", HEADER + "".join(f"{i},1,{('NaN', 'nan', 'NAN')[i % 3]}\n"
+                                               for i in range(30)))
+    out = tmp_path / "out"
+    _refused(_run("--data-dir", str(tmp_path / "data"), "--label", "label", "--task",
+                  "regression", "--output-dir", str(out)), out, "no finite number")
+
+
+def test_run_refuses_a_data_dir_with_glob_characters(tmp_path):
+    _write(tmp_path / "data[1]", HEADER + _rows())
+    out = tmp_path / "out"
+    _refused(_run("--data-dir", str(tmp_path / "data[1]"), "--label", "label", "--output-dir",
+                  str(out)), out, "file pattern")
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda path: path.mkdir(), ["is a folder"]),
+    (lambda path: path.write_text("feature {\n"), ["not a TFMD schema"]),
+])
+def test_run_refuses_a_schema_that_is_a_folder_or_malformed(tmp_path, make, words):
+    _write(tmp_path / "data", HEADER + _rows())
+    make(tmp_path / "schema.pbtxt")
+    out = tmp_path / "out"
+    _refused(_run("--data-dir", str(tmp_path / "data"), "--label", "label", "--schema",
+                  str(tmp_path / "schema.pbtxt"), "--output-dir", str(out)), out, *words)
+
+
+def test_a_csv_name_with_a_line_break_cannot_write_into_the_inferred_schema(tmp_path):
+    from models.features import Label
+    from pipeline.config import load_schema
+    from pipeline.schema_review import bootstrap
+
+    name = "a\nstring_domain { name: 'injected' value: 'x' }\n#.csv"
+    path = _write(tmp_path / "data", "x,y,label\n" + "".join(
+        f"{i},{i % 3},{'ab'[i % 2]}\n" for i in range(40)), name=name)
+    schema_path = tmp_path / "schema.pbtxt"
+    bootstrap([path], Label("label"), schema_path)
+    schema = load_schema(schema_path)
+    assert [domain.name for domain in schema.string_domain] != ["injected"]
+    assert "injected" not in {domain.name for domain in schema.string_domain}
+    comments = [line for line in schema_path.read_text().splitlines()
+                if "injected" in line]
+    assert comments == ["#   " + str(path).replace("\n", "\\n")]
+
+
+def _prepare(*args):
+    return subprocess.run([sys.executable, "-m", "pipeline", "prepare-data", *args],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("dataset, target", [("wine", "data.csv"),
+                                             ("taxi", "span-1/data.csv")])
+def test_prepare_data_replaces_a_differing_data_csv_only_with_force(tmp_path, dataset,
+                                                                     target):
+    path = _write((tmp_path / target).parent, "my,own\n1,2\n")
+    refused = _prepare("--dataset", dataset, "--data-dir", str(tmp_path))
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.strip().splitlines() == [
+        f"error: {path} exists and differs from the packaged data; move it away or pass "
+        "--force to replace it"]
+    assert path.read_text() == "my,own\n1,2\n"
+    forced = _prepare("--dataset", dataset, "--data-dir", str(tmp_path), "--force")
+    assert forced.returncode == 0, forced.stderr
+    written = path.read_bytes()
+    assert written != b"my,own\n1,2\n" and len(written.splitlines()) > 100
+    again = _prepare("--dataset", dataset, "--data-dir", str(tmp_path))
+    assert again.returncode == 0, again.stderr
+    assert path.read_bytes() == written
