@@ -11,7 +11,7 @@ from pathlib import Path
 from models.features import CLASSIFICATION, TASKS
 from pipeline import inspect_cli, rollback
 from pipeline.beam import PROFILES
-from pipeline.compile import DEFAULT_OUTPUT, IMAGE_SCHEMA_PATH, TARGETS
+from pipeline.kubeflow_v2 import DEFAULT_OUTPUT, IMAGE_SCHEMA_PATH, TARGETS
 from pipeline.data import SAMPLES
 from pipeline.exit_codes import (
     EXIT_BUSY,
@@ -773,7 +773,7 @@ def _predict(args, out, err) -> int:
 
 def _compile(args, out, err) -> int:
     from models.features import SchemaError
-    from pipeline import compile as compiler
+    from pipeline import kubeflow_v2 as compiler
 
     output = (args.output or DEFAULT_OUTPUT).expanduser().resolve()
     if args.label and not (args.schema and args.schema_uri):

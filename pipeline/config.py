@@ -136,7 +136,7 @@ class Config:
     # with a cached Trainer it resolves the candidate itself as its own baseline).
     baseline_strategy: str = "before-candidate"
     # Locations as URIs (gs://...) for an orchestrator that runs the pipeline elsewhere
-    # (pipeline/compile.py); None keeps the local paths above. Strings, because a Path
+    # (pipeline/kubeflow_v2.py); None keeps the local paths above. Strings, because a Path
     # turns gs://bucket/x into gs:/bucket/x.
     pipeline_root_uri: str | None = None
     data_uri: str | None = None

@@ -11,7 +11,7 @@ import pytest
 from google.protobuf import json_format
 from tfx import v1 as tfx
 
-from pipeline import compile as compiler
+from pipeline import kubeflow_v2 as compiler
 from pipeline.config import REPO_ROOT
 from pipeline.definition import create_pipeline
 
