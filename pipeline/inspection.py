@@ -214,7 +214,7 @@ def feature_statistics(statistics) -> list[dict]:
     return rows
 
 
-# The `run` flag behind each gated metric's bound (pipeline/cli.py, _add_model_flags).
+# The `run` flag behind each gated metric's bound (pipeline/flags.py, add_model_flags).
 _BOUND_FLAGS = {"auc": "--min-auc", "binary_accuracy": "--min-accuracy",
                 "sparse_categorical_accuracy": "--min-accuracy", "rmse": "--max-rmse",
                 "mean_absolute_error": "--max-mae"}
