@@ -4,20 +4,14 @@ spec with `pipeline.kubeflow_v2`, and says what it wrote."""
 from pathlib import Path
 
 from pipeline.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from pipeline.flags import (
-    add_dataset_flags,
-    add_model_flags,
-    dataset_overrides,
-    model_overrides,
-    span_list,
-)
+from pipeline.flags import add_dataset_flags, add_model_flags, span_list
 from pipeline.kubeflow_v2 import DEFAULT_OUTPUT, IMAGE_SCHEMA_PATH, TARGETS
 
 
 def add_parser(commands) -> None:
     comp = commands.add_parser(
         "compile", help="write the pipeline as a Kubeflow Pipelines V2 / Vertex AI job spec "
-        "(needs the kubeflow extra; reads no data)")
+        "(needs the kubeflow extra; reads no data but a local --data-dir)")
     comp.add_argument("--target", choices=TARGETS, default=TARGETS[0],
                       help="the orchestrator: kubeflow-v2, TFX's KubeflowV2DagRunner (default "
                       "and only choice)")
@@ -29,6 +23,10 @@ def add_parser(commands) -> None:
                       "the image every task runs, built from deploy/Dockerfile")
     comp.add_argument("--data-uri", metavar="URI",
                       help="folder of span-<N>/ CSV folders (default: PIPELINE_ROOT/data)")
+    comp.add_argument("--data-dir", metavar="DIR",
+                      help="required with --label: a local copy of the data, checked as run "
+                      "checks it; names the job as run names its pipeline, and holds the "
+                      "default --schema, DIR/schema.pbtxt")
     comp.add_argument("--serving-uri", metavar="URI",
                       help="where the Pusher publishes <model>/<version>/ (default: "
                       "PIPELINE_ROOT/serving)")
@@ -46,27 +44,36 @@ def add_parser(commands) -> None:
                       "Pipelines cluster takes (default: outputs/kubeflow/taxi_pipeline.json)")
 
 
+def config_for(args, err):
+    """The job's Config: built from the flags through the path `run` takes
+    (`config.validated_config`), with the locations Kubeflow V2 decides."""
+    from pipeline import kubeflow_v2
+    from pipeline.config import validated_config
+
+    return validated_config(args, data_required=False, log=err, spans=args.spans,
+                            **kubeflow_v2.kubeflow_locations(
+                                args.pipeline_root, data_uri=args.data_uri,
+                                serving_uri=args.serving_uri, schema_uri=args.schema_uri))
+
+
 def main(args, out, err) -> int:
-    from models.features import SchemaError
+    """Writes the job spec; 2 for settings, data or a schema it cannot use, 1 when TFX's
+    compiler refuses the pipeline."""
     from pipeline import kubeflow_v2 as compiler
+    from pipeline.data import DataError
 
     output = (args.output or DEFAULT_OUTPUT).expanduser().resolve()
-    if args.label and not (args.schema and args.schema_uri):
-        print("error: compile --label needs --schema FILE, the dataset's reviewed schema the "
-              "model's inputs are derived from (a local run infers one next to the data), and "
-              "--schema-uri, where the job reads it", file=err)
+    if args.label and not (args.data_dir and args.schema_uri):
+        print("error: compile --label needs --data-dir DIR, the local copy of the data the "
+              "job reads (it names the job and is checked as run checks it; its reviewed "
+              "schema, DIR/schema.pbtxt or --schema FILE, gives the model's inputs), and "
+              "--schema-uri, where the job reads that schema", file=err)
         return EXIT_USAGE
     try:
-        cfg = compiler.kubeflow_config(
-            args.pipeline_root, data_uri=args.data_uri, serving_uri=args.serving_uri,
-            schema_uri=args.schema_uri, spans=args.spans, **dataset_overrides(args),
-            **model_overrides(args))
+        cfg = config_for(args, err)
         job = compiler.compile_kubeflow_v2(cfg, args.image, output)
-    except (compiler.CompileError, SchemaError) as error:
+    except (compiler.CompileError, DataError) as error:
         print(f"error: {error}", file=err)
-        return EXIT_USAGE
-    except FileNotFoundError as error:
-        print(f"error: no schema at {error.filename}", file=err)
         return EXIT_USAGE
     except ImportError as error:
         print(f"error: compile needs the kubeflow extra (pip install '.[kubeflow]'): {error}",

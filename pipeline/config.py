@@ -1,6 +1,7 @@
 """The pipeline's one configuration object, and the only place defaults are decided.
 
-`Config` is frozen: the CLI builds it once with `make_config`, `create_pipeline` reads
+`Config` is frozen: `make_config` builds it once (`run` and `compile` through
+`validated_config`, which checks their flags and data first), `create_pipeline` reads
 it, tests derive variants with `dataclasses.replace`.
 """
 
@@ -291,3 +292,94 @@ def make_config(label: str | None = None, task: str | None = None, **overrides) 
     values["inputs"] = from_schema(load_schema(values["schema_path"]), values.pop("label"),
                                    values.get("excluded_columns", ()))
     return Config(**values)
+
+
+def validated_config(args, *, data_required: bool = True, log=None, **fixed) -> Config:
+    """The Config for the flags of `run` or `compile` (`args`, the parsed command line;
+    a flag the command does not have counts as not given): the one path both build
+    their Config through. Checks the data, the label, the schema and the gate flags
+    first, inferring and saving a dataset's schema on its first run (and saying so on
+    `log`, default stderr); DataError in one sentence if any of them is unusable.
+
+    `data_required` False (compile, whose job reads the data elsewhere): without a
+    --data-dir no data is read or prepared, and the checks that need none still run.
+    `fixed`: Config fields the command decides itself (compile's URIs and spans)."""
+    import os
+    import sys
+
+    from models.features import SchemaError
+    from pipeline import data
+    from pipeline.flags import dataset_overrides, model_overrides
+
+    def flag(name: str):
+        return getattr(args, name, None)
+
+    log = log or sys.stderr
+    data_dir = Path(args.data_dir).expanduser().resolve() if args.data_dir else DEFAULT_DATA_DIR
+    read_data = data_required or args.data_dir is not None
+    if read_data and args.data_dir is None and not data_dir.is_dir():
+        target = data.prepare_default_data(data_dir)
+        print(f"prepared the default data: {target}", file=log)
+    spans = data.check_data_dir(data_dir) if read_data else ()
+    if flag("training_spans") and args.training_spans > max(len(spans), 1):
+        raise data.DataError(f"--training-spans {args.training_spans} asks for more spans "
+                             f"than {data_dir} has ({len(spans)})")
+    try:
+        defaults = dataset_defaults(data_dir, args.label, args.task)
+    except ValueError as error:
+        raise data.DataError(str(error)) from None
+    check_gate_flags(args, defaults["label"].task)
+    label = defaults["label"]
+    schema_path = (Path(args.schema).expanduser().resolve() if args.schema
+                   else defaults["schema_path"])
+    if read_data:
+        csv_files = data.latest_csvs(data_dir, spans)
+        if args.label is None:
+            data.check_taxi_columns(csv_files[0], label.source_columns)
+        data.check_label(csv_files, label.source_columns, None if label.ratio else label.name,
+                         label.task)
+        if args.label and args.schema is None and not schema_path.is_file():
+            # Imported here: TFDV imports TensorFlow, which the checks above do not need.
+            from pipeline import schema_review
+            from pipeline.runner import captured_output
+
+            # TFDV's Beam and TensorFlow start-up lines would bury the progress lines.
+            with captured_output(Path(os.devnull), verbose=bool(flag("verbose"))):
+                schema_review.bootstrap(csv_files, label, schema_path)
+            print(f"inferred a schema from {csv_files[0].parent} and saved it for review: "
+                  f"{schema_path}", file=log)
+    overrides = {**dataset_overrides(args), **model_overrides(args),
+                 **{name: flag(name) for name in (
+                     "beam_profile", "beam_workers", "job_endpoint", "beam_environment",
+                     "beam_environment_config", "dataflow_project", "dataflow_region",
+                     "temp_location")}}
+    try:
+        cfg = make_config(**{
+            "data_dir": data_dir, "spans": spans, "output_dir": flag("output_dir"),
+            "training_spans": flag("training_spans"),
+            "input_pattern": None if spans else FLAT_PATTERN, **overrides, **fixed})
+    except SchemaError as error:
+        raise data.DataError(f"{error} (schema: {schema_path})") from None
+    except FileNotFoundError as error:
+        raise data.DataError(f"no schema at {error.filename}; pass --schema FILE") from None
+    if cfg.label.num_classes > 2 and args.min_auc is not None:
+        raise data.DataError(f"--min-auc gates two-class models; {cfg.label.name!r} has "
+                             f"{cfg.label.num_classes} classes, so use --min-accuracy")
+    return cfg
+
+
+def check_gate_flags(args, task: str) -> None:
+    """DataError when a gate flag concerns the other task (it would do nothing)."""
+    from pipeline import data
+
+    other = (("--max-rmse", args.max_rmse), ("--max-mae", args.max_mae)) \
+        if task == CLASSIFICATION else (("--min-auc", args.min_auc),
+                                           ("--min-accuracy", args.min_accuracy))
+    given = [flag for flag, value in other if value is not None]
+    if given:
+        raise data.DataError(f"{' and '.join(given)} gate{'s' if len(given) == 1 else ''} "
+                             f"the other task; this is a {task}")
+    if task == CLASSIFICATION and args.max_regression is not None and args.max_regression > 1:
+        # AUC and accuracy cannot fall by more than 1: the comparison would do nothing.
+        raise data.DataError(f"--max-regression {args.max_regression:g} is more than AUC or "
+                             "accuracy can fall (at most 1)")

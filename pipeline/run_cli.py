@@ -3,11 +3,8 @@
 it could not."""
 
 import json
-import os
-import sys
 from pathlib import Path
 
-from models.features import CLASSIFICATION
 from pipeline.beam import PROFILES
 from pipeline.exit_codes import (
     EXIT_BUSY,
@@ -16,14 +13,7 @@ from pipeline.exit_codes import (
     EXIT_OK,
     EXIT_USAGE,
 )
-from pipeline.flags import (
-    add_dataset_flags,
-    add_model_flags,
-    dataset_overrides,
-    model_overrides,
-    non_negative_int,
-    positive_int,
-)
+from pipeline.flags import add_dataset_flags, add_model_flags, non_negative_int, positive_int
 
 
 def add_parser(commands) -> None:
@@ -71,87 +61,13 @@ def _os_error_recovery(error: BaseException, output_dir: Path) -> str | None:
     return None
 
 
-def _dataset_config(args):
-    """The run's Config, after checking the data, the label and the schema (inferring
-    and saving the schema on a dataset's first run); DataError in one sentence if any
-    of them is unusable."""
-    from models.features import SchemaError
-    from pipeline import data
-    from pipeline.config import DEFAULT_DATA_DIR, FLAT_PATTERN, dataset_defaults, make_config
-
-    data_dir = Path(args.data_dir).expanduser().resolve() if args.data_dir else DEFAULT_DATA_DIR
-    if args.data_dir is None and not data_dir.is_dir():
-        target = data.prepare_default_data(data_dir)
-        print(f"prepared the default data: {target}", file=sys.stderr)
-    spans = data.check_data_dir(data_dir)
-    if args.training_spans and args.training_spans > max(len(spans), 1):
-        raise data.DataError(f"--training-spans {args.training_spans} asks for more spans "
-                             f"than {data_dir} has ({len(spans)})")
-    try:
-        defaults = dataset_defaults(data_dir, args.label, args.task)
-    except ValueError as error:
-        raise data.DataError(str(error)) from None
-    _check_gate_flags(args, defaults["label"].task)
-    label = defaults["label"]
-    csv_files = data.latest_csvs(data_dir, spans)
-    if args.label is None:
-        data.check_taxi_columns(csv_files[0], label.source_columns)
-    data.check_label(csv_files, label.source_columns, None if label.ratio else label.name,
-                     label.task)
-    schema_path = (Path(args.schema).expanduser().resolve() if args.schema
-                   else defaults["schema_path"])
-    if args.label and args.schema is None and not schema_path.is_file():
-        # Imported here: TFDV imports TensorFlow, which the checks above do not need.
-        from pipeline import schema_review
-        from pipeline.runner import captured_output
-
-        # TFDV's Beam and TensorFlow start-up lines would bury the progress lines.
-        with captured_output(Path(os.devnull), verbose=args.verbose):
-            schema_review.bootstrap(csv_files, label, schema_path)
-        print(f"inferred a schema from {csv_files[0].parent} and saved it for review: "
-              f"{schema_path}", file=sys.stderr)
-    overrides = {**dataset_overrides(args), **model_overrides(args),
-                 **{name: getattr(args, name) for name in (
-                     "beam_profile", "beam_workers", "job_endpoint", "beam_environment",
-                     "beam_environment_config", "dataflow_project", "dataflow_region",
-                     "temp_location")}}
-    try:
-        cfg = make_config(data_dir=data_dir, spans=spans, output_dir=args.output_dir,
-                          training_spans=args.training_spans,
-                          input_pattern=None if spans else FLAT_PATTERN, **overrides)
-    except SchemaError as error:
-        raise data.DataError(f"{error} (schema: {schema_path})") from None
-    except FileNotFoundError as error:
-        raise data.DataError(f"no schema at {error.filename}; pass --schema FILE") from None
-    if cfg.label.num_classes > 2 and args.min_auc is not None:
-        raise data.DataError(f"--min-auc gates two-class models; {cfg.label.name!r} has "
-                             f"{cfg.label.num_classes} classes, so use --min-accuracy")
-    return cfg
-
-
-def _check_gate_flags(args, task: str) -> None:
-    """DataError when a gate flag concerns the other task (it would do nothing)."""
-    from pipeline import data
-
-    other = (("--max-rmse", args.max_rmse), ("--max-mae", args.max_mae)) \
-        if task == CLASSIFICATION else (("--min-auc", args.min_auc),
-                                           ("--min-accuracy", args.min_accuracy))
-    given = [flag for flag, value in other if value is not None]
-    if given:
-        raise data.DataError(f"{' and '.join(given)} gate{'s' if len(given) == 1 else ''} "
-                             f"the other task; this is a {task}")
-    if task == CLASSIFICATION and args.max_regression is not None and args.max_regression > 1:
-        # AUC and accuracy cannot fall by more than 1: the comparison would do nothing.
-        raise data.DataError(f"--max-regression {args.max_regression:g} is more than AUC or "
-                             "accuracy can fall (at most 1)")
-
-
 def main(args, out, err) -> int:
     """Runs the pipeline; the exit code says how it ended (pipeline/exit_codes.py)."""
     from pipeline import beam, data
+    from pipeline.config import validated_config
 
     try:
-        cfg = _dataset_config(args)
+        cfg = validated_config(args, log=err)
     except data.DataError as error:
         print(f"error: {error}", file=err)
         return EXIT_USAGE

@@ -169,3 +169,65 @@ def test_editing_a_module_the_gate_imports_changes_its_fingerprint(tmp_path, mon
     assert config.code_fingerprint("pipeline.gate") != before
     # The Pusher does not run results.py: its cache entry stays.
     assert config.code_fingerprint("pipeline.pusher") == serving_before
+
+
+def _parsed(command, data, *flags):
+    """The parsed command line of `run` or `compile` on the dataset in `data`."""
+    from pipeline import cli
+
+    where = (["--output-dir", str(data.parent / "out")] if command == "run" else
+             ["--pipeline-root", "gs://b/p", "--image", "i", "--schema-uri", "gs://b/s"])
+    return cli._parser().parse_args([command, "--data-dir", str(data), *where, *flags])
+
+
+def _build(command, data, *flags):
+    """The Config `command` builds from these flags (compile_cli.config_for is what
+    `compile` calls; validated_config what `run` calls)."""
+    import io
+
+    from pipeline import compile_cli
+    from pipeline.config import validated_config
+
+    args = _parsed(command, data, *flags)
+    if command == "run":
+        return validated_config(args, log=io.StringIO())
+    return compile_cli.config_for(args, io.StringIO())
+
+
+@pytest.mark.parametrize("rows, flags, message", [
+    ("x,y\n1,a\n2,b\n", ["--label", "y", "--max-rmse", "3"],
+     "--max-rmse gates the other task; this is a classification"),
+    ("x,y\n1,2\n2,3\n", ["--label", "y", "--task", "regression", "--min-auc", "0.9"],
+     "--min-auc gates the other task; this is a regression"),
+    ("x,y\n1,a\n2,b\n", ["--label", "y", "--max-regression", "5"],
+     "--max-regression 5 is more than AUC or accuracy can fall (at most 1)"),
+    ("x,y\n1,a\n2,a\n", ["--label", "y"], "single class ('a')"),
+    ("x,y\n1,a\n2,b\n3,c\n", ["--label", "y", "--min-auc", "0.9"], "3 classes"),
+])
+def test_run_and_compile_refuse_the_same_flags_and_data(tmp_path, rows, flags, message):
+    from pipeline.data import DataError
+
+    data = tmp_path / "shop"
+    data.mkdir()
+    (data / "data.csv").write_text(rows)
+    (data / "schema.pbtxt").write_text(
+        'feature { name: "x" type: INT }\n'
+        'feature { name: "y" type: BYTES string_domain { value: "a" value: "b" value: "c" } }\n')
+    refusals = []
+    for command in ("run", "compile"):
+        with pytest.raises(DataError) as refused:
+            _build(command, data, *flags)
+        refusals.append(str(refused.value))
+    assert refusals[0] == refusals[1]
+    assert message in refusals[0]
+
+
+def test_compile_names_a_dataset_as_run_does(tmp_path):
+    data = _dataset(tmp_path, name="vineyard")
+    (data / "data.csv").write_text("alcohol,magnesium,cultivar\n13.2,100,0\n12.1,90,1\n")
+    run = _build("run", data, "--label", "cultivar")
+    compiled = _build("compile", data, "--label", "cultivar")
+    assert (compiled.pipeline_name, compiled.model_name) == ("vineyard", "cultivar")
+    assert (run.pipeline_name, run.model_name) == ("vineyard", "cultivar")
+    assert compiled.inputs == run.inputs and compiled.schema_path == data / "schema.pbtxt"
+    assert compiled.model_serving_location == "gs://b/p/serving/cultivar"
