@@ -71,7 +71,7 @@ def _labels(columns: dict[str, list], label: Label) -> np.ndarray:
 def compare(output_dir: Path) -> dict:
     """Our candidate's overall eval metrics and the forest's, on the newest run's split."""
     cfg = workspace.workspace_config(output_dir)
-    store = results.open_store(cfg.metadata_path)
+    store = results.open_store(cfg.locations.metadata_path)
     outputs = results.run_outputs(store, results.latest_run_id(store))
     examples = outputs["CsvExampleGen"]["artifacts"]["Examples"][0]
     evaluation = outputs["Evaluator"]["artifacts"]["ModelEvaluation"][0]

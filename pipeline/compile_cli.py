@@ -87,15 +87,15 @@ def main(args, out, err) -> int:
               f"{str(error).strip().splitlines()[0]}", file=err)
         return EXIT_FAILED
     tasks = job["pipelineSpec"]["root"]["dag"]["tasks"]
-    data = (f"{cfg.data_location} (span-{cfg.latest_span})" if cfg.spans
-            else f"{cfg.data_location} (the newest span-<N>/ when the job runs)")
+    data = (f"{cfg.locations.data_location} (span-{cfg.latest_span})" if cfg.spans
+            else f"{cfg.locations.data_location} (the newest span-<N>/ when the job runs)")
     print(f"wrote {output}: pipeline '{cfg.pipeline_name}', {len(tasks)} tasks", file=out)
     print(f"  image:         {args.image}", file=out)
     root_note = ("" if output.suffix == ".json"
                  else " (not in a .yaml PipelineSpec: give it when submitting)")
-    print(f"  pipeline root: {cfg.pipeline_root_location}{root_note}", file=out)
+    print(f"  pipeline root: {cfg.locations.pipeline_root_location}{root_note}", file=out)
     print(f"  data:          {data}", file=out)
-    print(f"  schema:        {cfg.schema_location}", file=out)
+    print(f"  schema:        {cfg.locations.schema_location}", file=out)
     print(f"  serving:       {cfg.model_serving_location}", file=out)
     if "://" in cfg.model_serving_location:
         print("note: the Pusher publishes with local file operations, so this serving "

@@ -2,7 +2,7 @@
 the one inspection API behind the CLI's `runs`/`show`/`anomalies`/`models`/`lineage`,
 the notebooks and the HTML report.
 
-Every function takes an open store (`results.open_store(cfg.metadata_path)`) and
+Every function takes an open store (`results.open_store(cfg.locations.metadata_path)`) and
 returns plain dicts and lists, ready for JSON, pandas or HTML.
 """
 

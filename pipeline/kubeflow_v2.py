@@ -60,8 +60,8 @@ def check(cfg: Config) -> None:
         raise CompileError("a training window of several spans cannot be compiled for "
                            "kubeflow-v2: TFX 1.21's compiler rejects the union of "
                            "ExampleGen outputs it needs")
-    if cfg.baseline_strategy != "latest-blessed":
-        raise CompileError(f"the {cfg.baseline_strategy!r} baseline cannot be compiled "
+    if cfg.evaluation.baseline_strategy != "latest-blessed":
+        raise CompileError(f"the {cfg.evaluation.baseline_strategy!r} baseline cannot be compiled "
                            "for kubeflow-v2, which only knows TFX's latest-blessed strategy")
 
 

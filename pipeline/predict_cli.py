@@ -28,8 +28,8 @@ def _model_elsewhere(path: Path, names, cfg) -> Path | None:
     from pipeline.config import DEFAULT_OUTPUT_DIR
 
     found = [directory for directory in workspace.model_dirs_for(
-        path, names, [DEFAULT_OUTPUT_DIR, cfg.output_dir.parent])
-        if directory != cfg.output_dir]
+        path, names, [DEFAULT_OUTPUT_DIR, cfg.locations.output_dir.parent])
+        if directory != cfg.locations.output_dir]
     return found[0] if found else None
 
 
@@ -129,8 +129,8 @@ def main(args, out, err) -> int:
         elsewhere = _model_elsewhere(args.file, error.given, cfg)
         if elsewhere:
             print(f"error: {args.file} lacks {len(error.missing)} of the {len(inputs)} "
-                  f"inputs of the model in {cfg.output_dir}; {elsewhere} holds a model for "
-                  f"this data: pass --output-dir {elsewhere}", file=err)
+                  f"inputs of the model in {cfg.locations.output_dir}; {elsewhere} holds a "
+                  f"model for this data: pass --output-dir {elsewhere}", file=err)
         else:
             print(f"error: {error}; if another run trained on this data, pass its "
                   "--output-dir", file=err)

@@ -82,8 +82,8 @@ def main(args, out, err) -> int:
     progress = err if args.json else out
     window = ", ".join(f"span-{span}" for span in cfg.training_window) or "its CSV files"
     label = cfg.label.name if cfg.label.ratio else f"{cfg.label.name}, {cfg.label.task}"
-    print(f"running pipeline '{cfg.pipeline_name}' on {cfg.data_dir} ({window}; label "
-          f"{label}) -> {cfg.output_dir}", file=progress)
+    print(f"running pipeline '{cfg.pipeline_name}' on {cfg.locations.data_dir} ({window}; label "
+          f"{label}) -> {cfg.locations.output_dir}", file=progress)
     try:
         summary = runner.run(cfg, verbose=args.verbose, progress_to_stderr=args.json,
                              wait=args.wait)
@@ -100,7 +100,7 @@ def main(args, out, err) -> int:
         print(f"error: {first_line} (log: {error.log_path})", file=err)
         if error.report_path:
             print(f"report: {error.report_path}", file=err)
-        recovery = _os_error_recovery(error, cfg.output_dir)
+        recovery = _os_error_recovery(error, cfg.locations.output_dir)
         if recovery:
             print(f"error: {recovery}", file=err)
         return EXIT_FAILED

@@ -50,10 +50,10 @@ def _schema_review(args, err):
     try:
         cfg = workspace_config(args.output_dir)
         inferred, inferred_path = schema_review.latest_inferred_schema(
-            cfg.metadata_path, cfg.pipeline_name)
+            cfg.locations.metadata_path, cfg.pipeline_name)
         statistics, statistics_uri = schema_review.latest_statistics(
-            cfg.metadata_path, cfg.pipeline_name)
-        curated = load_schema(cfg.schema_path)
+            cfg.locations.metadata_path, cfg.pipeline_name)
+        curated = load_schema(cfg.locations.schema_path)
     except (schema_review.NoInferredSchema, workspace.OutputDirError, SchemaError,
             OSError) as error:
         print(f"error: {error}", file=err)
@@ -86,14 +86,14 @@ def _schema_diff(args, out, err) -> int:
     cfg = found["cfg"]
     changes = schema_review.diff(found["curated"], found["statistics"], found["inferred"])
     mergeable = [name for name, change in changes.items() if change["changes"]]
-    command = schema_update_command(mergeable, cfg.output_dir) if mergeable else None
+    command = schema_update_command(mergeable, cfg.locations.output_dir) if mergeable else None
     if args.json:
-        print(json.dumps({"curated": str(cfg.schema_path),
+        print(json.dumps({"curated": str(cfg.locations.schema_path),
                           "statistics": found["statistics_uri"],
                           "inferred": found["inferred_path"], "changes": changes,
                           "update_command": command}, indent=2), file=out)
         return EXIT_OK
-    print(f"curated:    {cfg.schema_path}\nstatistics: {found['statistics_uri']} (the "
+    print(f"curated:    {cfg.locations.schema_path}\nstatistics: {found['statistics_uri']} (the "
           "latest run's data)", file=out)
     if not changes:
         print("no differences: the latest data meets the curated schema", file=out)
@@ -131,19 +131,20 @@ def _schema_update(args, out, err) -> int:
         print(f"error: {error.args[0]}", file=err)
         return EXIT_USAGE
     changed = updated != curated
-    before = cfg.schema_path.read_text(encoding="utf-8")
+    before = cfg.locations.schema_path.read_text(encoding="utf-8")
+    path = cfg.locations.schema_path
     lines = list(difflib.unified_diff(
-        before.splitlines(), schema_review.curated_text(updated, cfg.schema_path).splitlines(),
-        str(cfg.schema_path), f"{cfg.schema_path} (updated)", lineterm="")) if changed else []
+        before.splitlines(), schema_review.curated_text(updated, path).splitlines(),
+        str(path), f"{path} (updated)", lineterm="")) if changed else []
     if changed and not args.dry_run:
-        schema_review.write_curated(updated, cfg.schema_path)
+        schema_review.write_curated(updated, cfg.locations.schema_path)
     # What the data still does not meet: only when a change was not enough (a
     # dataset-level constraint), or the feature was not asked for.
     left = sorted(name for name in schema_review.anomalies(updated, statistics)
                   if features is None or name in features)
     taken = "every feature the data does not meet" if args.all else ", ".join(args.feature)
     if args.json:
-        print(json.dumps({"curated": str(cfg.schema_path),
+        print(json.dumps({"curated": str(cfg.locations.schema_path),
                           "statistics": found["statistics_uri"],
                           "inferred": found["inferred_path"],
                           "updated": features, "replace": args.replace,
@@ -156,10 +157,10 @@ def _schema_update(args, out, err) -> int:
         print(f"no change: the latest data already meets the curated definition of "
               f"{taken}", file=out)
     elif args.dry_run:
-        print(f"dry run: nothing written to {cfg.schema_path}", file=out)
+        print(f"dry run: nothing written to {cfg.locations.schema_path}", file=out)
     else:
         how = "replaced by the inferred definition" if args.replace else "merged"
-        print(f"updated {cfg.schema_path}: {taken} {how} from the latest data "
+        print(f"updated {cfg.locations.schema_path}: {taken} {how} from the latest data "
               f"({found['statistics_uri']})", file=out)
     if left:
         print(f"note: the latest data still does not meet {', '.join(left)}: see "

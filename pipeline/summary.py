@@ -29,7 +29,7 @@ def gate_hints(rows: list[dict], summary: dict, cfg) -> list[str]:
     if features:
         lines += [f"- the schema should change ({', '.join(features)}: the data is right; "
                   "add --dry-run to preview):",
-                  "    " + schema_update_command(features, cfg.output_dir)]
+                  "    " + schema_update_command(features, cfg.locations.output_dir)]
     drifted = list(dict.fromkeys(row["feature"] for row in rows if is_drift(row)))
     if drifted:
         thresholds = dict(cfg.drift_thresholds)
@@ -41,11 +41,11 @@ def gate_hints(rows: list[dict], summary: dict, cfg) -> list[str]:
     lines += ["- let these rows through this time: run again with",
               "    " + " ".join(f"--tolerate {shlex.quote(rule)}" for rule in rules)]
     if cfg.spans and summary["span"] is not None:
-        folder = cfg.data_dir / f"span-{summary['span']}"
+        folder = cfg.locations.data_dir / f"span-{summary['span']}"
         lines.append(f"- the data is wrong: fix or remove {folder}, then run again")
     else:
-        lines.append(f"- the data is wrong: fix the CSV files in {cfg.data_dir}, then run "
-                     "again")
+        lines.append(f"- the data is wrong: fix the CSV files in {cfg.locations.data_dir}, "
+                     "then run again")
     return lines
 
 

@@ -10,10 +10,11 @@ from pipeline.config import DEFAULT_DATA_DIR, DEFAULT_OUTPUT_DIR, REPO_ROOT, Con
 
 def test_defaults_point_into_the_checkout_and_outputs_stay_out_of_git():
     cfg = make_config()
-    assert cfg.data_dir == DEFAULT_DATA_DIR == REPO_ROOT / "data" / "taxi"
-    assert cfg.output_dir == DEFAULT_OUTPUT_DIR
-    assert cfg.pipeline_root.parent == cfg.metadata_path.parent == cfg.output_dir
-    assert cfg.model_serving_dir == cfg.output_dir / "serving" / cfg.model_name
+    assert cfg.locations.data_dir == DEFAULT_DATA_DIR == REPO_ROOT / "data" / "taxi"
+    assert cfg.locations.output_dir == DEFAULT_OUTPUT_DIR
+    where = cfg.locations
+    assert where.pipeline_root.parent == where.metadata_path.parent == where.output_dir
+    assert cfg.model_serving_dir == cfg.locations.output_dir / "serving" / cfg.model_name
     gitignore = (REPO_ROOT / ".gitignore").read_text().splitlines()
     assert "/outputs/" in gitignore and "/data/*/" in gitignore
 
@@ -21,18 +22,35 @@ def test_defaults_point_into_the_checkout_and_outputs_stay_out_of_git():
 def test_overrides_are_applied_and_paths_made_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cfg = make_config(output_dir="runs", train_steps=7, data_dir=None)
-    assert cfg.output_dir == tmp_path / "runs"
+    assert cfg.locations.output_dir == tmp_path / "runs"
     assert cfg.train_steps == 7
-    assert cfg.data_dir == DEFAULT_DATA_DIR  # None means "keep the default"
+    assert cfg.locations.data_dir == DEFAULT_DATA_DIR  # None means "keep the default"
 
 
 def test_config_is_frozen_and_variants_come_from_replace():
     cfg = make_config()
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.train_steps = 1
-    variant = dataclasses.replace(cfg, min_auc=0.5)
-    assert variant.min_auc == 0.5 and cfg.min_auc != 0.5
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.evaluation.min_auc = 0.1
+    variant = dataclasses.replace(
+        cfg, evaluation=dataclasses.replace(cfg.evaluation, min_auc=0.5))
+    assert variant.evaluation.min_auc == 0.5 and cfg.evaluation.min_auc != 0.5
+    assert variant.evaluation.min_accuracy == cfg.evaluation.min_accuracy
     assert isinstance(variant, Config)
+
+
+def test_make_config_keywords_reach_their_group():
+    # make_config keeps the flags' flat names; Config groups them.
+    cfg = make_config(min_auc=0.7, baseline_strategy="latest-blessed", output_dir="runs",
+                      beam_profile="multi-processing", beam_workers=3, job_endpoint="h:1")
+    assert (cfg.evaluation.min_auc, cfg.evaluation.baseline_strategy) == (0.7, "latest-blessed")
+    assert cfg.evaluation.min_accuracy == 0.88  # the taxi default, not the group's
+    assert cfg.locations.output_dir == Path("runs").resolve()
+    assert (cfg.beam.profile, cfg.beam.workers, cfg.beam.job_endpoint) == (
+        "multi-processing", 3, "h:1")
+    with pytest.raises(TypeError):
+        make_config(no_such_setting=1)
 
 
 def test_split_ratio_is_four_to_one():
@@ -54,16 +72,17 @@ def test_model_fingerprint_follows_the_model_code(tmp_path):
 
 def test_locations_are_the_local_paths_unless_uris_are_given():
     cfg = make_config()
-    assert cfg.baseline_strategy == "before-candidate"
-    assert (cfg.pipeline_root_location, cfg.data_location, cfg.schema_location,
-            cfg.model_serving_location) == (str(cfg.pipeline_root), str(cfg.data_dir),
-                                            str(cfg.schema_path), str(cfg.model_serving_dir))
+    assert cfg.evaluation.baseline_strategy == "before-candidate"
+    where = cfg.locations
+    assert (where.pipeline_root_location, where.data_location, where.schema_location,
+            cfg.model_serving_location) == (str(where.pipeline_root), str(where.data_dir),
+                                            str(where.schema_path), str(cfg.model_serving_dir))
     uris = make_config(pipeline_root_uri="gs://b/root", data_uri="gs://b/data",
                        schema_uri="/pipeline/schema/schema.pbtxt", serving_uri="gs://b/serving")
     # Strings stay strings: a Path would make gs://b/x into gs:/b/x.
-    assert uris.pipeline_root_location == "gs://b/root"
-    assert uris.data_location == "gs://b/data"
-    assert uris.schema_location == "/pipeline/schema/schema.pbtxt"
+    assert uris.locations.pipeline_root_location == "gs://b/root"
+    assert uris.locations.data_location == "gs://b/data"
+    assert uris.locations.schema_location == "/pipeline/schema/schema.pbtxt"
     assert uris.model_serving_location == f"gs://b/serving/{uris.model_name}"
 
 
@@ -81,21 +100,21 @@ def test_a_label_column_gives_a_dataset_of_its_own(tmp_path):
     data = _dataset(tmp_path)
     cfg = make_config(data_dir=data, label="cultivar")
     assert (cfg.pipeline_name, cfg.model_name) == ("wine", "cultivar")
-    assert cfg.schema_path == data / "schema.pbtxt"
-    assert cfg.output_dir == DEFAULT_OUTPUT_DIR / "wine"
+    assert cfg.locations.schema_path == data / "schema.pbtxt"
+    assert cfg.locations.output_dir == DEFAULT_OUTPUT_DIR / "wine"
     assert cfg.label.classes == ("0", "1", "2")
     assert list(cfg.inputs.features) == ["alcohol", "magnesium"]
     # Taxi settings do not leak into another dataset.
-    assert cfg.slice_features == () and cfg.drift_thresholds == ()
-    assert (cfg.min_auc, cfg.min_accuracy) == (0.5, 0.0)
+    assert cfg.evaluation.slice_features == () and cfg.drift_thresholds == ()
+    assert (cfg.evaluation.min_auc, cfg.evaluation.min_accuracy) == (0.5, 0.0)
     taxi = make_config()
-    assert (taxi.min_auc, taxi.min_accuracy) == (0.94, 0.88)
+    assert (taxi.evaluation.min_auc, taxi.evaluation.min_accuracy) == (0.94, 0.88)
 
 
 def test_regression_task_and_thresholds_come_from_arguments(tmp_path):
     cfg = make_config(data_dir=_dataset(tmp_path), label="alcohol", task="regression",
                       max_rmse=0.5, excluded_columns=("cultivar",))
-    assert cfg.label.task == "regression" and cfg.max_rmse == 0.5
+    assert cfg.label.task == "regression" and cfg.evaluation.max_rmse == 0.5
     assert list(cfg.inputs.features) == ["magnesium"]
     # A regression model has no quantile buckets (they overfit small datasets).
     assert cfg.inputs.features["magnesium"].buckets == 0
@@ -114,9 +133,9 @@ def test_output_dir_keeps_to_one_label(tmp_path):
     (tmp_path / "out").mkdir()
     workspace.claim_dataset(cfg)
     workspace.claim_dataset(cfg)  # the same dataset again: fine
-    recorded = workspace.recorded_dataset(cfg.output_dir)
+    recorded = workspace.recorded_dataset(cfg.locations.output_dir)
     assert recorded["label"] == "cultivar" and recorded["data_dir"] == str(data)
-    assert make_config(output_dir=cfg.output_dir, **{
+    assert make_config(output_dir=cfg.locations.output_dir, **{
         key: recorded[key] for key in ("data_dir", "label", "task", "schema_path")}) == cfg
     other = make_config(data_dir=data, label="alcohol", task="regression",
                         excluded_columns=("cultivar",), output_dir=tmp_path / "out")
@@ -229,5 +248,5 @@ def test_compile_names_a_dataset_as_run_does(tmp_path):
     compiled = _build("compile", data, "--label", "cultivar")
     assert (compiled.pipeline_name, compiled.model_name) == ("vineyard", "cultivar")
     assert (run.pipeline_name, run.model_name) == ("vineyard", "cultivar")
-    assert compiled.inputs == run.inputs and compiled.schema_path == data / "schema.pbtxt"
+    assert compiled.inputs == run.inputs and compiled.locations.schema_path == data / "schema.pbtxt"
     assert compiled.model_serving_location == "gs://b/p/serving/cultivar"

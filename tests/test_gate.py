@@ -87,7 +87,8 @@ def _hints(rows, tmp_path, spans=(1, 2), output_dir=None):
     from pipeline.config import TAXI_LABEL
     from pipeline.summary import gate_hints
 
-    cfg = SimpleNamespace(data_dir=tmp_path / "data", output_dir=output_dir or tmp_path / "out",
+    cfg = SimpleNamespace(locations=SimpleNamespace(data_dir=tmp_path / "data",
+                                                    output_dir=output_dir or tmp_path / "out"),
                           label=TAXI_LABEL,
                           spans=spans, drift_thresholds=(("fare", 0.2), ("company", 0.15)))
     return gate_hints(rows, {"span": spans[-1] if spans else None}, cfg)

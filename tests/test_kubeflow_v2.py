@@ -233,11 +233,13 @@ def test_drift_check_compiles_with_spans(cfg, tmp_path):
     # Several spans reach Transform through channel_utils.union.
     ({"spans": (1, 2), "training_spans": 2}, ValueError),
     # Only LatestBlessedModelStrategy and LatestArtifactStrategy compile.
-    ({"baseline_strategy": "before-candidate"}, TypeError),
+    ({"evaluation": {"baseline_strategy": "before-candidate"}}, TypeError),
 ])
 def test_what_kubeflow_v2_cannot_compile_is_refused_in_one_sentence(
         cfg, tmp_path, monkeypatch, change, tfx_error):
-    changed = dataclasses.replace(cfg, **change)
+    changed = dataclasses.replace(cfg, **{
+        name: dataclasses.replace(getattr(cfg, name), **value) if isinstance(value, dict)
+        else value for name, value in change.items()})
     with pytest.raises(compiler.CompileError):
         compiler.compile_kubeflow_v2(changed, IMAGE, tmp_path / "x.json")
     # The refusal is TFX's limit, not ours: without the check its compiler fails.

@@ -346,7 +346,8 @@ def _schema_update(taxi, tmp_path, monkeypatch, *flags):
     path = tmp_path / "schema.pbtxt"
     path.write_text(DEFAULT_SCHEMA_PATH.read_text())
     monkeypatch.setattr(schema_cli, "_schema_review", lambda args, err: {
-        "cfg": SimpleNamespace(schema_path=path, output_dir=tmp_path), "curated": taxi[1],
+        "cfg": SimpleNamespace(locations=SimpleNamespace(schema_path=path, output_dir=tmp_path)),
+        "curated": taxi[1],
         "inferred": inferred, "inferred_path": "inferred.pbtxt", "statistics": statistics,
         "statistics_uri": "statistics"})
     out, err = io.StringIO(), io.StringIO()
