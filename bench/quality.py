@@ -71,7 +71,7 @@ def _labels(columns: dict[str, list], label: Label) -> np.ndarray:
 def compare(output_dir: Path) -> dict:
     """Our candidate's overall eval metrics and the forest's, on the newest run's split."""
     cfg = workspace.workspace_config(output_dir)
-    store = metadata.open_store(cfg.metadata_path)
+    store = metadata.open_store(cfg.locations.metadata_path)
     outputs = metadata.run_outputs(store, metadata.latest_run_id(store))
     examples = outputs["CsvExampleGen"]["artifacts"]["Examples"][0]
     evaluation = outputs["Evaluator"]["artifacts"]["ModelEvaluation"][0]

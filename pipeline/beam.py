@@ -21,7 +21,7 @@ class ProfileError(ValueError):
 
 
 def beam_pipeline_args(cfg: Config) -> list[str]:
-    profile = cfg.beam_profile
+    profile = cfg.beam.profile
     if profile == "in-memory":
         # Beam's defaults are exactly this profile (DirectRunner, in memory, one
         # worker). Given any Beam argument without a dependency flag, TFX packages
@@ -33,25 +33,25 @@ def beam_pipeline_args(cfg: Config) -> list[str]:
         # stages nothing); naming the project's setup.py as the dependency is true
         # and stops TFX's per-component sdist (see above).
         return ["--runner=DirectRunner", "--direct_running_mode=multi_processing",
-                f"--direct_num_workers={cfg.beam_workers}",
+                f"--direct_num_workers={cfg.beam.workers}",
                 f"--setup_file={REPO_ROOT / 'setup.py'}"]
     if profile in ("flink", "spark"):
-        if not cfg.job_endpoint:
+        if not cfg.beam.job_endpoint:
             raise ProfileError(f"the {profile} profile needs a job endpoint (HOST:PORT of "
                                f"the {profile.capitalize()} job server)")
-        args = ["--runner=PortableRunner", f"--job_endpoint={cfg.job_endpoint}",
-                f"--environment_type={cfg.beam_environment}"]
-        if cfg.beam_environment_config:
-            args.append(f"--environment_config={cfg.beam_environment_config}")
+        args = ["--runner=PortableRunner", f"--job_endpoint={cfg.beam.job_endpoint}",
+                f"--environment_type={cfg.beam.environment}"]
+        if cfg.beam.environment_config:
+            args.append(f"--environment_config={cfg.beam.environment_config}")
         return args
     if profile == "dataflow":
-        missing = [name for name, value in (("project", cfg.dataflow_project),
-                                            ("region", cfg.dataflow_region),
-                                            ("temp location", cfg.temp_location))
+        missing = [name for name, value in (("project", cfg.beam.dataflow_project),
+                                            ("region", cfg.beam.dataflow_region),
+                                            ("temp location", cfg.beam.temp_location))
                    if not value]
         if missing:
             raise ProfileError(f"the dataflow profile needs a {', '.join(missing)}")
-        return ["--runner=DataflowRunner", f"--project={cfg.dataflow_project}",
-                f"--region={cfg.dataflow_region}", f"--temp_location={cfg.temp_location}",
+        return ["--runner=DataflowRunner", f"--project={cfg.beam.dataflow_project}",
+                f"--region={cfg.beam.dataflow_region}", f"--temp_location={cfg.beam.temp_location}",
                 f"--setup_file={REPO_ROOT / 'setup.py'}"]
     raise ProfileError(f"unknown Beam profile {profile!r}; choose one of {', '.join(PROFILES)}")

@@ -248,8 +248,8 @@ def main(args, out, err) -> int:
 
     try:
         cfg = workspace.config_with_runs(args.output_dir)
-        workspace.check_metadata(cfg.metadata_path)
-        store = metadata.open_store(cfg.metadata_path)
+        workspace.check_metadata(cfg.locations.metadata_path)
+        store = metadata.open_store(cfg.locations.metadata_path)
         found = decision(inspection.run_details(store, inspection.resolve_run(store,
                                                                                args.run)))
     except (inspection.NoRuns, workspace.OutputDirError) as error:

@@ -1,6 +1,7 @@
 """The pipeline's one configuration object, and the only place defaults are decided.
 
-`Config` is frozen: the CLI builds it once with `make_config`, `create_pipeline` reads
+`Config` is frozen: `make_config` builds it once (`run` and `compile` through
+`validated_config`, which checks their flags and data first), `create_pipeline` reads
 it, tests derive variants with `dataclasses.replace`.
 """
 
@@ -67,10 +68,101 @@ TAXI = {
 
 
 @dataclasses.dataclass(frozen=True)
-class Config:
+class Locations:
+    """Where the pipeline reads its data and schema and writes its outputs."""
+
     data_dir: Path
     output_dir: Path
     schema_path: Path
+    # Locations as URIs (gs://...) for an orchestrator that runs the pipeline elsewhere
+    # (pipeline/kubeflow_v2.py); None keeps the local paths above. Strings, because a Path
+    # turns gs://bucket/x into gs:/bucket/x.
+    pipeline_root_uri: str | None = None
+    data_uri: str | None = None
+    schema_uri: str | None = None
+    serving_uri: str | None = None
+
+    @property
+    def pipeline_root(self) -> Path:
+        return self.output_dir / "tfx"
+
+    @property
+    def metadata_path(self) -> Path:
+        return self.output_dir / "metadata.db"
+
+    @property
+    def serving_dir(self) -> Path:
+        return self.output_dir / "serving"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.output_dir / "logs"
+
+    # What create_pipeline hands to TFX: the URI when one is set, else the local path.
+    @property
+    def pipeline_root_location(self) -> str:
+        return self.pipeline_root_uri or str(self.pipeline_root)
+
+    @property
+    def data_location(self) -> str:
+        return self.data_uri or str(self.data_dir)
+
+    @property
+    def schema_location(self) -> str:
+        return self.schema_uri or str(self.schema_path)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluationGate:
+    """What the Evaluator measures a candidate model by, and what blesses it."""
+
+    # Classification: the candidate must reach these on the eval split (a multi-class
+    # model is gated on accuracy; its macro AUC is reported); the defaults only ask for
+    # better than chance.
+    min_auc: float = 0.5
+    min_accuracy: float = 0.0
+    # Regression: the candidate's eval RMSE and MAE must not exceed these (None: no
+    # ceiling, only the comparison with the baseline).
+    max_rmse: float | None = None
+    max_mae: float | None = None
+    # Every gated metric must not be worse than the latest blessed model's by more
+    # than this (absolute, in the metric's units).
+    max_regression: float = 0.0
+    # Raw columns the Evaluator also reports metrics for, one slice per value (the
+    # thresholds above apply to the whole eval split only).
+    slice_features: tuple[str, ...] = ()
+    # Which blessed model the Evaluator compares with: "before-candidate" (the newest
+    # blessed model older than the candidate, pipeline/baseline.py) or "latest-blessed"
+    # (TFX's LatestBlessedModelStrategy, the only one Kubeflow V2 compiles; on a rerun
+    # with a cached Trainer it resolves the candidate itself as its own baseline).
+    baseline_strategy: str = "before-candidate"
+
+
+@dataclasses.dataclass(frozen=True)
+class BeamOptions:
+    """Where Beam runs (see pipeline/beam.py for the profiles and their arguments)."""
+
+    profile: str = "in-memory"
+    workers: int = 0
+    job_endpoint: str | None = None
+    environment: str = "DOCKER"
+    environment_config: str | None = None
+    dataflow_project: str | None = None
+    dataflow_region: str | None = None
+    temp_location: str | None = None
+
+
+# make_config's keywords for the Beam options: the CLI flags' names.
+BEAM_KEYWORDS = {"beam_profile": "profile", "beam_workers": "workers",
+                 "job_endpoint": "job_endpoint", "beam_environment": "environment",
+                 "beam_environment_config": "environment_config",
+                 "dataflow_project": "dataflow_project", "dataflow_region": "dataflow_region",
+                 "temp_location": "temp_location"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    locations: Locations
     # Hash of the models/ package: part of Transform's and Trainer's config, so editing
     # the model code invalidates their cache entries.
     model_fingerprint: str
@@ -96,21 +188,8 @@ class Config:
     # four seeds: 0.9555-0.9570 at 200 steps, 0.9542-0.9560 at 400, 0.9524-0.9544 at
     # 600 (more steps overfit).
     train_steps: int = 200
-    # Evaluator gate, by task. Classification: the candidate must reach these on the
-    # eval split (a multi-class model is gated on accuracy; its macro AUC is reported);
-    # the defaults only ask for better than chance.
-    min_auc: float = 0.5
-    min_accuracy: float = 0.0
-    # Regression: the candidate's eval RMSE and MAE must not exceed these (None: no
-    # ceiling, only the comparison with the baseline).
-    max_rmse: float | None = None
-    max_mae: float | None = None
-    # Every gated metric must not be worse than the latest blessed model's by more
-    # than this (absolute, in the metric's units).
-    max_regression: float = 0.0
-    # Raw columns the Evaluator also reports metrics for, one slice per value (the
-    # thresholds above apply to the whole eval split only).
-    slice_features: tuple[str, ...] = ()
+    # The Evaluator's gate, by task.
+    evaluation: EvaluationGate = EvaluationGate()
     seed: int = 0
     # Anomalies that only warn instead of stopping the pipeline. A rule names a feature
     # ("company"), an anomaly type ("ENUM_TYPE_UNEXPECTED_STRING_VALUES") or one type of
@@ -125,27 +204,8 @@ class Config:
     # Histogram resolution of StatisticsGen; the drift thresholds assume 50.
     histogram_buckets: int = 50
     enable_cache: bool = True
-    # Where Beam runs (see pipeline/beam.py for the profiles and their arguments).
-    beam_profile: str = "in-memory"
-    beam_workers: int = 0
-    job_endpoint: str | None = None
-    beam_environment: str = "DOCKER"
-    beam_environment_config: str | None = None
-    dataflow_project: str | None = None
-    dataflow_region: str | None = None
-    temp_location: str | None = None
-    # Which blessed model the Evaluator compares with: "before-candidate" (the newest
-    # blessed model older than the candidate, pipeline/baseline.py) or "latest-blessed"
-    # (TFX's LatestBlessedModelStrategy, the only one Kubeflow V2 compiles; on a rerun
-    # with a cached Trainer it resolves the candidate itself as its own baseline).
-    baseline_strategy: str = "before-candidate"
-    # Locations as URIs (gs://...) for an orchestrator that runs the pipeline elsewhere
-    # (pipeline/compile.py); None keeps the local paths above. Strings, because a Path
-    # turns gs://bucket/x into gs:/bucket/x.
-    pipeline_root_uri: str | None = None
-    data_uri: str | None = None
-    schema_uri: str | None = None
-    serving_uri: str | None = None
+    # Where Beam runs.
+    beam: BeamOptions = BeamOptions()
 
     @property
     def label(self) -> Label:
@@ -170,43 +230,16 @@ class Config:
         return self.spans[-self.training_spans:]
 
     @property
-    def pipeline_root(self) -> Path:
-        return self.output_dir / "tfx"
-
-    @property
-    def metadata_path(self) -> Path:
-        return self.output_dir / "metadata.db"
-
-    @property
-    def serving_dir(self) -> Path:
-        return self.output_dir / "serving"
-
-    @property
     def model_serving_dir(self) -> Path:
         """Where Pusher writes `<integer version>/` folders, as TF Serving expects."""
-        return self.serving_dir / self.model_name
-
-    @property
-    def log_dir(self) -> Path:
-        return self.output_dir / "logs"
-
-    # What create_pipeline hands to TFX: the URI when one is set, else the local path.
-    @property
-    def pipeline_root_location(self) -> str:
-        return self.pipeline_root_uri or str(self.pipeline_root)
-
-    @property
-    def data_location(self) -> str:
-        return self.data_uri or str(self.data_dir)
-
-    @property
-    def schema_location(self) -> str:
-        return self.schema_uri or str(self.schema_path)
+        return self.locations.serving_dir / self.model_name
 
     @property
     def model_serving_location(self) -> str:
-        if self.serving_uri:
-            return f"{self.serving_uri.rstrip('/')}/{self.model_name}"
+        """What create_pipeline hands to the Pusher: under the serving URI when one is
+        set, else the local path."""
+        if self.locations.serving_uri:
+            return f"{self.locations.serving_uri.rstrip('/')}/{self.model_name}"
         return str(self.model_serving_dir)
 
 
@@ -320,7 +353,10 @@ def dataset_defaults(data_dir: Path | str, label: str | None,
 def make_config(label: str | None = None, task: str | None = None, **overrides) -> Config:
     """The configuration for the dataset (see `dataset_defaults`) with `overrides`
     applied (paths made absolute); reads the schema to derive the model's inputs
-    (models.features.from_schema, whose SchemaError says what is unusable)."""
+    (models.features.from_schema, whose SchemaError says what is unusable).
+
+    `overrides` are flat: a group's field by its own name (`output_dir`, `min_auc`),
+    a Beam option by its flag's (`beam_workers`, see BEAM_KEYWORDS)."""
     values = {
         "model_fingerprint": models.fingerprint(),
         "code_fingerprints": tuple((module, code_fingerprint(module))
@@ -332,4 +368,112 @@ def make_config(label: str | None = None, task: str | None = None, **overrides) 
         values[key] = Path(values[key]).expanduser().resolve()
     values["inputs"] = from_schema(load_schema(values["schema_path"]), values.pop("label"),
                                    values.get("excluded_columns", ()))
-    return Config(**values)
+    return Config(**_grouped(values))
+
+
+def _grouped(values: dict) -> dict:
+    """Config's arguments from make_config's flat keywords: the locations, the
+    evaluation gate and the Beam options (BEAM_KEYWORDS) each into their dataclass."""
+    groups = {"locations": {}, "evaluation": {}, "beam": {}}
+    kinds = {"locations": Locations, "evaluation": EvaluationGate}
+    for group, kind in kinds.items():
+        for field in dataclasses.fields(kind):
+            if field.name in values:
+                groups[group][field.name] = values.pop(field.name)
+    for keyword, field in BEAM_KEYWORDS.items():
+        if keyword in values:
+            groups["beam"][field] = values.pop(keyword)
+    return {**values, "locations": Locations(**groups["locations"]),
+            "evaluation": EvaluationGate(**groups["evaluation"]),
+            "beam": BeamOptions(**groups["beam"])}
+
+
+def validated_config(args, *, data_required: bool = True, log=None, **fixed) -> Config:
+    """The Config for the flags of `run` or `compile` (`args`, the parsed command line;
+    a flag the command does not have counts as not given): the one path both build
+    their Config through. Checks the data, the label, the schema and the gate flags
+    first, inferring and saving a dataset's schema on its first run (and saying so on
+    `log`, default stderr); DataError in one sentence if any of them is unusable.
+
+    `data_required` False (compile, whose job reads the data elsewhere): without a
+    --data-dir no data is read or prepared, and the checks that need none still run.
+    `fixed`: Config fields the command decides itself (compile's URIs and spans)."""
+    import os
+    import sys
+
+    from models.features import SchemaError
+    from pipeline import data
+    from pipeline.flags import dataset_overrides, model_overrides
+
+    def flag(name: str):
+        return getattr(args, name, None)
+
+    log = log or sys.stderr
+    data_dir = Path(args.data_dir).expanduser().resolve() if args.data_dir else DEFAULT_DATA_DIR
+    read_data = data_required or args.data_dir is not None
+    if read_data and args.data_dir is None and not data_dir.is_dir():
+        target = data.prepare_default_data(data_dir)
+        print(f"prepared the default data: {target}", file=log)
+    spans = data.check_data_dir(data_dir) if read_data else ()
+    if flag("training_spans") and args.training_spans > max(len(spans), 1):
+        raise data.DataError(f"--training-spans {args.training_spans} asks for more spans "
+                             f"than {data_dir} has ({len(spans)})")
+    try:
+        defaults = dataset_defaults(data_dir, args.label, args.task)
+    except ValueError as error:
+        raise data.DataError(str(error)) from None
+    check_gate_flags(args, defaults["label"].task)
+    label = defaults["label"]
+    schema_path = (Path(args.schema).expanduser().resolve() if args.schema
+                   else defaults["schema_path"])
+    if read_data:
+        csv_files = data.latest_csvs(data_dir, spans)
+        if args.label is None:
+            data.check_taxi_columns(csv_files[0], label.source_columns)
+        data.check_label(csv_files, label.source_columns, None if label.ratio else label.name,
+                         label.task)
+        if args.label and args.schema is None and not schema_path.is_file():
+            # Imported here: TFDV imports TensorFlow, which the checks above do not need.
+            from pipeline import schema_review
+            from pipeline.runner import captured_output
+
+            # TFDV's Beam and TensorFlow start-up lines would bury the progress lines.
+            with captured_output(Path(os.devnull), verbose=bool(flag("verbose"))):
+                schema_review.bootstrap(csv_files, label, schema_path)
+            print(f"inferred a schema from {csv_files[0].parent} and saved it for review: "
+                  f"{schema_path}", file=log)
+    overrides = {**dataset_overrides(args), **model_overrides(args),
+                 **{name: flag(name) for name in (
+                     "beam_profile", "beam_workers", "job_endpoint", "beam_environment",
+                     "beam_environment_config", "dataflow_project", "dataflow_region",
+                     "temp_location")}}
+    try:
+        cfg = make_config(**{
+            "data_dir": data_dir, "spans": spans, "output_dir": flag("output_dir"),
+            "training_spans": flag("training_spans"),
+            "input_pattern": None if spans else FLAT_PATTERN, **overrides, **fixed})
+    except SchemaError as error:
+        raise data.DataError(f"{error} (schema: {schema_path})") from None
+    except FileNotFoundError as error:
+        raise data.DataError(f"no schema at {error.filename}; pass --schema FILE") from None
+    if cfg.label.num_classes > 2 and args.min_auc is not None:
+        raise data.DataError(f"--min-auc gates two-class models; {cfg.label.name!r} has "
+                             f"{cfg.label.num_classes} classes, so use --min-accuracy")
+    return cfg
+
+
+def check_gate_flags(args, task: str) -> None:
+    """DataError when a gate flag concerns the other task (it would do nothing)."""
+    from pipeline import data
+
+    other = (("--max-rmse", args.max_rmse), ("--max-mae", args.max_mae)) \
+        if task == CLASSIFICATION else (("--min-auc", args.min_auc),
+                                           ("--min-accuracy", args.min_accuracy))
+    given = [flag for flag, value in other if value is not None]
+    if given:
+        raise data.DataError(f"{' and '.join(given)} gate{'s' if len(given) == 1 else ''} "
+                             f"the other task; this is a {task}")
+    if task == CLASSIFICATION and args.max_regression is not None and args.max_regression > 1:
+        # AUC and accuracy cannot fall by more than 1: the comparison would do nothing.
+        raise data.DataError(f"--max-regression {args.max_regression:g} is more than AUC or "
+                             "accuracy can fall (at most 1)")

@@ -69,7 +69,7 @@ def _gate(cfg: Config, bound: float | None, higher_is_better: bool) -> list:
     direction = (tfma.MetricDirection.HIGHER_IS_BETTER if higher_is_better
                  else tfma.MetricDirection.LOWER_IS_BETTER)
     # TFMA's bounds are strict; the epsilon lets an equal model pass.
-    allowed = cfg.max_regression + 1e-10
+    allowed = cfg.evaluation.max_regression + 1e-10
     threshold = tfma.MetricThreshold(change_threshold=tfma.GenericChangeThreshold(
         direction=direction, absolute={"value": -allowed if higher_is_better else allowed}))
     if bound is None:
@@ -96,23 +96,24 @@ def _metrics_specs(cfg: Config) -> list:
         return [tfma.MetricsSpec(metrics=[
             count,
             tfma.MetricConfig(class_name="RootMeanSquaredError", config='{"name": "rmse"}',
-                              per_slice_thresholds=_gate(cfg, cfg.max_rmse, False)),
+                              per_slice_thresholds=_gate(cfg, cfg.evaluation.max_rmse, False)),
             tfma.MetricConfig(class_name="MeanAbsoluteError",
-                              per_slice_thresholds=_gate(cfg, cfg.max_mae, False)),
+                              per_slice_thresholds=_gate(cfg, cfg.evaluation.max_mae, False)),
         ])]
     if label.num_classes == 2:
         return [tfma.MetricsSpec(metrics=[
             count,
-            tfma.MetricConfig(class_name="AUC", per_slice_thresholds=_gate(cfg, cfg.min_auc, True)),
+            tfma.MetricConfig(class_name="AUC",
+                              per_slice_thresholds=_gate(cfg, cfg.evaluation.min_auc, True)),
             tfma.MetricConfig(class_name="BinaryAccuracy",
-                              per_slice_thresholds=_gate(cfg, cfg.min_accuracy, True)),
+                              per_slice_thresholds=_gate(cfg, cfg.evaluation.min_accuracy, True)),
             mean_label,
         ])]
     return [
         tfma.MetricsSpec(metrics=[
             count,
             tfma.MetricConfig(class_name="SparseCategoricalAccuracy",
-                              per_slice_thresholds=_gate(cfg, cfg.min_accuracy, True)),
+                              per_slice_thresholds=_gate(cfg, cfg.evaluation.min_accuracy, True)),
         ]),
         tfma.MetricsSpec(
             metrics=[tfma.MetricConfig(class_name="AUC")],
@@ -133,7 +134,7 @@ def _metrics_specs(cfg: Config) -> list:
 
 def eval_config(cfg: Config) -> tfma.EvalConfig:
     """The task's metrics (`_metrics_specs`) on the whole eval split, with the gate's
-    thresholds there; the same metrics per value of each `cfg.slice_features`."""
+    thresholds there; the same metrics per value of each `cfg.evaluation.slice_features`."""
     return tfma.EvalConfig(
         model_specs=[
             tfma.ModelSpec(
@@ -143,7 +144,7 @@ def eval_config(cfg: Config) -> tfma.EvalConfig:
             )
         ],
         slicing_specs=[tfma.SlicingSpec(), *(tfma.SlicingSpec(feature_keys=[name])
-                                             for name in cfg.slice_features)],
+                                             for name in cfg.evaluation.slice_features)],
         metrics_specs=_metrics_specs(cfg),
     )
 
@@ -171,7 +172,7 @@ def _example_gen(cfg: Config, span: int | None) -> SpreadsheetCsvExampleGen:
         range_config = range_config_pb2.RangeConfig(
             static_range=range_config_pb2.StaticRange(start_span_number=span, end_span_number=span))
     return SpreadsheetCsvExampleGen(
-        input_base=cfg.data_location,
+        input_base=cfg.locations.data_location,
         input_config=example_gen_pb2.Input(
             splits=[example_gen_pb2.Input.Split(name="single_split", pattern=cfg.input_pattern)]
         ),
@@ -243,10 +244,10 @@ def _baseline_resolver(cfg: Config, candidate) -> Resolver:
     """The latest blessed model for the Evaluator to compare with. "before-candidate"
     sees the candidate so it never offers it as its own baseline; "latest-blessed" is
     TFX's strategy, which Kubeflow V2 compiles (it takes no extra input)."""
-    if cfg.baseline_strategy not in BASELINE_STRATEGIES:
-        raise ValueError(f"unknown baseline strategy {cfg.baseline_strategy!r}; choose one "
-                         f"of {', '.join(BASELINE_STRATEGIES)}")
-    if cfg.baseline_strategy == "latest-blessed":
+    if cfg.evaluation.baseline_strategy not in BASELINE_STRATEGIES:
+        raise ValueError(f"unknown baseline strategy {cfg.evaluation.baseline_strategy!r}; "
+                         f"choose one of {', '.join(BASELINE_STRATEGIES)}")
+    if cfg.evaluation.baseline_strategy == "latest-blessed":
         strategy, extra_inputs = LatestBlessedModelStrategy, {}
     else:
         strategy, extra_inputs = LatestBlessedBeforeCandidateStrategy, {CANDIDATE_KEY: candidate}
@@ -275,7 +276,7 @@ def create_pipeline(cfg: Config) -> Pipeline:
     inferred_schema = SchemaGen(
         statistics=statistics_gen.outputs["statistics"], infer_feature_shape=False
     )
-    curated_schema = ImportSchemaGen(schema_file=cfg.schema_location)
+    curated_schema = ImportSchemaGen(schema_file=cfg.locations.schema_location)
     example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"],
         schema=curated_schema.outputs["schema"],
@@ -294,7 +295,7 @@ def create_pipeline(cfg: Config) -> Pipeline:
             cfg, training_examples, example_gen.outputs["examples"], curated_schema)
     return Pipeline(
         pipeline_name=cfg.pipeline_name,
-        pipeline_root=cfg.pipeline_root_location,
+        pipeline_root=cfg.locations.pipeline_root_location,
         components=[
             example_gen,
             *older_gens.values(),
@@ -311,7 +312,7 @@ def create_pipeline(cfg: Config) -> Pipeline:
         # folder, and defining a pipeline must not touch the disk.
         metadata_connection_config=metadata_store_pb2.ConnectionConfig(
             sqlite=metadata_store_pb2.SqliteMetadataSourceConfig(
-                filename_uri=str(cfg.metadata_path),
+                filename_uri=str(cfg.locations.metadata_path),
                 connection_mode=metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE,
             )
         ),

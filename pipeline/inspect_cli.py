@@ -254,8 +254,8 @@ def main(args, out, err) -> int:
     from pipeline import artifact_files, inspection, metadata, workspace
     try:
         cfg = workspace.config_with_runs(args.output_dir)
-        workspace.check_metadata(cfg.metadata_path)
-        store = metadata.open_store(cfg.metadata_path)
+        workspace.check_metadata(cfg.locations.metadata_path)
+        store = metadata.open_store(cfg.locations.metadata_path)
         {"runs": _runs, "show": _show, "anomalies": _anomalies, "models": _models,
          "lineage": _lineage}[args.command](store, args, out)
     except (inspection.NoRuns, workspace.OutputDirError) as error:

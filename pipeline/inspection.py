@@ -2,7 +2,7 @@
 the one inspection API behind the CLI's `runs`/`show`/`anomalies`/`models`/`lineage`,
 the notebooks and the HTML report.
 
-Every function takes an open store (`metadata.open_store(cfg.metadata_path)`) and
+Every function takes an open store (`metadata.open_store(cfg.locations.metadata_path)`) and
 returns plain dicts and lists, ready for JSON, pandas or HTML. It composes the ML
 Metadata queries of pipeline/metadata.py, the artifact files pipeline/artifact_files.py
 reads and the gate's rows and rules (pipeline/gate_rules.py) into those answers.
@@ -199,7 +199,7 @@ def feature_statistics(statistics) -> list[dict]:
     return rows
 
 
-# The `run` flag behind each gated metric's bound (pipeline/cli.py, _add_model_flags).
+# The `run` flag behind each gated metric's bound (pipeline/flags.py, add_model_flags).
 _BOUND_FLAGS = {"auc": "--min-auc", "binary_accuracy": "--min-accuracy",
                 "sparse_categorical_accuracy": "--min-accuracy", "rmse": "--max-rmse",
                 "mean_absolute_error": "--max-mae"}

@@ -100,11 +100,11 @@ def _rollback(cfg, target) -> dict:
 
     from pipeline import inspection, metadata, serving, workspace
 
-    workspace.check_metadata(cfg.metadata_path)
-    store = metadata.open_store(cfg.metadata_path)
+    workspace.check_metadata(cfg.locations.metadata_path)
+    store = metadata.open_store(cfg.locations.metadata_path)
     state = inspection.serving_state(store)
     if state["model_dir"] is None:
-        raise Refused(f"no model has been pushed in {cfg.output_dir} yet")
+        raise Refused(f"no model has been pushed in {cfg.locations.output_dir} yet")
     if state["problem"]:
         raise Refused(state["problem"])
     pushed = metadata.pushed_artifacts(store)
@@ -128,7 +128,7 @@ def _rollback(cfg, target) -> dict:
             config.unlink()
         else:
             safe_files.write_bytes(config, before)
-        raise Refused(f"cannot record the rollback in {cfg.metadata_path} ({error}); "
+        raise Refused(f"cannot record the rollback in {cfg.locations.metadata_path} ({error}); "
                       f"{config} is unchanged") from None
     return {**answer, "served_version": served, "changed": True}
 
@@ -159,7 +159,7 @@ def main(args, out, err) -> int:
 
     try:
         cfg = workspace.config_with_runs(args.output_dir)
-        with workspace.exclusive(cfg.output_dir, wait=args.wait):
+        with workspace.exclusive(cfg.locations.output_dir, wait=args.wait):
             answer = _rollback(cfg, args.to)
     except workspace.Busy as error:
         print(f"error: {error}", file=err)

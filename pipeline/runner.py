@@ -33,9 +33,9 @@ def _write_report(cfg: Config) -> Path | None:
     from pipeline import inspection, report
 
     try:
-        store = metadata.open_store(cfg.metadata_path)
+        store = metadata.open_store(cfg.locations.metadata_path)
         run_id = metadata.latest_run_id(store)
-        return report.write(inspection.run_details(store, run_id), cfg.output_dir) \
+        return report.write(inspection.run_details(store, run_id), cfg.locations.output_dir) \
             if run_id else None
     except Exception:  # the run's own error is the one to report
         traceback.print_exc()
@@ -60,7 +60,7 @@ class _Progress(logging.Handler):
             self.current, self.started = node_id, time.monotonic()
             return
         seconds = time.monotonic() - self.started
-        store = metadata.open_store(self.cfg.metadata_path)
+        store = metadata.open_store(self.cfg.locations.metadata_path)
         # The run being executed is the newest: its context exists from its first node.
         run_id = metadata.latest_run_id(store)
         state = metadata.node_state(store, self.cfg.pipeline_name, node_id, run_id)
@@ -108,9 +108,9 @@ def snapshot_schema(cfg: Config) -> Path:
     from a path that changes with the content makes an edited schema re-run everything
     downstream of it, and keeps every version that a run used.
     """
-    content = cfg.schema_path.read_bytes()
+    content = cfg.locations.schema_path.read_bytes()
     digest = hashlib.sha256(content).hexdigest()[:16]
-    snapshot = cfg.output_dir / "schemas" / digest / cfg.schema_path.name
+    snapshot = cfg.locations.output_dir / "schemas" / digest / cfg.locations.schema_path.name
     if not snapshot.is_file():
         snapshot.parent.mkdir(parents=True, exist_ok=True)
         safe_files.write_bytes(snapshot, content)
@@ -125,24 +125,25 @@ def run(cfg: Config, *, verbose: bool = False, progress_to_stderr: bool = False,
     cannot be used, workspace.Busy when another run holds it (unless `wait`), and
     ComponentFailed when a component fails.
     """
-    workspace.check_writable(cfg.output_dir)
-    with workspace.exclusive(cfg.output_dir, wait=wait):
+    workspace.check_writable(cfg.locations.output_dir)
+    with workspace.exclusive(cfg.locations.output_dir, wait=wait):
         # Under the lock: a running pipeline's open transaction is not damage.
-        workspace.check_metadata(cfg.metadata_path)
+        workspace.check_metadata(cfg.locations.metadata_path)
         workspace.claim_dataset(cfg)
         return _run_exclusive(cfg, verbose, progress_to_stderr)
 
 
 def _run_exclusive(cfg: Config, verbose: bool, progress_to_stderr: bool) -> dict:
-    missing = workspace.missing_artifacts(cfg.metadata_path)
+    missing = workspace.missing_artifacts(cfg.locations.metadata_path)
     if missing:
         print(f"note: {missing} artifacts of the previous run are gone from disk; the "
               "components that made them run again", file=sys.stderr if progress_to_stderr
               else sys.stdout, flush=True)
-    cfg.log_dir.mkdir(parents=True, exist_ok=True)
-    cfg = dataclasses.replace(cfg, schema_path=snapshot_schema(cfg))
+    cfg.locations.log_dir.mkdir(parents=True, exist_ok=True)
+    cfg = dataclasses.replace(cfg, locations=dataclasses.replace(
+        cfg.locations, schema_path=snapshot_schema(cfg)))
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    log_path = cfg.log_dir / f"run-{stamp}-{os.getpid()}.log"
+    log_path = cfg.locations.log_dir / f"run-{stamp}-{os.getpid()}.log"
     with captured_output(log_path, verbose) as (out, err):
         # Imported here: TensorFlow's import prints to fd 2, which is now the log.
         from absl import logging as absl_logging
@@ -167,10 +168,10 @@ def _run_exclusive(cfg: Config, verbose: bool, progress_to_stderr: bool) -> dict
             serving.discard_prestarted()
         from pipeline import inspection, report
 
-        store = metadata.open_store(cfg.metadata_path)
+        store = metadata.open_store(cfg.locations.metadata_path)
         details = inspection.run_details(store, metadata.latest_run_id(store))
         summary = summarize(details, progress.components)
-        summary["report"] = str(report.write(details, cfg.output_dir))
+        summary["report"] = str(report.write(details, cfg.locations.output_dir))
     summary["log"] = str(log_path)
     return summary
 

@@ -137,8 +137,8 @@ def _dataset_record(cfg) -> dict:
     label = cfg.label
     if label.ratio:
         return {"label": None, "task": label.task}
-    return {"label": label.name, "task": label.task, "data_dir": str(cfg.data_dir),
-            "schema_path": str(cfg.schema_path),
+    return {"label": label.name, "task": label.task, "data_dir": str(cfg.locations.data_dir),
+            "schema_path": str(cfg.locations.schema_path),
             "excluded_columns": list(cfg.excluded_columns)}
 
 
@@ -146,13 +146,13 @@ def claim_dataset(cfg) -> None:
     """Records cfg's dataset in its output directory; OutputDirError when the directory
     already holds runs that predict another label (their models are no baseline for
     this one, and its serving folder is theirs)."""
-    path = cfg.output_dir / DATASET_FILE
+    path = cfg.locations.output_dir / DATASET_FILE
     record = _dataset_record(cfg)
-    held = recorded_dataset(cfg.output_dir)
+    held = recorded_dataset(cfg.locations.output_dir)
     if held and (held["label"], held["task"]) != (record["label"], record["task"]):
         held_label = held["label"] or "the taxi big-tipper label"
         raise OutputDirError(
-            f"{cfg.output_dir} holds runs that predict {held_label} ({held['task']}); "
+            f"{cfg.locations.output_dir} holds runs that predict {held_label} ({held['task']}); "
             "give this run another --output-dir")
     if held != record:
         safe_files.write_text(path, json.dumps(record, indent=2) + "\n")
@@ -207,8 +207,8 @@ def model_dirs_for(path: Path, names, roots) -> list[Path]:
             continue
         if not versions(cfg.model_serving_dir):
             continue
-        if cfg.data_dir == path or cfg.data_dir in path.parents:
-            by_data.append((-len(cfg.data_dir.parts), directory))
+        if cfg.locations.data_dir == path or cfg.locations.data_dir in path.parents:
+            by_data.append((-len(cfg.locations.data_dir.parts), directory))
         elif given is not None and {input_name(c) for c in cfg.inputs.features} <= given:
             by_inputs.append(directory)
     return [directory for _, directory in sorted(by_data)] + by_inputs
@@ -220,7 +220,7 @@ def config_with_runs(output_dir):
     from pipeline.config import make_config
 
     cfg = make_config(output_dir=output_dir)
-    if not cfg.metadata_path.exists():
-        raise OutputDirError(f"no runs in {cfg.output_dir}: run `python -m pipeline run` "
+    if not cfg.locations.metadata_path.exists():
+        raise OutputDirError(f"no runs in {cfg.locations.output_dir}: run `python -m pipeline run` "
                              "first")
     return cfg

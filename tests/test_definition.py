@@ -89,9 +89,10 @@ def test_evaluator_compares_with_the_latest_blessed_model(components, cfg):
         assert [list(t.slicing_specs) for t in by_name[name]] == [[tfma.SlicingSpec()]]
     thresholds = {name: found[0].threshold for name, found in by_name.items() if found}
     slices = [list(spec.feature_keys) for spec in eval_config.slicing_specs]
-    assert slices == [[]] + [[name] for name in cfg.slice_features]
-    assert thresholds["AUC"].value_threshold.lower_bound.value == cfg.min_auc
-    assert thresholds["BinaryAccuracy"].value_threshold.lower_bound.value == cfg.min_accuracy
+    assert slices == [[]] + [[name] for name in cfg.evaluation.slice_features]
+    assert thresholds["AUC"].value_threshold.lower_bound.value == cfg.evaluation.min_auc
+    accuracy = thresholds["BinaryAccuracy"].value_threshold.lower_bound.value
+    assert accuracy == cfg.evaluation.min_accuracy
     # No regression against the baseline: both gated metrics carry a change threshold
     # (a missing one reads as value 0 too, so its presence is checked first).
     for name in ("AUC", "BinaryAccuracy"):
@@ -99,7 +100,8 @@ def test_evaluator_compares_with_the_latest_blessed_model(components, cfg):
         change = thresholds[name].change_threshold
         assert change.HasField("absolute") and not change.HasField("relative"), name
         assert change.direction == tfma.MetricDirection.HIGHER_IS_BETTER, name
-        assert change.absolute.value == pytest.approx(-cfg.max_regression, abs=1e-9), name
+        allowed = cfg.evaluation.max_regression
+        assert change.absolute.value == pytest.approx(-allowed, abs=1e-9), name
     # The mean label per slice tells a one-class slice, whose AUC TFMA reports as 0.
     assert "MeanLabel" in by_name
 
@@ -137,7 +139,8 @@ def _eval_config(cfg) -> tfma.EvalConfig:
 
 def test_multi_class_model_is_gated_on_accuracy_and_reports_macro_auc(cfg):
     wine = dataclasses.replace(cfg, inputs=dataclasses.replace(
-        cfg.inputs, label=Label("big_tipper", classes=("0", "1", "2"))), min_accuracy=0.8)
+        cfg.inputs, label=Label("big_tipper", classes=("0", "1", "2"))),
+        evaluation=dataclasses.replace(cfg.evaluation, min_accuracy=0.8))
     gated, per_class, class_shares = _eval_config(wine).metrics_specs
     by_name = {m.class_name: m for m in gated.metrics}
     threshold = by_name["SparseCategoricalAccuracy"].per_slice_thresholds[0].threshold
@@ -155,7 +158,8 @@ def test_multi_class_model_is_gated_on_accuracy_and_reports_macro_auc(cfg):
 
 def test_regression_is_gated_on_rmse_and_mae_ceilings_and_no_regression(cfg):
     regression = dataclasses.replace(cfg, inputs=dataclasses.replace(
-        cfg.inputs, label=Label("tips", REGRESSION)), max_rmse=2.5, max_regression=0.1)
+        cfg.inputs, label=Label("tips", REGRESSION)),
+        evaluation=dataclasses.replace(cfg.evaluation, max_rmse=2.5, max_regression=0.1))
     (spec,) = _eval_config(regression).metrics_specs
     thresholds = {m.class_name: m.per_slice_thresholds[0].threshold
                   for m in spec.metrics if m.per_slice_thresholds}
@@ -194,20 +198,21 @@ def test_model_code_fingerprint_is_in_transform_and_trainer_config(cfg):
 def test_pipeline_settings(cfg):
     pipeline = create_pipeline(cfg)
     assert pipeline.enable_cache
-    assert pipeline.pipeline_info.pipeline_root == str(cfg.pipeline_root)
-    assert pipeline.metadata_connection_config.sqlite.filename_uri == str(cfg.metadata_path)
+    assert pipeline.pipeline_info.pipeline_root == str(cfg.locations.pipeline_root)
+    sqlite = pipeline.metadata_connection_config.sqlite
+    assert sqlite.filename_uri == str(cfg.locations.metadata_path)
     assert pipeline.beam_pipeline_args == []  # the in-memory profile: Beam's defaults
     # A profile's arguments reach the pipeline (rather than comparing the function's
     # result with itself, a profile whose arguments are known).
-    workers = create_pipeline(dataclasses.replace(cfg, beam_profile="multi-processing",
-                                                  beam_workers=3))
+    workers = create_pipeline(dataclasses.replace(
+        cfg, beam=dataclasses.replace(cfg.beam, profile="multi-processing", workers=3)))
     assert "--direct_num_workers=3" in workers.beam_pipeline_args
     assert "--direct_running_mode=multi_processing" in workers.beam_pipeline_args
 
 
 def test_create_pipeline_touches_no_files(cfg):
     create_pipeline(cfg)
-    assert not cfg.output_dir.exists() and not cfg.data_dir.exists()
+    assert not cfg.locations.output_dir.exists() and not cfg.locations.data_dir.exists()
 
 
 def _by_id(cfg):
@@ -276,7 +281,8 @@ def test_training_window_of_several_spans(cfg):
 
 
 def test_latest_blessed_baseline_is_tfx_strategy_without_candidate_input(cfg):
-    nodes = _by_id(dataclasses.replace(cfg, baseline_strategy="latest-blessed"))
+    nodes = _by_id(dataclasses.replace(cfg, evaluation=dataclasses.replace(
+        cfg.evaluation, baseline_strategy="latest-blessed")))
     resolver = nodes["LatestBlessedModelResolver"]
     assert (resolver.exec_properties["resolver_class"]
             is tfx.dsl.experimental.LatestBlessedModelStrategy)
@@ -288,13 +294,14 @@ def test_latest_blessed_baseline_is_tfx_strategy_without_candidate_input(cfg):
 
 def test_unknown_baseline_strategy_is_refused(cfg):
     with pytest.raises(ValueError, match="unknown baseline strategy"):
-        create_pipeline(dataclasses.replace(cfg, baseline_strategy="newest"))
+        create_pipeline(dataclasses.replace(cfg, evaluation=dataclasses.replace(
+            cfg.evaluation, baseline_strategy="newest")))
 
 
 def test_uri_locations_reach_the_components_unchanged(cfg):
-    uris = dataclasses.replace(
-        cfg, pipeline_root_uri="gs://bucket/root", data_uri="gs://bucket/data",
-        schema_uri="gs://bucket/schema.pbtxt", serving_uri="gs://bucket/serving/")
+    uris = dataclasses.replace(cfg, locations=dataclasses.replace(
+        cfg.locations, pipeline_root_uri="gs://bucket/root", data_uri="gs://bucket/data",
+        schema_uri="gs://bucket/schema.pbtxt", serving_uri="gs://bucket/serving/"))
     pipeline = create_pipeline(uris)
     nodes = {c.id: c for c in pipeline.components}
     assert pipeline.pipeline_info.pipeline_root == "gs://bucket/root"

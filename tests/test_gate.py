@@ -73,7 +73,7 @@ def test_a_vanished_column_is_one_row_with_its_drift_check_folded_in():
     assert classify([], [], [no_stats])["blocking"] == [no_stats]
 
 
-# The ways out a stopped run prints after its table (pipeline/cli.py, _gate_hints).
+# The ways out a stopped run prints after its table (pipeline/summary.py, gate_hints).
 MISSING_COLUMN = {"split": "train", "feature": "driver rating", "type": "SCHEMA_MISSING_COLUMN",
                   "description": "Column is completely missing"}
 DATASET = {"split": "train", "feature": "(dataset)", "type": "DATASET_LOW_NUM_EXAMPLES",
@@ -84,13 +84,14 @@ EVAL_NEW_CATEGORY = {**NEW_CATEGORY, "split": "eval"}
 def _hints(rows, tmp_path, spans=(1, 2), output_dir=None):
     from types import SimpleNamespace
 
-    from pipeline.cli import _gate_hints
     from pipeline.config import TAXI_LABEL
+    from pipeline.summary import gate_hints
 
-    cfg = SimpleNamespace(data_dir=tmp_path / "data", output_dir=output_dir or tmp_path / "out",
+    cfg = SimpleNamespace(locations=SimpleNamespace(data_dir=tmp_path / "data",
+                                                    output_dir=output_dir or tmp_path / "out"),
                           label=TAXI_LABEL,
                           spans=spans, drift_thresholds=(("fare", 0.2), ("company", 0.15)))
-    return _gate_hints(rows, {"span": spans[-1] if spans else None}, cfg)
+    return gate_hints(rows, {"span": spans[-1] if spans else None}, cfg)
 
 
 def _tolerate_rules(hints):

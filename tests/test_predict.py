@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from models.features import CLASSIFICATION, REGRESSION, Label
-from pipeline import cli, workspace
+from pipeline import cli, predict_cli, workspace
 from pipeline.config import TAXI_LABEL
 
 SHOP_HEADER = "sepal length (cm),2nd-plan,Région,churned"
@@ -71,7 +71,7 @@ def datasets(tmp_path_factory):
 
 def _predict(*args):
     out, err = io.StringIO(), io.StringIO()
-    code = cli._predict(cli._parser().parse_args(["predict", *map(str, args)]), out, err)
+    code = predict_cli.main(cli._parser().parse_args(["predict", *map(str, args)]), out, err)
     return code, out.getvalue(), err.getvalue()
 
 
@@ -154,4 +154,4 @@ def test_data_no_model_fits_says_to_pass_the_output_dir(datasets, tmp_path):
     (Label("progression", REGRESSION), "prediction: the predicted progression"),
 ])
 def test_the_answer_note_says_what_the_numbers_are(label, note):
-    assert cli._answer_note(label) == note
+    assert predict_cli._answer_note(label) == note

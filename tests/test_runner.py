@@ -123,8 +123,8 @@ def test_the_pipeline_imports_the_schema_snapshot(cfg, fake_runner, prestarts):
         "schema_file"]
     snapshot = runner.snapshot_schema(cfg)
     assert schema_file == str(snapshot)
-    assert snapshot.parent.parent == cfg.output_dir / "schemas"
-    assert snapshot.read_bytes() == cfg.schema_path.read_bytes()
+    assert snapshot.parent.parent == cfg.locations.output_dir / "schemas"
+    assert snapshot.read_bytes() == cfg.locations.schema_path.read_bytes()
 
 
 def test_a_failing_component_is_named_with_its_log_and_report(cfg, fake_runner, prestarts,
@@ -149,12 +149,12 @@ def test_a_failing_component_is_named_with_its_log_and_report(cfg, fake_runner, 
 
 
 def test_a_busy_output_directory_is_refused_before_anything_runs(cfg, fake_runner):
-    with workspace.exclusive(cfg.output_dir):
-        before = sorted(cfg.output_dir.iterdir())
+    with workspace.exclusive(cfg.locations.output_dir):
+        before = sorted(cfg.locations.output_dir.iterdir())
         with pytest.raises(workspace.Busy, match="another run .* is using"):
             runner.run(cfg)
     assert fake_runner.instances == []
-    assert sorted(cfg.output_dir.iterdir()) == before
+    assert sorted(cfg.locations.output_dir.iterdir()) == before
 
 
 def test_the_schema_snapshot_follows_the_content(tmp_path):

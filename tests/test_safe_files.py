@@ -81,10 +81,10 @@ def test_dataset_record_ignores_a_symlink_at_the_old_partial_name(tmp_path, outs
     from pipeline.config import make_config
 
     cfg = make_config(output_dir=tmp_path / "out")
-    _plant(cfg.output_dir / "dataset.partial", outside)
+    _plant(cfg.locations.output_dir / "dataset.partial", outside)
     workspace.claim_dataset(cfg)
     assert outside.read_text() == ORIGINAL
-    assert json.loads((cfg.output_dir / "dataset.json").read_text())["task"]
+    assert json.loads((cfg.locations.output_dir / "dataset.json").read_text())["task"]
 
 
 def test_schema_snapshot_ignores_a_symlink_at_the_old_partial_name(tmp_path, outside):
@@ -94,11 +94,11 @@ def test_schema_snapshot_ignores_a_symlink_at_the_old_partial_name(tmp_path, out
     from pipeline.runner import snapshot_schema
 
     cfg = make_config(output_dir=tmp_path / "out")
-    digest = hashlib.sha256(cfg.schema_path.read_bytes()).hexdigest()[:16]
-    _plant(cfg.output_dir / "schemas" / digest / "schema.partial", outside)
+    digest = hashlib.sha256(cfg.locations.schema_path.read_bytes()).hexdigest()[:16]
+    _plant(cfg.locations.output_dir / "schemas" / digest / "schema.partial", outside)
     snapshot = snapshot_schema(cfg)
     assert outside.read_text() == ORIGINAL
-    assert snapshot.read_bytes() == cfg.schema_path.read_bytes()
+    assert snapshot.read_bytes() == cfg.locations.schema_path.read_bytes()
 
 
 def test_models_config_ignores_a_symlink_at_a_partial_name(tmp_path, outside,

@@ -340,17 +340,18 @@ def _schema_update(taxi, tmp_path, monkeypatch, *flags):
     import io
     from types import SimpleNamespace
 
-    from pipeline import cli
+    from pipeline import cli, schema_cli
 
     statistics, inferred = _changed(taxi, _set("payment_type", "Mobile", every=4))
     path = tmp_path / "schema.pbtxt"
     path.write_text(DEFAULT_SCHEMA_PATH.read_text())
-    monkeypatch.setattr(cli, "_schema_review", lambda args, err: {
-        "cfg": SimpleNamespace(schema_path=path, output_dir=tmp_path), "curated": taxi[1],
+    monkeypatch.setattr(schema_cli, "_schema_review", lambda args, err: {
+        "cfg": SimpleNamespace(locations=SimpleNamespace(schema_path=path, output_dir=tmp_path)),
+        "curated": taxi[1],
         "inferred": inferred, "inferred_path": "inferred.pbtxt", "statistics": statistics,
         "statistics_uri": "statistics"})
     out, err = io.StringIO(), io.StringIO()
-    code = cli._schema_update(cli._parser().parse_args(["schema-update", *flags]), out, err)
+    code = schema_cli.main(cli._parser().parse_args(["schema-update", *flags]), out, err)
     return code, out.getvalue() + err.getvalue(), path
 
 

@@ -19,8 +19,8 @@ import pytest
 import tensorflow as tf
 
 from pipeline import metadata, serving
-from pipeline.cli import _print_summary
 from pipeline.config import REPO_ROOT
+from pipeline.summary import print_summary
 from tests.conftest import run_pipeline, serialize_example, write_taxi_sample
 
 pytestmark = pytest.mark.e2e
@@ -352,7 +352,7 @@ def test_unreachable_threshold_blocks_the_push(workspace):
     page = Path(summary["report"]).read_text()
     assert f"not blessed</span>: {reason['message']}." in page
     printed = io.StringIO()
-    _print_summary(summary, printed)  # what `run` prints without --json
+    print_summary(summary, printed)  # what `run` prints without --json
     assert reason["message"] in printed.getvalue()
     assert summary["pushed"] is False and summary["pushed_path"] is None
     assert versions(workspace) == before

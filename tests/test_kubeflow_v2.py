@@ -11,14 +11,14 @@ import pytest
 from google.protobuf import json_format
 from tfx import v1 as tfx
 
-from pipeline import compile as compiler
+from pipeline import kubeflow_v2 as compiler
 from pipeline.config import REPO_ROOT
 from pipeline.definition import create_pipeline
 
 ROOT = "gs://taxi-bucket/runs"
 IMAGE = "europe-docker.pkg.dev/my-project/tfx/taxi-pipeline:0123abc"
-FLAGS = {"train_steps": 123, "min_auc": 0.91, "min_accuracy": 0.8, "max_regression": 0.01,
-         "tolerated_anomalies": ("company",)}
+FLAGS = ["--pipeline-root", ROOT, "--image", IMAGE, "--train-steps", "123", "--min-auc", "0.91",
+         "--min-accuracy", "0.8", "--max-regression", "0.01", "--tolerate", "company"]
 RESOLVER = "LatestBlessedModelResolver"
 # The V2 compiler splits TFX's latest-blessed-model resolver into two queries.
 RESOLVER_TASKS = {f"{RESOLVER}-model-blessing-resolver", f"{RESOLVER}-model-resolver"}
@@ -31,19 +31,25 @@ def _cli(*args):
                           capture_output=True, text=True, timeout=300)
 
 
+def _parsed(*args):
+    from pipeline import cli
+
+    return cli._parser().parse_args(["compile", *args])
+
+
 @pytest.fixture(scope="module")
 def cfg():
-    """The Config the CLI call below builds."""
-    return compiler.kubeflow_config(ROOT, **FLAGS)
+    """The Config the CLI call below builds: the same flags, the same path."""
+    from pipeline import compile_cli
+
+    return compile_cli.config_for(_parsed(*FLAGS), sys.stderr)
 
 
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory):
     """(CLI result, job spec) of one compile through the CLI, as a user runs it."""
     output = tmp_path_factory.mktemp("kfp") / "taxi.json"
-    result = _cli("--target", "kubeflow-v2", "--pipeline-root", ROOT, "--image", IMAGE,
-                  "--output", str(output), "--train-steps", "123", "--min-auc", "0.91",
-                  "--min-accuracy", "0.8", "--max-regression", "0.01", "--tolerate", "company")
+    result = _cli("--target", "kubeflow-v2", *FLAGS, "--output", str(output))
     assert result.returncode == 0, result.stderr
     return result, json.loads(output.read_text())
 
@@ -230,11 +236,13 @@ def test_drift_check_compiles_with_spans(cfg, tmp_path):
     # Several spans reach Transform through channel_utils.union.
     ({"spans": (1, 2), "training_spans": 2}, ValueError),
     # Only LatestBlessedModelStrategy and LatestArtifactStrategy compile.
-    ({"baseline_strategy": "before-candidate"}, TypeError),
+    ({"evaluation": {"baseline_strategy": "before-candidate"}}, TypeError),
 ])
 def test_what_kubeflow_v2_cannot_compile_is_refused_in_one_sentence(
         cfg, tmp_path, monkeypatch, change, tfx_error):
-    changed = dataclasses.replace(cfg, **change)
+    changed = dataclasses.replace(cfg, **{
+        name: dataclasses.replace(getattr(cfg, name), **value) if isinstance(value, dict)
+        else value for name, value in change.items()})
     with pytest.raises(compiler.CompileError):
         compiler.compile_kubeflow_v2(changed, IMAGE, tmp_path / "x.json")
     # The refusal is TFX's limit, not ours: without the check its compiler fails.
@@ -251,7 +259,7 @@ def test_what_kubeflow_v2_cannot_compile_is_refused_in_one_sentence(
     (["--target", "airflow", "--pipeline-root", ROOT, "--image", IMAGE], ["airflow"]),
     (["--pipeline-root", ROOT, "--image", IMAGE, "--spans", "1,x"], ["1,x"]),
     (["--pipeline-root", ROOT, "--image", IMAGE, "--train-steps", "0"], ["--train-steps"]),
-    (["--pipeline-root", ROOT, "--image", IMAGE, "--label", "y"], ["--schema FILE",
+    (["--pipeline-root", ROOT, "--image", IMAGE, "--label", "y"], ["--data-dir DIR",
                                                                    "--schema-uri"]),
 ])
 def test_bad_usage_is_one_line_and_exit_code_2(args, words):
@@ -278,15 +286,49 @@ def test_run_needs_no_kfp_and_compile_names_the_missing_extra():
     assert last.startswith("error: compile needs the kubeflow extra"), result.stderr
 
 
+def _shop(tmp_path, rows="x,y\n1.5,a\n2.5,b\n"):
+    """A bring-your-own-CSV folder, `shop/`, with its reviewed schema."""
+    data = tmp_path / "shop"
+    data.mkdir()
+    (data / "data.csv").write_text(rows)
+    (data / "schema.pbtxt").write_text(
+        'feature { name: "x" type: FLOAT }\n'
+        'feature { name: "y" type: BYTES string_domain { value: "a" value: "b" } }\n')
+    return data
+
+
 def test_a_label_dataset_compiles_with_its_schema(tmp_path):
-    schema = tmp_path / "schema.pbtxt"
-    schema.write_text('feature { name: "x" type: FLOAT }\n'
-                      'feature { name: "y" type: BYTES string_domain { value: "a" value: "b" } }\n')
     output = tmp_path / "job.json"
     result = _cli("--pipeline-root", ROOT, "--image", IMAGE, "--output", str(output),
-                  "--label", "y", "--schema", str(schema), "--schema-uri", f"{ROOT}/schema.pbtxt")
+                  "--label", "y", "--data-dir", str(_shop(tmp_path)),
+                  "--schema-uri", f"{ROOT}/schema.pbtxt")
     assert result.returncode == 0, result.stderr
-    tasks = json.loads(output.read_text())["pipelineSpec"]["root"]["dag"]["tasks"]
+    assert "pipeline 'shop'" in result.stdout.splitlines()[0]
+    job = json.loads(output.read_text())
+    # Named after its data folder, as `run` names it, not after the taxi default.
+    assert job["pipelineSpec"]["pipelineInfo"]["name"] == "shop"
+    tasks = job["pipelineSpec"]["root"]["dag"]["tasks"]
     inputs = json.loads(json.loads(_constant(tasks["Transform"], "custom_config"))["inputs"])
     assert inputs["label"]["classes"] == ["a", "b"] and list(inputs["features"]) == ["x"]
     assert _constant(tasks["ImportSchemaGen"], "schema_file") == f"{ROOT}/schema.pbtxt"
+    destination = json_format.Parse(_constant(tasks["Pusher"], "push_destination"),
+                                    tfx.proto.PushDestination())
+    assert destination.filesystem.base_directory == f"{ROOT}/serving/y"
+
+
+def test_compile_checks_the_data_and_flags_as_run_does(tmp_path):
+    """`compile --label y --max-rmse 3` on a classification: refused with exit 2 and
+    the line `run` prints, and no job written."""
+    import io
+
+    from pipeline import compile_cli
+
+    output = tmp_path / "job.json"
+    out, err = io.StringIO(), io.StringIO()
+    code = compile_cli.main(_parsed(
+        "--pipeline-root", ROOT, "--image", IMAGE, "--output", str(output), "--label", "y",
+        "--data-dir", str(_shop(tmp_path)), "--schema-uri", f"{ROOT}/schema.pbtxt",
+        "--max-rmse", "3"), out, err)
+    assert code == 2
+    assert err.getvalue() == "error: --max-rmse gates the other task; this is a classification\n"
+    assert out.getvalue() == "" and not output.exists()

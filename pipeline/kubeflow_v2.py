@@ -10,15 +10,16 @@ It is the same function `run` uses, with three differences in the Config:
   the job runs, and there is no drift check (with `spans`, the latest two are compared).
 
 Nothing here reads data or the network: compiling needs only this checkout and the
-`kubeflow` extra (kfp). Kubeflow V2 in TFX 1.21 cannot compile a training window of
-several spans: they reach Transform through `channel_utils.union`, which its compiler
-rejects.
+`kubeflow` extra (kfp); the `compile` command reads only the local copy of the data a
+--data-dir names, to check it as `run` does. Kubeflow V2 in TFX 1.21 cannot compile a
+training window of several spans: they reach Transform through `channel_utils.union`,
+which its compiler rejects.
 """
 
 import re
 from pathlib import Path
 
-from pipeline.config import REPO_ROOT, Config, make_config
+from pipeline.config import REPO_ROOT, SPAN_PATTERN, Config
 
 TARGETS = ("kubeflow-v2",)
 # Where deploy/Dockerfile copies this checkout (and so models/, pipeline/, schema/).
@@ -32,22 +33,25 @@ class CompileError(ValueError):
     """Settings the target cannot compile; the message is one sentence."""
 
 
-def kubeflow_config(pipeline_root: str, data_uri: str | None = None,
-                    serving_uri: str | None = None, schema_uri: str | None = None,
-                    **overrides) -> Config:
-    """The Config for a Kubeflow V2 job; data and serving default to folders under the
-    pipeline root. `overrides` are Config fields, as for make_config."""
+def kubeflow_locations(pipeline_root: str, data_uri: str | None = None,
+                       serving_uri: str | None = None,
+                       schema_uri: str | None = None) -> dict:
+    """The Config fields a Kubeflow V2 job decides itself (for
+    `config.validated_config`): its locations as URIs, data and serving defaulting to
+    folders under the pipeline root, span folders under the data URI, and the one
+    baseline strategy the V2 compiler accepts."""
     if not _URI.fullmatch(pipeline_root):
         raise CompileError(f"the pipeline root must be a URI such as gs://BUCKET/PATH, "
                            f"not {pipeline_root!r}")
     root = pipeline_root.rstrip("/")
-    return make_config(
-        pipeline_root_uri=root,
-        data_uri=data_uri or f"{root}/data",
-        serving_uri=serving_uri or f"{root}/serving",
-        schema_uri=schema_uri or IMAGE_SCHEMA_PATH,
-        baseline_strategy="latest-blessed",
-        **overrides)
+    return {
+        "pipeline_root_uri": root,
+        "data_uri": data_uri or f"{root}/data",
+        "serving_uri": serving_uri or f"{root}/serving",
+        "schema_uri": schema_uri or IMAGE_SCHEMA_PATH,
+        "input_pattern": SPAN_PATTERN,
+        "baseline_strategy": "latest-blessed",
+    }
 
 
 def check(cfg: Config) -> None:
@@ -56,8 +60,8 @@ def check(cfg: Config) -> None:
         raise CompileError("a training window of several spans cannot be compiled for "
                            "kubeflow-v2: TFX 1.21's compiler rejects the union of "
                            "ExampleGen outputs it needs")
-    if cfg.baseline_strategy != "latest-blessed":
-        raise CompileError(f"the {cfg.baseline_strategy!r} baseline cannot be compiled "
+    if cfg.evaluation.baseline_strategy != "latest-blessed":
+        raise CompileError(f"the {cfg.evaluation.baseline_strategy!r} baseline cannot be compiled "
                            "for kubeflow-v2, which only knows TFX's latest-blessed strategy")
 
 

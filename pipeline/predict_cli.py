@@ -1,0 +1,146 @@
+"""The `predict FILE` command: scores a TF Serving REST JSON body or the rows of a CSV
+file with a pushed version, in process, and prints what TF Serving's `:predict` would
+answer (`pipeline.serving`)."""
+
+import json
+from pathlib import Path
+
+from models.features import CLASSIFICATION
+from pipeline.exit_codes import EXIT_OK, EXIT_USAGE
+from pipeline.flags import positive_int, workspace_config
+
+
+def add_parser(commands) -> None:
+    predict = commands.add_parser(
+        "predict", help="score a TF Serving REST JSON body or CSV rows with a pushed version")
+    predict.add_argument("file", type=Path, help="a .json request body ({\"instances\": "
+                         "[...]} or {\"inputs\": {...}}) or a .csv with a header row")
+    predict.add_argument("--version", type=positive_int,
+                         help="the version to use (default: the one TF Serving serves: "
+                         "the newest, unless `rollback` pinned one)")
+    predict.add_argument("--output-dir", help="the runs to read (default: outputs)")
+
+
+def _model_elsewhere(path: Path, names, cfg) -> Path | None:
+    """Another output directory than `cfg`'s with a model for the data `path` belongs
+    to (or, with `names`, for those columns), for predict's errors; None: none found."""
+    from pipeline import workspace
+    from pipeline.config import DEFAULT_OUTPUT_DIR
+
+    found = [directory for directory in workspace.model_dirs_for(
+        path, names, [DEFAULT_OUTPUT_DIR, cfg.locations.output_dir.parent])
+        if directory != cfg.locations.output_dir]
+    return found[0] if found else None
+
+
+def _csv_columns(path: Path) -> set[str] | None:
+    """The column names of a CSV file's header (None: not a CSV file that can be read)."""
+    import csv
+
+    if path.suffix.lower() != ".csv":
+        return None
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            return set(next(csv.reader(handle), []))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+
+
+def _answer_note(label) -> str:
+    """What the numbers of a predict answer are (the answer itself keeps TF Serving's
+    format): for a classifier, which class each probability is."""
+    from models.signatures import output_name
+
+    output = output_name(label.task)
+    if label.task != CLASSIFICATION:
+        return f"{output}: the predicted {label.name}"
+    if label.num_classes > 2:
+        return (f"{output}: one column per class of {label.name}, in the order "
+                f"{', '.join(label.classes)}")
+    meaning = ""
+    if label.ratio:
+        meaning = (f"; {label.name} is {label.classes[1]} when {label.ratio.numerator} > "
+                   f"{label.ratio.threshold:g} x {label.ratio.denominator}")
+    return (f"{output}: P({label.name} = {label.classes[1]}), per row (the other class: "
+            f"{label.classes[0]}){meaning}")
+
+
+def main(args, out, err) -> int:
+    """Prints what TF Serving's REST `:predict` would answer, as JSON, and on stderr
+    what its numbers are."""
+    from models.features import SchemaError
+    from models.signatures import input_name
+    from pipeline import serving, workspace
+
+    try:
+        cfg = workspace_config(args.output_dir)
+    except (workspace.OutputDirError, SchemaError, OSError) as error:
+        print(f"error: {error}", file=err)
+        return EXIT_USAGE
+    available = serving.versions(cfg.model_serving_dir)
+    if not available:
+        elsewhere = _model_elsewhere(args.file, _csv_columns(args.file), cfg)
+        print(f"error: no pushed model in {cfg.model_serving_dir}: " + (
+            f"{elsewhere} holds one for this data, pass --output-dir {elsewhere}"
+            if elsewhere else "run the pipeline first"), file=err)
+        return EXIT_USAGE
+    try:
+        # Without --version, the version TF Serving would answer with (a rollback may
+        # have pinned an older one).
+        served = serving.served_version(available, serving.pinned_versions(
+            serving.models_config_path(cfg.model_serving_dir), cfg.model_name))
+    except serving.ModelsConfigError as error:
+        print(f"error: {error}", file=err)
+        return EXIT_USAGE
+    version = args.version or served or available[-1]
+    if version not in available:
+        print(f"error: no version {version} in {cfg.model_serving_dir} (pushed: "
+              f"{', '.join(map(str, available))})", file=err)
+        return EXIT_USAGE
+    version_dir = cfg.model_serving_dir / str(version)
+    if args.file.is_dir():
+        elsewhere = _model_elsewhere(args.file, None, cfg)
+        hint = f" ({elsewhere} holds a model for it: pass --output-dir {elsewhere})" \
+            if elsewhere else ""
+        print(f"error: {args.file} is a folder; give one of its CSV files or a JSON "
+              f"request body{hint}", file=err)
+        return EXIT_USAGE
+    # The model's inputs by input name, with the CSV column each comes from.
+    columns = {input_name(column): column for column in cfg.inputs.features}
+    renamed = {}
+    try:
+        inputs = serving.signature_inputs(version_dir, serving.JSON_SIGNATURE)
+        if args.file.suffix.lower() == ".csv":
+            body = {"instances": serving.csv_instances(args.file, inputs, columns)}
+        else:
+            body, renamed = serving.rename_request(
+                json.loads(args.file.read_text(encoding="utf-8")), inputs)
+        import tensorflow as tf
+
+        model = tf.saved_model.load(str(version_dir), tags=["serve"])
+        answer = serving.predict_json(model, inputs, body, columns)
+    except OSError as error:
+        print(f"error: {error.strerror}: {error.filename}", file=err)
+        return EXIT_USAGE
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        print(f"error: {args.file} is not a JSON request body: {error}", file=err)
+        return EXIT_USAGE
+    except serving.MissingInputs as error:
+        elsewhere = _model_elsewhere(args.file, error.given, cfg)
+        if elsewhere:
+            print(f"error: {args.file} lacks {len(error.missing)} of the {len(inputs)} "
+                  f"inputs of the model in {cfg.locations.output_dir}; {elsewhere} holds a "
+                  f"model for this data: pass --output-dir {elsewhere}", file=err)
+        else:
+            print(f"error: {error}; if another run trained on this data, pass its "
+                  "--output-dir", file=err)
+        return EXIT_USAGE
+    except serving.RequestError as error:
+        print(f"error: {error}", file=err)
+        return EXIT_USAGE
+    print(json.dumps(answer), file=out)
+    if renamed:
+        print("note: TF Serving itself takes the input names: " + ", ".join(
+            f"{name} for {key!r}" for key, name in renamed.items()), file=err)
+    print(_answer_note(cfg.label), file=err)
+    return EXIT_OK

@@ -1,0 +1,39 @@
+"""The `prepare-data` command: writes a packaged dataset as CSV, the taxi data from the
+tfx package or a real dataset bundled with scikit-learn (`pipeline.data`)."""
+
+from pathlib import Path
+
+from pipeline.data import SAMPLES
+from pipeline.exit_codes import EXIT_OK, EXIT_USAGE
+
+
+def add_parser(commands) -> None:
+    prepare = commands.add_parser(
+        "prepare-data", help="write a packaged dataset as CSV: the taxi data from the tfx "
+        "package, or a real dataset bundled with scikit-learn")
+    prepare.add_argument("--dataset", choices=("taxi", *SAMPLES), default="taxi",
+                         help="the dataset (default: taxi)")
+    prepare.add_argument("--data-dir", help="destination (default: data/DATASET)")
+    prepare.add_argument("--force", action="store_true",
+                         help="replace a data.csv there that differs from the dataset")
+
+
+def main(args, out, err) -> int:
+    """Writes the dataset; prints the CSV file's path, and how to train on it."""
+    from pipeline import data
+    from pipeline.config import DEFAULT_DATA_DIR
+
+    data_dir = (Path(args.data_dir) if args.data_dir
+                else DEFAULT_DATA_DIR.parent / args.dataset).expanduser().resolve()
+    try:
+        if args.dataset == "taxi":
+            print(data.prepare_default_data(data_dir, force=args.force), file=out)
+            return EXIT_OK
+        print(data.prepare_sample(args.dataset, data_dir, force=args.force), file=out)
+    except (data.DataError, OSError) as error:
+        print(f"error: {error}", file=err)
+        return EXIT_USAGE
+    sample = data.SAMPLES[args.dataset]
+    print(f"train on it with: python -m pipeline run --data-dir {data_dir} "
+          f"--label {sample.label} --task {sample.task}", file=err)
+    return EXIT_OK
