@@ -58,7 +58,7 @@ MUTATIONS = [
      "        direction=direction, absolute={\"value\": -allowed if higher_is_better "
      "else allowed}))",
      "threshold = tfma.MetricThreshold()",
-     ["tests/test_definition.py", "tests/test_compile.py"]),
+     ["tests/test_definition.py", "tests/test_kubeflow_v2.py"]),
     ("push unblessed (CheckBlessing skipped)", "pipeline/pusher.py",
      "if not self.CheckBlessing(input_dict):", "if False:",
      ["tests/test_pusher.py", "tests/test_definition.py"]),
