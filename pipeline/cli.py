@@ -22,6 +22,7 @@ from pipeline.exit_codes import (
     EXIT_OK,
     EXIT_USAGE,
 )
+from pipeline.periods import PERIODS
 
 
 def _help_epilog() -> str:
@@ -182,7 +183,10 @@ def _parser() -> argparse.ArgumentParser:
         "package, or a real dataset bundled with scikit-learn")
     prepare.add_argument("--dataset", choices=("taxi", *SAMPLES), default="taxi",
                          help="the dataset (default: taxi)")
-    prepare.add_argument("--data-dir", help="destination (default: data/DATASET)")
+    prepare.add_argument("--data-dir", help="destination (default: data/DATASET, with --by "
+                         "data/taxi-by-PERIOD)")
+    prepare.add_argument("--by", choices=PERIODS, help="taxi only: one span per year, "
+                         "quarter or month of trip_start_timestamp, in time order")
 
     predict = commands.add_parser(
         "predict", help="score a TF Serving REST JSON body or CSV rows with a pushed version")
@@ -495,9 +499,13 @@ def _prepare(args) -> int:
     from pipeline import data
     from pipeline.config import DEFAULT_DATA_DIR
 
+    folder = f"{args.dataset}-by-{args.by}" if args.by else args.dataset
     data_dir = (Path(args.data_dir) if args.data_dir
-                else DEFAULT_DATA_DIR.parent / args.dataset).expanduser().resolve()
+                else DEFAULT_DATA_DIR.parent / folder).expanduser().resolve()
     try:
+        if args.by:
+            print(data.prepare_by_period(args.dataset, args.by, data_dir))
+            return EXIT_OK
         if args.dataset == "taxi":
             print(data.prepare_default_data(data_dir))
             return EXIT_OK

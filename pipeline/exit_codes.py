@@ -2,6 +2,7 @@
 returns from and `python -m pipeline --help` prints. Imports nothing."""
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DATA_BLOCKED, EXIT_BUSY = 0, 1, 2, 3, 4
+EXIT_MONITOR_ALERT = 5
 EXIT_INTERRUPTED = 130  # the shell's code for a process ended by SIGINT (Ctrl-C)
 
 EXIT_CODES = (
@@ -13,6 +14,8 @@ EXIT_CODES = (
     (EXIT_DATA_BLOCKED, "run: the data gate stopped the run on anomalies or drift that are "
      "not tolerated (a table, then the ways out); nothing was trained or pushed"),
     (EXIT_BUSY, "run, rollback: another run is using the output directory (see --wait)"),
+    (EXIT_MONITOR_ALERT, "monitor: the served model decayed on the span, or the span's "
+     "data or the model's predictions on it drifted (verdict `decayed` or `drifted`)"),
     (EXIT_INTERRUPTED, "interrupted (Ctrl-C)"),
 )
 
