@@ -118,6 +118,15 @@ class Config:
     drift_thresholds: tuple[tuple[str, float], ...] = ()
     # False: drift over a threshold warns instead of stopping the run.
     drift_blocks: bool = True
+    # `monitor`: the served model has decayed on a span when a gated metric is worse
+    # there than at push time by more than this (in the metric's units). AUC of one
+    # model on two random halves of a taxi span differs by up to 0.0X
+    # (bench/monitor_decay.py): a smaller bound would cry wolf on sampling noise.
+    max_decay: float = 0.02
+    # `monitor`: the model's scores on a span have drifted from its scores on its own
+    # eval split when TFDV's distance between the two exceeds this (Jensen-Shannon
+    # divergence of probabilities or predictions, L-infinity of predicted classes).
+    prediction_drift_threshold: float = 0.1
     # Histogram resolution of StatisticsGen; the drift thresholds assume 50.
     histogram_buckets: int = 50
     enable_cache: bool = True

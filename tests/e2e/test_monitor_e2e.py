@@ -1,0 +1,181 @@
+"""`monitor` end to end: one taxi model trained on 3,000 rows (one pipeline run for the
+whole module), judged through the CLI on spans made from its own training rows: a
+random resample (healthy), the same inputs with labels that follow another rule
+(decayed), shifted fares (drifted), no label column (drift only); and the refusal
+when nothing is served. The results are recorded in ML Metadata and listed by `runs`,
+`show` and `models`."""
+
+import csv
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import REPO_ROOT
+from tests.conftest import run_pipeline, write_taxi_sample
+
+pytestmark = pytest.mark.e2e
+
+ROWS = 3000
+GATE = ["--train-steps", "150", "--min-auc", "0.8", "--min-accuracy", "0.8"]
+# Spans of the module's cases folder (`cases`), one per case.
+CONCEPT, RESAMPLE, UNLABELLED, FARES = 1, 2, 3, 4
+
+
+def _read(path: Path) -> tuple[list[str], list[dict]]:
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        return list(reader.fieldnames), list(reader)
+
+
+def write_span(data_dir: Path, span: int, header: list[str], rows: list[dict]) -> None:
+    path = data_dir / f"span-{span}" / "data.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, header, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _big_tipper(row: dict) -> bool:
+    return float(row["tips"] or 0) > 0.2 * float(row["fare"] or 0)
+
+
+def concept_drift(rows: list[dict]) -> list[dict]:
+    """The same inputs, labels by the opposite rule: a big tipper now is exactly a trip
+    that was not one."""
+    changed = []
+    for row in rows:
+        fare = float(row["fare"] or 0)
+        # A trip with no fare cannot tip more than 20 % of it, whatever the rule.
+        tips = 0.0 if _big_tipper(row) else (0.5 * fare if fare > 0 else 0.0)
+        changed.append({**row, "tips": repr(tips)})
+    return changed
+
+
+def shifted_fares(rows: list[dict]) -> list[dict]:
+    """Fares three times as high; tips too, so the label stays what it was."""
+    def times_three(text):
+        return repr(3 * float(text)) if text else text
+
+    return [{**row, "fare": times_three(row["fare"]), "tips": times_three(row["tips"])}
+            for row in rows]
+
+
+def monitor(output_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", "monitor", "--output-dir", str(output_dir), *args],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
+
+
+def cli(output_dir: Path, command: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", command, "--output-dir", str(output_dir), *args],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A taxi model trained and pushed on 3,000 rows, and a folder of case spans."""
+    root = tmp_path_factory.mktemp("monitor")
+    train, out, cases = root / "train", root / "out", root / "cases"
+    write_taxi_sample(train, rows=ROWS)
+    result = run_pipeline(train, out, *GATE, "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout)
+    assert summary["pushed"], summary
+    header, rows = _read(train / "span-1" / "data.csv")
+    resample = random.Random(0).choices(rows, k=ROWS)
+    write_span(cases, CONCEPT, header, concept_drift(rows))
+    write_span(cases, RESAMPLE, header, resample)
+    write_span(cases, UNLABELLED, [name for name in header if name != "tips"], resample)
+    write_span(cases, FARES, header, shifted_fares(resample))
+    return {"out": out, "cases": cases, "train": train, "summary": summary}
+
+
+def _judge(trained, span: int) -> tuple[subprocess.CompletedProcess, dict]:
+    result = monitor(trained["out"], "--data-dir", str(trained["cases"]), "--span",
+                     str(span), "--json")
+    assert result.returncode in (0, 5), result.stderr[-3000:]
+    return result, json.loads(result.stdout)
+
+
+def test_labels_by_another_rule_decay(trained):
+    result, found = _judge(trained, CONCEPT)
+    assert result.returncode == 5
+    assert found["verdict"] == "decayed"
+    auc = next(row for row in found["decay"] if row["metric"] == "auc")
+    assert auc["decayed"] and auc["value"] < auc["reference"] - 0.3
+    assert found["reference_metrics"]["auc"] == pytest.approx(
+        trained["summary"]["metrics"]["auc"])
+    # The inputs are the training rows themselves: nothing drifted but the labels.
+    assert found["drifted_features"] == []
+    assert not found["prediction_drift"]["drifted"]
+    for key in ("verdict", "served_version", "span", "trained_on_spans", "metrics",
+                "reference_metrics", "drifted_features", "prediction_drift"):
+        assert key in found
+    assert found["served_version"] == trained["summary"]["pushed_version"]
+    assert found["span"] == CONCEPT and found["trained_on_spans"] == [1]
+    assert found["metrics"]["example_count"] == ROWS
+    assert {row["slice"].split("=")[0] for row in found["slices"]} >= {
+        "Overall", "payment_type", "trip_start_hour"}
+    assert Path(found["report"]).is_file()
+
+
+def test_a_resample_of_the_training_data_is_healthy(trained):
+    result, found = _judge(trained, RESAMPLE)
+    assert result.returncode == 0, found
+    assert found["verdict"] == "healthy"
+    assert found["labelled"] and all(not row["decayed"] for row in found["decay"])
+    assert found["drifted_features"] == []
+    text = monitor(trained["out"], "--data-dir", str(trained["cases"]), "--span",
+                   str(RESAMPLE))
+    assert text.returncode == 0
+    assert "verdict:     healthy" in text.stdout
+    assert f"span-{RESAMPLE} of {trained['cases']}" in text.stdout
+
+
+def test_a_span_without_labels_is_judged_on_drift_only(trained):
+    result, found = _judge(trained, UNLABELLED)
+    assert not found["labelled"] and found["decay"] is None and found["metrics"] == {}
+    assert "performance not measured" in found["not_measured"]
+    assert "'tips'" in found["not_measured"]
+    assert found["verdict"] in ("healthy", "drifted")
+    assert found["drift"] and found["prediction_drift"]["value"] is not None
+    text = monitor(trained["out"], "--data-dir", str(trained["cases"]), "--span",
+                   str(UNLABELLED))
+    assert "performance: performance not measured: the span has no 'tips' column" \
+        in text.stdout
+    assert "Traceback" not in text.stderr
+
+
+def test_shifted_fares_drift(trained):
+    result, found = _judge(trained, FARES)
+    assert result.returncode == 5
+    assert found["verdict"] == "drifted", found["decay"]
+    fare = next(row for row in found["drifted_features"] if row["feature"] == "fare")
+    assert fare["comparator"] == "jensen_shannon_divergence"
+    assert fare["value"] > fare["threshold"] == 0.2
+
+
+def test_results_are_recorded_and_listed(trained):
+    _judge(trained, RESAMPLE)
+    runs = json.loads(cli(trained["out"], "runs", "--json").stdout)
+    monitors = [row for row in runs if row["status"].startswith("monitor")]
+    assert monitors and monitors[-1]["span"] == RESAMPLE
+    assert monitors[-1]["status"] == "monitor: healthy"
+    shown = cli(trained["out"], "show", monitors[-1]["run_id"])
+    assert shown.returncode == 0, shown.stderr
+    assert "verdict:     healthy" in shown.stdout
+    models = cli(trained["out"], "models")
+    assert "monitored" in models.stdout and "healthy" in models.stdout
+
+
+def test_no_served_model(tmp_path):
+    result = monitor(tmp_path / "empty")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: no model is served from")
+    assert len(result.stderr.strip().splitlines()) == 1
