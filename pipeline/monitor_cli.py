@@ -56,7 +56,8 @@ def describe(result: dict, out) -> None:
     from pipeline.periods import span_name
 
     periods = {int(span): period for span, period in result["trained_on_periods"].items()}
-    periods[result["span"]] = result["period"]
+    if result["period"] is not None:
+        periods[result["span"]] = result["period"]
     trained = ", ".join(span_name(span, periods) for span in result["trained_on_spans"])
     print(f"served:      version {result['served_version']}, trained on {trained or '-'}",
           file=out)

@@ -14,7 +14,8 @@ from pipeline.periods import span_name
 
 def _spans(result: dict) -> tuple[str, str]:
     periods = {int(span): period for span, period in result["trained_on_periods"].items()}
-    periods[result["span"]] = result["period"]
+    if result["period"] is not None:
+        periods[result["span"]] = result["period"]
     trained = ", ".join(span_name(span, periods) for span in result["trained_on_spans"])
     return span_name(result["span"], periods), trained or "-"
 

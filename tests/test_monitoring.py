@@ -2,6 +2,8 @@
 (from the Evaluator's EvalConfig), decay against the push-time metrics, the verdict and
 its exit code, when a span has no labels, and TFDV's drift measurements as rows."""
 
+import json
+
 import pytest
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 
@@ -9,6 +11,7 @@ from pipeline import monitoring
 from pipeline.config import make_config
 from pipeline.definition import eval_config
 from pipeline.exit_codes import EXIT_MONITOR_ALERT, EXIT_OK
+from tests.test_rollback import out  # noqa: F401 - the fixture: a store with pushed versions
 
 GATED = {"auc": True, "binary_accuracy": True}
 
@@ -118,3 +121,86 @@ def test_measurement_rows_come_from_tfdvs_drift_info():
          "threshold": 0.2, "drifted": True},
         {"feature": "company", "comparator": "l_infty", "value": 0.01, "threshold": 0.15,
          "drifted": False}]
+
+
+def _result(name: str, span: int, version: int, result_verdict: str) -> dict:
+    """A monitor result as `monitoring.monitor` returns it, without the measurements."""
+    return {"name": name, "time": name.removeprefix("monitor-")[:19], "span": span,
+            "served_version": version, "verdict": result_verdict, "period": "2015",
+            "trained_on_spans": [1], "trained_on_periods": {"1": "2013"}, "data_dir": "/d",
+            "rows": 10, "decay": None, "not_measured": "performance not measured: x",
+            "metrics": {}, "max_decay": 0.02, "drift": [], "drifted_features": [],
+            "prediction_drift": {"comparator": "jensen_shannon_divergence", "value": 0.01,
+                                 "threshold": 0.1, "drifted": False, "span_mean": 0.2,
+                                 "reference_mean": 0.2}}
+
+
+def test_results_are_recorded_against_the_served_model_and_listed(request):
+    """Recorded as Monitor executions with the PushedModel as input, read back by a new
+    connection (a later process), and listed by `runs`, `show` and `models`."""
+    from pipeline import inspection, results
+    from tests.test_rollback import PUSHED, _inspect
+
+    folder = request.getfixturevalue("out")
+    store = results.open_store(folder / "metadata.db")
+    pushed = inspection.pushed_artifacts(store)[PUSHED[0]]
+    cfg = type("Cfg", (), {"output_dir": folder})
+    first = _result("monitor-2030-01-01T10:00:00.000001", 3, PUSHED[0], "healthy")
+    second = _result("monitor-2030-01-02T10:00:00.000001", 4, PUSHED[0], "decayed")
+    execution_id = monitoring.record(cfg, store, first, pushed)
+    monitoring.record(cfg, store, second, pushed)
+
+    store = results.open_store(folder / "metadata.db")
+    events = store.get_events_by_execution_ids([execution_id])
+    assert [(event.type, event.artifact_id) for event in events] == [
+        (events[0].INPUT, pushed.id)]
+    records = inspection.monitor_records(store)
+    assert [(r["span"], r["verdict"]) for r in records] == [(3, "healthy"), (4, "decayed")]
+    assert inspection.monitor_record(store, "monitor-2030-01-01")["span"] == 3
+    with pytest.raises(inspection.NoRuns, match="no single monitor result"):
+        inspection.monitor_record(store, "monitor-2030")
+    rows = {row["version"]: row for row in inspection.models(store)}
+    assert [m["verdict"] for m in rows[PUSHED[0]]["monitors"]] == ["healthy", "decayed"]
+    assert rows[PUSHED[1]]["monitors"] == []
+
+    listed = json.loads(_inspect(folder, "runs", "--json"))
+    assert [row["status"] for row in listed if row["run_id"].startswith("monitor-")] == [
+        "monitor: healthy", "monitor: decayed"]
+    shown = _inspect(folder, "show", "monitor-2030-01-02")
+    assert "span:        span-4 (2015) of /d, 10 rows" in shown
+    assert "trained on span-1 (2013)" in shown
+    assert "performance: performance not measured: x" in shown
+    assert "verdict:     decayed" in shown
+    assert "decayed on span-4" in _inspect(folder, "models")
+
+
+def test_a_served_version_the_pipeline_did_not_push_is_refused(request):
+    """The fixture's serving folder holds a version copied in by hand, served as the
+    highest: there is no record of its training data or metrics."""
+    from pipeline import results
+    from tests.test_rollback import UNRECORDED
+
+    with pytest.raises(monitoring.MonitorError,
+                       match=f"the served version {UNRECORDED} was not pushed by the "
+                       "pipeline"):
+        monitoring.served_model(results.open_store(
+            request.getfixturevalue("out") / "metadata.db"))
+
+
+def test_nothing_served(tmp_path):
+    from tests.test_rollback import MODEL
+
+    (tmp_path / "serving" / MODEL).mkdir(parents=True)
+    store = _empty_store(tmp_path)
+    with pytest.raises(monitoring.MonitorError, match="TF Serving would serve no model"):
+        monitoring.served_model(store)
+
+
+def _empty_store(folder):
+    from ml_metadata import metadata_store
+    from ml_metadata.proto import metadata_store_pb2 as pb
+
+    config = pb.ConnectionConfig()
+    config.sqlite.filename_uri = str(folder / "metadata.db")
+    config.sqlite.connection_mode = pb.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+    return metadata_store.MetadataStore(config)
