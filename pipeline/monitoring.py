@@ -380,10 +380,6 @@ def feature_drift(cfg, span_statistics, training_statistics) -> list[dict]:
 # ---------------------------------------------------------------- monitor
 
 
-def _work_dir(cfg, name: str) -> Path:
-    return cfg.output_dir / "monitor" / re.sub(r"[^0-9A-Za-z.-]", "-", name)
-
-
 def _reference(cfg, served: dict) -> dict:
     """The served model's training statistics and its scores on its own eval split,
     computed once per version and kept under <output>/monitor/reference-<version>/."""
@@ -451,8 +447,9 @@ def monitor(cfg, store, data_dir: Path | None = None, span: int | None = None,
     span = choose_span(data_dir, span, served)
     periods = span_periods(data_dir)
     now = datetime.datetime.now()
-    name = f"monitor-{now.isoformat(timespec='microseconds')}"
-    work_dir = _work_dir(cfg, name)
+    # Named as run ids are (a time without colons), and so is its folder.
+    name = f"monitor-{now.strftime('%Y-%m-%dT%H-%M-%S.%f')}"
+    work_dir = cfg.output_dir / "monitor" / name
     folder = data_dir / f"span-{span}"
     csv_files = sorted(folder.glob("*.csv"))
     unlabelled = missing_labels(csv_files, cfg.label)

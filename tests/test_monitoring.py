@@ -125,7 +125,7 @@ def test_measurement_rows_come_from_tfdvs_drift_info():
 
 def _result(name: str, span: int, version: int, result_verdict: str) -> dict:
     """A monitor result as `monitoring.monitor` returns it, without the measurements."""
-    return {"name": name, "time": name.removeprefix("monitor-")[:19], "span": span,
+    return {"name": name, "time": name.removeprefix("monitor-")[:10], "span": span,
             "served_version": version, "verdict": result_verdict, "period": "2015",
             "trained_on_spans": [1], "trained_on_periods": {"1": "2013"}, "data_dir": "/d",
             "rows": 10, "decay": None, "not_measured": "performance not measured: x",
@@ -145,8 +145,8 @@ def test_results_are_recorded_against_the_served_model_and_listed(request):
     store = results.open_store(folder / "metadata.db")
     pushed = inspection.pushed_artifacts(store)[PUSHED[0]]
     cfg = type("Cfg", (), {"output_dir": folder})
-    first = _result("monitor-2030-01-01T10:00:00.000001", 3, PUSHED[0], "healthy")
-    second = _result("monitor-2030-01-02T10:00:00.000001", 4, PUSHED[0], "decayed")
+    first = _result("monitor-2030-01-01T10-00-00.000001", 3, PUSHED[0], "healthy")
+    second = _result("monitor-2030-01-02T10-00-00.000001", 4, PUSHED[0], "decayed")
     execution_id = monitoring.record(cfg, store, first, pushed)
     monitoring.record(cfg, store, second, pushed)
 

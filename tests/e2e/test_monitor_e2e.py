@@ -57,12 +57,16 @@ def concept_drift(rows: list[dict]) -> list[dict]:
 
 
 def shifted_fares(rows: list[dict]) -> list[dict]:
-    """Fares three times as high; tips too, so the label stays what it was."""
-    def times_three(text):
-        return repr(3 * float(text)) if text else text
+    """Cash trips' fares three times as high. Cash trips carry no recorded tip, so
+    their label stays 0 and the model, which learnt that, keeps scoring them low: the
+    data drifts, the model's performance does not (tripling every fare, tips too,
+    lowers the model's accuracy, and the verdict is then `decayed`)."""
+    def shifted(row):
+        if row["payment_type"] != "Cash" or not row["fare"]:
+            return row
+        return {**row, "fare": repr(3 * float(row["fare"]))}
 
-    return [{**row, "fare": times_three(row["fare"]), "tips": times_three(row["tips"])}
-            for row in rows]
+    return [shifted(row) for row in rows]
 
 
 def monitor(output_dir: Path, *args: str) -> subprocess.CompletedProcess:
@@ -96,16 +100,30 @@ def trained(tmp_path_factory):
     return {"out": out, "cases": cases, "train": train, "summary": summary}
 
 
-def _judge(trained, span: int) -> tuple[subprocess.CompletedProcess, dict]:
-    result = monitor(trained["out"], "--data-dir", str(trained["cases"]), "--span",
-                     str(span), "--json")
-    assert result.returncode in (0, 5), result.stderr[-3000:]
-    return result, json.loads(result.stdout)
+@pytest.fixture(scope="module")
+def judged(trained):
+    """Each case span judged once through the CLI with --json: span -> (exit code,
+    result)."""
+    found = {}
+    for span in (CONCEPT, RESAMPLE, UNLABELLED, FARES):
+        result = monitor(trained["out"], "--data-dir", str(trained["cases"]), "--span",
+                         str(span), "--json")
+        assert result.returncode in (0, 5), result.stderr[-3000:]
+        assert "Traceback" not in result.stderr
+        found[span] = (result.returncode, json.loads(result.stdout))
+    return found
 
 
-def test_labels_by_another_rule_decay(trained):
-    result, found = _judge(trained, CONCEPT)
-    assert result.returncode == 5
+def _shown(trained, found: dict) -> str:
+    """The result as `monitor` prints it: `show` prints a recorded one the same way."""
+    result = cli(trained["out"], "show", found["name"])
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_labels_by_another_rule_decay(trained, judged):
+    code, found = judged[CONCEPT]
+    assert code == 5
     assert found["verdict"] == "decayed"
     auc = next(row for row in found["decay"] if row["metric"] == "auc")
     assert auc["decayed"] and auc["value"] < auc["reference"] - 0.3
@@ -122,56 +140,63 @@ def test_labels_by_another_rule_decay(trained):
     assert found["metrics"]["example_count"] == ROWS
     assert {row["slice"].split("=")[0] for row in found["slices"]} >= {
         "Overall", "payment_type", "trip_start_hour"}
-    assert Path(found["report"]).is_file()
+    report = Path(found["report"]).read_text()
+    assert "<span class='bad'>decayed</span>" in report and "<svg" in report
+    assert "DECAYED" in _shown(trained, found)
 
 
-def test_a_resample_of_the_training_data_is_healthy(trained):
-    result, found = _judge(trained, RESAMPLE)
-    assert result.returncode == 0, found
+def test_a_resample_of_the_training_data_is_healthy(trained, judged):
+    code, found = judged[RESAMPLE]
+    assert code == 0, found
     assert found["verdict"] == "healthy"
     assert found["labelled"] and all(not row["decayed"] for row in found["decay"])
-    assert found["drifted_features"] == []
-    text = monitor(trained["out"], "--data-dir", str(trained["cases"]), "--span",
-                   str(RESAMPLE))
-    assert text.returncode == 0
-    assert "verdict:     healthy" in text.stdout
-    assert f"span-{RESAMPLE} of {trained['cases']}" in text.stdout
+    assert found["drifted_features"] == [] and not found["prediction_drift"]["drifted"]
+    text = _shown(trained, found)
+    assert "verdict:     healthy" in text
+    assert f"span-{RESAMPLE} of {trained['cases']}, {ROWS:,} rows" in text
 
 
-def test_a_span_without_labels_is_judged_on_drift_only(trained):
-    result, found = _judge(trained, UNLABELLED)
+def test_a_span_without_labels_is_judged_on_drift_only(trained, judged):
+    code, found = judged[UNLABELLED]
     assert not found["labelled"] and found["decay"] is None and found["metrics"] == {}
-    assert "performance not measured" in found["not_measured"]
-    assert "'tips'" in found["not_measured"]
-    assert found["verdict"] in ("healthy", "drifted")
+    assert found["not_measured"] == "performance not measured: the span has no 'tips' column"
+    assert (code, found["verdict"]) == (0, "healthy")
     assert found["drift"] and found["prediction_drift"]["value"] is not None
-    text = monitor(trained["out"], "--data-dir", str(trained["cases"]), "--span",
-                   str(UNLABELLED))
     assert "performance: performance not measured: the span has no 'tips' column" \
-        in text.stdout
-    assert "Traceback" not in text.stderr
+        in _shown(trained, found)
 
 
-def test_shifted_fares_drift(trained):
-    result, found = _judge(trained, FARES)
-    assert result.returncode == 5
+def test_shifted_fares_drift(judged):
+    code, found = judged[FARES]
     assert found["verdict"] == "drifted", found["decay"]
+    assert code == 5
     fare = next(row for row in found["drifted_features"] if row["feature"] == "fare")
     assert fare["comparator"] == "jensen_shannon_divergence"
     assert fare["value"] > fare["threshold"] == 0.2
+    assert [row["feature"] for row in found["drifted_features"]] == ["fare"]
 
 
-def test_results_are_recorded_and_listed(trained):
-    _judge(trained, RESAMPLE)
+def test_results_are_recorded_and_listed(trained, judged):
+    """In ML Metadata, read by later processes: `runs` lists each result, `models`
+    the served version's latest verdict."""
     runs = json.loads(cli(trained["out"], "runs", "--json").stdout)
-    monitors = [row for row in runs if row["status"].startswith("monitor")]
-    assert monitors and monitors[-1]["span"] == RESAMPLE
-    assert monitors[-1]["status"] == "monitor: healthy"
-    shown = cli(trained["out"], "show", monitors[-1]["run_id"])
-    assert shown.returncode == 0, shown.stderr
-    assert "verdict:     healthy" in shown.stdout
-    models = cli(trained["out"], "models")
-    assert "monitored" in models.stdout and "healthy" in models.stdout
+    monitors = [row for row in runs if row["run_id"].startswith("monitor-")]
+    assert [(row["span"], row["status"]) for row in monitors] == [
+        (span, f"monitor: {judged[span][1]['verdict']}") for span in judged]
+    assert all(row["served_version"] == trained["summary"]["pushed_version"]
+               for row in monitors)
+    models = cli(trained["out"], "models", "--json")
+    [model] = json.loads(models.stdout)
+    assert [entry["span"] for entry in model["monitors"]] == list(judged)
+    table = cli(trained["out"], "models").stdout
+    assert f"{judged[FARES][1]['verdict']} on span-{FARES}" in table
+
+
+def test_a_span_the_model_was_trained_on_is_refused(trained):
+    result = monitor(trained["out"], "--data-dir", str(trained["train"]))
+    assert result.returncode == 2
+    assert "was trained on span-1 of" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_no_served_model(tmp_path):
