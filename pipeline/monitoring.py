@@ -380,9 +380,12 @@ def feature_drift(cfg, span_statistics, training_statistics) -> list[dict]:
 # ---------------------------------------------------------------- monitor
 
 
-def _reference(cfg, served: dict) -> dict:
-    """The served model's training statistics and its scores on its own eval split,
-    computed once per version and kept under <output>/monitor/reference-<version>/."""
+def reference(cfg, served: dict) -> dict:
+    """What the served model (`served_model`) is compared with: TFDV statistics of its
+    training data (`training_statistics`, the train split of its training spans) and
+    its scores on its own eval split (`eval_scores`), computed once per version and
+    kept under <output>/monitor/reference-<version>/. Also what training-serving skew
+    of logged requests is measured against."""
     folder = cfg.output_dir / "monitor" / f"reference-{served['version']}"
     statistics_path = folder / "statistics" / "Split-training" / "FeatureStats.pb"
     scores_path = folder / "eval_scores.json"
@@ -440,7 +443,10 @@ def monitor(cfg, store, data_dir: Path | None = None, span: int | None = None,
     reference_metrics (overall), slices and reference_slices, decay, drifted_features
     and drift (every feature compared), prediction_drift, max_decay, and, when
     recorded, execution_id, name and report. MonitorError in one sentence when it
-    cannot judge."""
+    cannot judge. `record_result` False: no report and no ML Metadata record (the
+    result's folder under <output>/monitor/ is still written). Recording takes the
+    output directory's lock (`record`): a caller holding it must pass False and call
+    `record` itself once it lets go, or the two would wait for each other."""
     max_decay = cfg.max_decay if max_decay is None else max_decay
     served = served_model(store)
     data_dir = Path(data_dir or served["data_dir"] or cfg.data_dir).expanduser().resolve()
@@ -454,7 +460,7 @@ def monitor(cfg, store, data_dir: Path | None = None, span: int | None = None,
     csv_files = sorted(folder.glob("*.csv"))
     unlabelled = missing_labels(csv_files, cfg.label)
     examples, span_statistics = span_examples(cfg, folder, work_dir)
-    reference = _reference(cfg, served)
+    compared = reference(cfg, served)
     reference_slices = results.slice_metrics(SimpleNamespace(uri=served["evaluation_uri"]))
     reference_metrics = results.overall_metrics(reference_slices).get("candidate", {})
     slices, metrics, decay = [], {}, None
@@ -465,9 +471,9 @@ def monitor(cfg, store, data_dir: Path | None = None, span: int | None = None,
         metrics = results.overall_metrics(slices).get("candidate", {})
         decay = decay_rows(metrics, reference_metrics, gated_metrics(eval_config(cfg)),
                            max_decay)
-    drift = feature_drift(cfg, span_statistics, reference["training_statistics"])
+    drift = feature_drift(cfg, span_statistics, compared["training_statistics"])
     predictions = prediction_drift(
-        scores(served["version_dir"], cfg.label, [examples]), reference["eval_scores"], cfg)
+        scores(served["version_dir"], cfg.label, [examples]), compared["eval_scores"], cfg)
     drifted = [row for row in drift if row["drifted"]]
     result = {
         "verdict": verdict(decay, drifted, predictions),
@@ -494,7 +500,7 @@ def monitor(cfg, store, data_dir: Path | None = None, span: int | None = None,
         "drift": drift,
         "prediction_drift": predictions,
         "statistics": {"span": str(work_dir / "statistics"),
-                       "training": reference["training_statistics_uri"]},
+                       "training": compared["training_statistics_uri"]},
         "time": now.isoformat(timespec="seconds"),
         "name": name,
     }
