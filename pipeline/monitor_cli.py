@@ -40,9 +40,11 @@ def add_parser(commands) -> None:
                         "(default: outputs)")
     parser.add_argument("--span", type=_span, metavar="N",
                         help="the span to judge (default: the newest)")
+    from pipeline.config import Config
+
     parser.add_argument("--max-decay", type=_non_negative, metavar="X",
                         help="decayed when a gated metric is worse than at push time by "
-                        "more than X, in the metric's units (default: 0.02)")
+                        f"more than X, in the metric's units (default: {Config.max_decay})")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON "
                         "object")
 
