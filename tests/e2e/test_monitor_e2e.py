@@ -57,14 +57,15 @@ def concept_drift(rows: list[dict]) -> list[dict]:
 
 
 def shifted_fares(rows: list[dict]) -> list[dict]:
-    """Cash trips' fares three times as high. Cash trips carry no recorded tip, so
-    their label stays 0 and the model, which learnt that, keeps scoring them low: the
-    data drifts, the model's performance does not (tripling every fare, tips too,
-    lowers the model's accuracy, and the verdict is then `decayed`)."""
+    """Cash trips' fares five times as high (fare's JSD against the training rows: 0.21
+    at three times). Cash trips carry no recorded tip, so their label stays 0 and the
+    model, which learnt that, keeps scoring them low: the data drifts, the model's
+    performance does not (tripling every fare, tips too, costs it 0.03 accuracy, and
+    the verdict is then `decayed`)."""
     def shifted(row):
         if row["payment_type"] != "Cash" or not row["fare"]:
             return row
-        return {**row, "fare": repr(3 * float(row["fare"]))}
+        return {**row, "fare": repr(5 * float(row["fare"]))}
 
     return [shifted(row) for row in rows]
 
