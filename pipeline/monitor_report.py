@@ -72,11 +72,13 @@ def render(result: dict) -> str:
     if result["decay"] is None:
         sections.append(f"<p class='note' id='not-measured'>{e(result['not_measured'])}</p>")
     else:
-        bars = [(f"{row['metric']} on the span", row["value"], "") for row in result["decay"]]
-        markers = [row["reference"] for row in result["decay"]]
+        bars = [bar for row in result["decay"]
+                for bar in ((f"{row['metric']} on the span", row["value"], ""),
+                            (f"{row['metric']} at push time", row["reference"], ""))]
         if bars:
-            sections.append(report.bar_chart("gated metrics; black tick: at push time",
-                                             bars, markers=markers))
+            sections.append(report.bar_chart(
+                "gated metrics: on the span, and on the eval split at push time", bars,
+                colours=[report._COLOURS[0], "#8c8c8c"] * len(result["decay"])))
         sections.append(report._table(result["decay"], [
             ("metric", "metric"), ("on the span", "value"), ("at push time", "reference"),
             ("fell by", "fell_by"), ("decayed", "decayed")], "decay"))
