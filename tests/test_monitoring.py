@@ -204,3 +204,23 @@ def _empty_store(folder):
     config.sqlite.filename_uri = str(folder / "metadata.db")
     config.sqlite.connection_mode = pb.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
     return metadata_store.MetadataStore(config)
+
+
+def test_report_of_a_labelled_result():
+    from pipeline import monitor_report
+
+    result = {**_result("monitor-2030-01-01T10-00-00.000001", 3, 7, "decayed"),
+              "decay": [{"metric": "auc", "value": 0.7, "reference": 0.95, "fell_by": 0.25,
+                         "decayed": True}],
+              "slices": [{"slice": "Overall", "model": "candidate", "example_count": 10.0,
+                          "auc": 0.7}],
+              "reference_slices": [{"slice": "Overall", "model": "candidate",
+                                    "example_count": 5.0, "auc": 0.95}]}
+    page = monitor_report.render(result)
+    assert "<h1>Monitor: version 7 on span-3 (2015)</h1>" in page
+    assert "<span class='bad'>decayed</span>" in page
+    assert "<td id='trained-on'>span-1 (2013)</td>" in page
+    assert "id='decay'" in page and "id='slices'" in page and "<svg" in page
+    unlabelled = monitor_report.render(_result("monitor-x", 3, 7, "healthy"))
+    assert "<p class='note' id='not-measured'>performance not measured: x</p>" in unlabelled
+    assert "<span class='ok'>healthy</span>" in unlabelled
