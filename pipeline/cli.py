@@ -13,6 +13,7 @@ from pipeline import (
     cd_cli,
     compile_cli,
     inspect_cli,
+    monitor_cli,
     predict_cli,
     prepare_cli,
     rollback,
@@ -31,6 +32,7 @@ HANDLERS = {
     **dict.fromkeys(schema_cli.COMMANDS, schema_cli.main),
     "compile": compile_cli.main,
     **dict.fromkeys(cd_cli.COMMANDS, cd_cli.main),
+    "monitor": monitor_cli.main,
 }
 # Commands that print as they go (progress lines, TFDV's schema inference): the others
 # run with file descriptors 1 and 2 sent away, so that TensorFlow's start-up lines do
@@ -67,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     predict_cli.add_parser(commands)
     inspect_cli.add_parsers(commands)
     rollback.add_parser(commands)
+    monitor_cli.add_parser(commands)
     schema_cli.add_parsers(commands)
     compile_cli.add_parser(commands)
     cd_cli.add_parsers(commands)

@@ -201,6 +201,21 @@ class Config:
     drift_thresholds: tuple[tuple[str, float], ...] = ()
     # False: drift over a threshold warns instead of stopping the run.
     drift_blocks: bool = True
+    # `monitor`: the served model has decayed on a span when a gated metric is worse
+    # there than at push time by more than this (in the metric's units). One taxi
+    # model's AUC and accuracy on two random halves of the same data differ by chance
+    # (bench/monitor_decay.py, 200 pairs per size): AUC p95 0.015 and max 0.022,
+    # accuracy p95 0.020 and max 0.029 at 1,500 rows each; at 600 rows, p95 0.022 and
+    # 0.035. A span's metrics are set against the eval split at push time, 600-3,000
+    # rows: 0.03 stays above that noise for samples of 1,000 rows and more, and still
+    # sees a real fall.
+    max_decay: float = 0.03
+    # `monitor`: the model's scores on a span have drifted from its scores on its own
+    # eval split when TFDV's distance between the two exceeds this (Jensen-Shannon
+    # divergence of probabilities or predictions, L-infinity of predicted classes).
+    # Between random halves the taxi model's scores measure a JSD of at most 0.075 at
+    # 300 rows each, 0.031 at 1,500 (bench/monitor_decay.py).
+    prediction_drift_threshold: float = 0.1
     # Histogram resolution of StatisticsGen; the drift thresholds assume 50.
     histogram_buckets: int = 50
     enable_cache: bool = True

@@ -92,6 +92,23 @@ def prepare_default_data(data_dir: Path, force: bool = False) -> Path:
     return target
 
 
+def prepare_by_period(dataset: str, by: str, data_dir: Path) -> str:
+    """Writes the packaged taxi CSV as one span per period (pipeline/periods.py) and
+    says what it wrote in one line; DataError for a dataset without timestamps."""
+    from pipeline import periods
+
+    if dataset != "taxi":
+        raise DataError(f"--by cuts the taxi data by {periods.TIME_COLUMN}; the {dataset} "
+                        "data has no time column")
+    try:
+        written = periods.split_csv(packaged_taxi_csv(), data_dir, by)
+    except periods.PeriodError as error:
+        raise DataError(str(error)) from None
+    first, last = min(written), max(written)
+    return (f"{data_dir}: {len(written)} spans by {by}, span-{first} ({written[first]}) to "
+            f"span-{last} ({written[last]}); periods in {data_dir / periods.PERIODS_FILE}")
+
+
 def prepare_sample(name: str, data_dir: Path, force: bool = False) -> Path:
     """Writes scikit-learn's bundled dataset `name` (see SAMPLES) to `data_dir/data.csv`,
     its column names as letters, digits and underscores (any name would do, see

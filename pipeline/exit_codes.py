@@ -2,6 +2,7 @@
 returns from and `python -m pipeline --help` prints. Imports nothing."""
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DATA_BLOCKED, EXIT_BUSY = 0, 1, 2, 3, 4
+EXIT_MONITOR_ALERT = 5
 # deploy: the run's model was not blessed, so nothing was deployed (the Evaluator's gate
 # held, which `make cd` and scripts must tell apart from a failure).
 EXIT_NOT_BLESSED = 6
@@ -17,6 +18,8 @@ EXIT_CODES = (
      "not tolerated (a table, then the ways out); nothing was trained or pushed; deploy: "
      "the run's data gate stopped it, nothing deployed"),
     (EXIT_BUSY, "run, rollback: another run is using the output directory (see --wait)"),
+    (EXIT_MONITOR_ALERT, "monitor: the served model decayed on the span, or the span's "
+     "data or the model's predictions on it drifted (verdict `decayed` or `drifted`)"),
     (EXIT_NOT_BLESSED, "deploy: the run's model was not blessed (the reasons on stderr); "
      "nothing deployed"),
     (EXIT_INTERRUPTED, "interrupted (Ctrl-C)"),

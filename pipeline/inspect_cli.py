@@ -13,7 +13,8 @@ def add_parsers(commands) -> None:
     parsers = {
         "runs": commands.add_parser("runs", help="list the runs in the output directory"),
         "show": commands.add_parser("show", help="one run: components, data, anomalies, "
-                                    "drift, metrics per slice, blessing, push"),
+                                    "drift, metrics per slice, blessing, push; or one "
+                                    "monitor result"),
         "anomalies": commands.add_parser("anomalies", help="a run's anomalies and drift"),
         "models": commands.add_parser("models", help="pushed versions with their metrics, "
                                       "and which one TF Serving serves"),
@@ -68,13 +69,24 @@ def _listing(rows: list[dict], empty: str, columns, args, out) -> None:
 def _runs(store, args, out) -> None:
     from pipeline import inspection
 
-    _listing(inspection.runs(store), "no runs yet: run `python -m pipeline run` first",
-             RUN_COLUMNS, args, out)
+    # Monitor results are listed among the runs, in time order.
+    rows = sorted(inspection.runs(store) + inspection.monitor_runs(store),
+                  key=lambda row: row["start"])
+    _listing(rows, "no runs yet: run `python -m pipeline run` first", RUN_COLUMNS, args, out)
 
 
 def _show(store, args, out) -> None:
     from pipeline import inspection
 
+    if args.run and args.run.startswith("monitor"):
+        from pipeline.monitor_cli import describe
+
+        record = inspection.monitor_record(store, args.run)
+        if args.json:
+            print(json.dumps(record, indent=2), file=out)
+        else:
+            describe(record, out)
+        return
     details = inspection.run_details(store, inspection.resolve_run(store, args.run))
     if args.json:
         print(json.dumps(details, indent=2), file=out)
@@ -177,14 +189,24 @@ def _models(store, args, out) -> None:
     if not args.json:
         rows = [{**row, **{name: row["metrics"].get(name) for name in shown},
                  "serving": ("yes, pinned" if row["pinned"] else "yes" if row["served"]
-                             else "no" if row["present"] else "deleted")}
+                             else "no" if row["present"] else "deleted"),
+                 "monitored": _last_monitor(row["monitors"])}
                 for row in rows]
     _listing(rows, "no model has been pushed yet",
              [("version", "version"), ("run id", "run_id"),
-              *((name, name) for name in shown), ("served", "serving"), ("path", "path")],
+              *((name, name) for name in shown), ("served", "serving"),
+              ("monitored", "monitored"), ("path", "path")],
              args, out)
     if not args.json:
         _serving_footer(inspection.serving_state(store), inspection.rollbacks(store), out)
+
+
+def _last_monitor(monitors: list[dict]) -> str | None:
+    """The newest `monitor` verdict on a version, for the `models` table."""
+    if not monitors:
+        return None
+    last = monitors[-1]
+    return f"{last['verdict']} on span-{last['span']}"
 
 
 def _serving_footer(state: dict, rollbacks: list[dict], out) -> None:

@@ -19,6 +19,10 @@ from pipeline import artifact_files, gate_rules, metadata, serving
 # The ML Metadata execution type of a `rollback` (pipeline/rollback.py writes it): in
 # the pipeline's context, with the PushedModel it made TF Serving serve as input.
 ROLLBACK_TYPE = "Rollback"
+# The ML Metadata execution type of a `monitor` result (pipeline/monitoring.py writes
+# it): in the pipeline's context, with the served PushedModel as input, the result as
+# JSON in its `result` property.
+MONITOR_TYPE = "Monitor"
 
 
 class NoRuns(LookupError):
@@ -540,6 +544,37 @@ def rollbacks(store) -> list[dict]:
     return found
 
 
+def monitor_records(store) -> list[dict]:
+    """Every recorded `monitor` result, oldest first (`monitoring.monitor`'s dict, with
+    its execution's id); [] when none was ever recorded."""
+    found = []
+    for execution in sorted(store.get_executions_by_type(MONITOR_TYPE), key=lambda e: e.id):
+        result = json.loads(execution.properties["result"].string_value or "{}")
+        found.append({**result, "execution_id": execution.id})
+    return found
+
+
+def monitor_runs(store) -> list[dict]:
+    """The recorded `monitor` results as rows of the `runs` table (their name as run
+    id, `monitor: VERDICT` as status), oldest first."""
+    return [{"run_id": record["name"], "start": record["time"], "seconds": None,
+             "status": f"monitor: {record['verdict']}", "span": record["span"],
+             "anomalies": None, "blocking": None, "blessed": None, "pushed_version": None,
+             "served_version": record["served_version"], "pinned_version": None,
+             "newer_versions": []} for record in monitor_records(store)]
+
+
+def monitor_record(store, name: str) -> dict:
+    """The recorded `monitor` result named `name` (or a unique prefix of it)."""
+    records = monitor_records(store)
+    matches = ([r for r in records if r["name"] == name]
+               or [r for r in records if r["name"].startswith(name)])
+    if len(matches) != 1:
+        raise NoRuns(f"no single monitor result matches {name!r} (see `python -m pipeline "
+                     "runs`)")
+    return matches[0]
+
+
 def models(store) -> list[dict]:
     """Every pushed version, oldest first, with the run that pushed it and that run's
     overall metrics, and what TF Serving would do with it now: `served`, `pinned`
@@ -568,7 +603,13 @@ def models(store) -> list[dict]:
     found.extend({"version": version, "path": str(Path(state["model_dir"]) / str(version)),
                   "run_id": None, "metrics": {}}
                  for version in state["versions"] if version not in recorded)
+    monitored = monitor_records(store)
     for row in found:
+        # What `monitor` found of this version, oldest first.
+        row["monitors"] = [{"name": record["name"], "time": record["time"],
+                            "span": record["span"], "verdict": record["verdict"]}
+                           for record in monitored
+                           if record["served_version"] == row["version"]]
         row["served"] = row["version"] == state["served_version"]
         row["pinned"] = row["served"] and state["pinned_version"] is not None
         row["present"] = row["version"] in state["versions"]

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from pipeline.data import SAMPLES
 from pipeline.exit_codes import EXIT_OK, EXIT_USAGE
+from pipeline.periods import PERIODS
 
 
 def add_parser(commands) -> None:
@@ -13,7 +14,10 @@ def add_parser(commands) -> None:
         "package, or a real dataset bundled with scikit-learn")
     prepare.add_argument("--dataset", choices=("taxi", *SAMPLES), default="taxi",
                          help="the dataset (default: taxi)")
-    prepare.add_argument("--data-dir", help="destination (default: data/DATASET)")
+    prepare.add_argument("--data-dir", help="destination (default: data/DATASET, with --by "
+                         "data/taxi-by-PERIOD)")
+    prepare.add_argument("--by", choices=PERIODS, help="taxi only: one span per year, "
+                         "quarter or month of trip_start_timestamp, in time order")
     prepare.add_argument("--force", action="store_true",
                          help="replace a data.csv there that differs from the dataset")
 
@@ -23,9 +27,13 @@ def main(args, out, err) -> int:
     from pipeline import data
     from pipeline.config import DEFAULT_DATA_DIR
 
+    folder = f"{args.dataset}-by-{args.by}" if args.by else args.dataset
     data_dir = (Path(args.data_dir) if args.data_dir
-                else DEFAULT_DATA_DIR.parent / args.dataset).expanduser().resolve()
+                else DEFAULT_DATA_DIR.parent / folder).expanduser().resolve()
     try:
+        if args.by:
+            print(data.prepare_by_period(args.dataset, args.by, data_dir), file=out)
+            return EXIT_OK
         if args.dataset == "taxi":
             print(data.prepare_default_data(data_dir, force=args.force), file=out)
             return EXIT_OK
