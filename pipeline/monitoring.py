@@ -27,7 +27,7 @@ import math
 import re
 from pathlib import Path
 
-from pipeline import artifact_files, inspection, safe_files
+from pipeline import artifact_files, inspection, metadata, safe_files
 from pipeline.inspection import MONITOR_TYPE
 from pipeline.periods import span_periods
 
@@ -159,7 +159,7 @@ def served_model(store) -> dict:
         where = state["model_dir"] or "the serving folder"
         raise MonitorError(f"TF Serving would serve no model from {where}: run the "
                            "pipeline until it pushes one (or `rollback --to latest`)")
-    pushed = inspection.pushed_artifacts(store)
+    pushed = metadata.pushed_artifacts(store)
     if version not in pushed:
         raise MonitorError(f"the served version {version} was not pushed by the pipeline, "
                            "so there is no record of its training data and metrics")

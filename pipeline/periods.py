@@ -71,6 +71,11 @@ def split_csv(source: Path, data_dir: Path, by: str) -> dict[int, str]:
             raise PeriodError(f"{source} has no {TIME_COLUMN} column to order its rows by")
         rows = list(reader)
     groups = group_by_period(rows, header.index(TIME_COLUMN), by)
+    # A folder of the user's own spans is never overwritten or emptied: only one an
+    # earlier call wrote (periods.json says so) is replaced.
+    if any(data_dir.glob("span-*")) and not (data_dir / PERIODS_FILE).is_file():
+        raise PeriodError(f"{data_dir} already holds span folders that prepare-data --by "
+                          "did not write; choose another --data-dir")
     data_dir.mkdir(parents=True, exist_ok=True)
     periods = {}
     for span, (period, members) in enumerate(groups, start=1):
@@ -82,10 +87,7 @@ def split_csv(source: Path, data_dir: Path, by: str) -> dict[int, str]:
             writer.writerow(header)
             writer.writerows(members)
         periods[span] = period
-    # Only spans an earlier call wrote (periods.json says so) are removed: a folder of
-    # the user's own spans is never emptied.
-    earlier = data_dir / PERIODS_FILE
-    for stale in data_dir.glob("span-*") if earlier.is_file() else ():
+    for stale in data_dir.glob("span-*"):
         number = stale.name.removeprefix("span-")
         if number.isdigit() and int(number) not in periods and stale.is_dir():
             for path in stale.iterdir():

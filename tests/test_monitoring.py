@@ -3,6 +3,7 @@
 its exit code, when a span has no labels, and TFDV's drift measurements as rows."""
 
 import json
+from types import SimpleNamespace
 
 import pytest
 from tensorflow_metadata.proto.v0 import anomalies_pb2
@@ -143,8 +144,8 @@ def test_results_are_recorded_against_the_served_model_and_listed(request):
 
     folder = request.getfixturevalue("out")
     store = metadata.open_store(folder / "metadata.db")
-    pushed = inspection.pushed_artifacts(store)[PUSHED[0]]
-    cfg = type("Cfg", (), {"output_dir": folder})
+    pushed = metadata.pushed_artifacts(store)[PUSHED[0]]
+    cfg = SimpleNamespace(locations=SimpleNamespace(output_dir=folder))
     first = _result("monitor-2030-01-01T10-00-00.000001", 3, PUSHED[0], "healthy")
     second = _result("monitor-2030-01-02T10-00-00.000001", 4, PUSHED[0], "decayed")
     execution_id = monitoring.record(cfg, store, first, pushed)

@@ -60,6 +60,7 @@ def test_split_csv_writes_spans_and_their_periods(tmp_path):
     data_dir = tmp_path / "by-year"
     (data_dir / "span-7").mkdir(parents=True)  # left from an earlier split
     (data_dir / "span-7" / "data.csv").write_text("x\n1\n")
+    (data_dir / "periods.json").write_text('{"by": "year", "spans": {"7": "2019"}}')
     assert periods.split_csv(source, data_dir, "year") == {1: "2013", 2: "2015"}
     fares = {span: [row[0] for row in csv.reader((data_dir / f"span-{span}" /
                                                     "data.csv").open())]
@@ -108,3 +109,14 @@ def test_prepare_data_by_needs_the_taxi_data(tmp_path):
     assert result.returncode == 2
     assert result.stderr == ("error: --by cuts the taxi data by trip_start_timestamp; the "
                              "wine data has no time column\n")
+
+
+def test_a_folder_of_the_users_own_spans_is_left_alone(tmp_path):
+    source = tmp_path / "all.csv"
+    source.write_text(f"fare,trip_start_timestamp\n1,{_stamp(2015, 2, 1)}\n")
+    data_dir = tmp_path / "mine"
+    (data_dir / "span-1").mkdir(parents=True)
+    (data_dir / "span-1" / "data.csv").write_text("x\n1\n")
+    with pytest.raises(periods.PeriodError, match="span folders that prepare-data --by did not"):
+        periods.split_csv(source, data_dir, "year")
+    assert (data_dir / "span-1" / "data.csv").read_text() == "x\n1\n"
