@@ -3,7 +3,6 @@ the dataset and model flags of `run` and `compile` with the Config overrides the
 make, and the Config of the output directory an `--output-dir` flag names."""
 
 import argparse
-from pathlib import Path
 
 from models.features import TASKS
 
@@ -103,13 +102,4 @@ def model_overrides(args) -> dict:
             "max_mae": args.max_mae, "max_regression": args.max_regression,
             "tolerated_anomalies": tuple(args.tolerate) if args.tolerate else None,
             "drift_blocks": False if args.drift_warn else None}
-
-
-def workspace_config(output_dir):
-    """The Config of the output directory `--output-dir` names (default: outputs/)."""
-    from pipeline import workspace
-    from pipeline.config import DEFAULT_OUTPUT_DIR
-
-    return workspace.workspace_config(
-        Path(output_dir or DEFAULT_OUTPUT_DIR).expanduser().resolve())
 

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 from pipeline.exit_codes import EXIT_OK, EXIT_USAGE
-from pipeline.flags import workspace_config
 
 COMMANDS = ("schema-diff", "schema-update")
 
@@ -173,3 +172,12 @@ def main(args, out, err) -> int:
     to read or the curated schema cannot be read."""
     return {"schema-diff": _schema_diff, "schema-update": _schema_update}[args.command](
         args, out, err)
+
+
+def workspace_config(output_dir):
+    """The Config of the output directory `--output-dir` names (default: outputs/)."""
+    from pipeline import workspace
+    from pipeline.config import DEFAULT_OUTPUT_DIR
+
+    return workspace.workspace_config(
+        Path(output_dir or DEFAULT_OUTPUT_DIR).expanduser().resolve())
