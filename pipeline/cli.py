@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command in LOUD:
             return handler(args, sys.stdout, sys.stderr)
-        from pipeline.runner import captured_output
+        from pipeline.quiet import captured_output
 
         with captured_output(Path(os.devnull), verbose=False) as streams:
             return handler(args, *streams)

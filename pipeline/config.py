@@ -10,9 +10,6 @@ import hashlib
 import re
 from pathlib import Path
 
-from google.protobuf import text_format
-from tensorflow_metadata.proto.v0 import schema_pb2
-
 import models
 from models.features import (
     CLASSIFICATION,
@@ -23,6 +20,7 @@ from models.features import (
     SchemaError,
     from_schema,
 )
+from pipeline.schema_file import load_schema
 
 BASELINE_STRATEGIES = ("before-candidate", "latest-blessed")
 
@@ -319,22 +317,6 @@ def code_fingerprint(module: str) -> str:
     return digest.hexdigest()[:16]
 
 
-def load_schema(path: Path) -> schema_pb2.Schema:
-    """A TFMD schema from its text form (FileNotFoundError when there is none; SchemaError,
-    in one sentence, for a folder or a file that is not a schema)."""
-    if Path(path).is_dir():
-        raise SchemaError(f"{path} is a folder; a schema is a schema.pbtxt file")
-    try:
-        return text_format.Parse(Path(path).read_text(encoding="utf-8"), schema_pb2.Schema())
-    except FileNotFoundError:
-        raise
-    except (OSError, UnicodeDecodeError) as error:
-        raise SchemaError(f"cannot read the schema {path}: {error}") from None
-    except text_format.ParseError as error:
-        raise SchemaError(f"{path} is not a TFMD schema in protobuf text format "
-                          f"({error})") from None
-
-
 def _name(text: str) -> str:
     """A pipeline or model name from a folder or column name."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_.-") or "dataset"
@@ -416,7 +398,6 @@ def validated_config(args, *, data_required: bool = True, log=None, **fixed) -> 
     import os
     import sys
 
-    from models.features import SchemaError
     from pipeline import data
     from pipeline.flags import dataset_overrides, model_overrides
 
@@ -450,7 +431,7 @@ def validated_config(args, *, data_required: bool = True, log=None, **fixed) -> 
         if args.label and args.schema is None and not schema_path.is_file():
             # Imported here: TFDV imports TensorFlow, which the checks above do not need.
             from pipeline import schema_review
-            from pipeline.runner import captured_output
+            from pipeline.quiet import captured_output
 
             # TFDV's Beam and TensorFlow start-up lines would bury the progress lines.
             with captured_output(Path(os.devnull), verbose=bool(flag("verbose"))):

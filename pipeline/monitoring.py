@@ -357,8 +357,8 @@ def feature_drift(cfg, span_statistics, training_statistics) -> list[dict]:
     (`definition.drift_config`)."""
     import tensorflow_data_validation as tfdv
 
-    from pipeline.config import load_schema
     from pipeline.definition import drift_config
+    from pipeline.schema_file import load_schema
 
     schema = load_schema(cfg.locations.schema_path)
     comparators = {step.path.step[0]: step.distribution_comparator

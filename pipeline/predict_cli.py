@@ -7,7 +7,7 @@ from pathlib import Path
 
 from models.features import CLASSIFICATION
 from pipeline.exit_codes import EXIT_OK, EXIT_USAGE
-from pipeline.flags import positive_int, workspace_config
+from pipeline.flags import positive_int
 
 
 def add_parser(commands) -> None:
@@ -73,7 +73,7 @@ def main(args, out, err) -> int:
     from pipeline import serving, workspace
 
     try:
-        cfg = workspace_config(args.output_dir)
+        cfg = workspace.flag_config(args.output_dir)
     except (workspace.OutputDirError, SchemaError, OSError) as error:
         print(f"error: {error}", file=err)
         return EXIT_USAGE

@@ -1,8 +1,9 @@
-"""TensorFlow without its start-up noise, for the notebooks. When TensorFlow loads, its
-C++ side writes lines (oneDNN, CUDA, CPU features, "All log messages before
+"""TensorFlow without its start-up noise: for the notebooks (`quiet_tensorflow`) and
+for the CLI, whose commands send it to a log file (`captured_output`). When TensorFlow
+loads, its C++ side writes lines (oneDNN, CUDA, CPU features, "All log messages before
 absl::InitializeLog() ...") straight to file descriptor 2, before any Python setting
 applies, and a Jupyter kernel shows them as a red block at the top of the notebook.
-(The CLI sends them to its log file: pipeline/runner.py.)"""
+"""
 
 import contextlib
 import io
@@ -10,6 +11,9 @@ import logging
 import os
 import sys
 import tempfile
+from pathlib import Path
+
+from pipeline import safe_files
 
 
 def _errors_only(record: logging.LogRecord) -> bool:
@@ -45,3 +49,31 @@ def quiet_tensorflow():
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+
+
+@contextlib.contextmanager
+def captured_output(log_path: Path, verbose: bool):
+    """Sends everything written to fds 1 and 2 (Python, TF's C++ logs, Beam) to the log
+    file; yields (stdout, stderr) streams that still reach the terminal."""
+    if verbose:
+        yield sys.stdout, sys.stderr
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    terminal_out = os.fdopen(os.dup(saved[0]), "w", buffering=1)
+    terminal_err = os.fdopen(os.dup(saved[1]), "w", buffering=1)
+    with safe_files.open_append(log_path) as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield terminal_out, terminal_err
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+            terminal_out.close()
+            terminal_err.close()

@@ -1,7 +1,6 @@
 """Runs the pipeline with LocalDagRunner: quiet logs, one progress line per component,
 and a summary of the run read back from ML Metadata."""
 
-import contextlib
 import dataclasses
 import datetime
 import hashlib
@@ -12,7 +11,7 @@ import time
 import traceback
 from pathlib import Path
 
-from pipeline import artifact_files, metadata, safe_files, serving, workspace
+from pipeline import artifact_files, metadata, quiet, safe_files, serving, workspace
 from pipeline.config import Config
 
 _RUNNING = "Component %s is running."
@@ -73,34 +72,6 @@ class _Progress(logging.Handler):
         self.current = None
 
 
-@contextlib.contextmanager
-def captured_output(log_path: Path, verbose: bool):
-    """Sends everything written to fds 1 and 2 (Python, TF's C++ logs, Beam) to the log
-    file; yields (stdout, stderr) streams that still reach the terminal."""
-    if verbose:
-        yield sys.stdout, sys.stderr
-        return
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    terminal_out = os.fdopen(os.dup(saved[0]), "w", buffering=1)
-    terminal_err = os.fdopen(os.dup(saved[1]), "w", buffering=1)
-    with safe_files.open_append(log_path) as log:
-        os.dup2(log.fileno(), 1)
-        os.dup2(log.fileno(), 2)
-        try:
-            yield terminal_out, terminal_err
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            for fd in saved:
-                os.close(fd)
-            terminal_out.close()
-            terminal_err.close()
-
-
 def snapshot_schema(cfg: Config) -> Path:
     """A content-addressed copy of the curated schema under the output directory.
 
@@ -144,7 +115,7 @@ def _run_exclusive(cfg: Config, verbose: bool, progress_to_stderr: bool) -> dict
         cfg.locations, schema_path=snapshot_schema(cfg)))
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     log_path = cfg.locations.log_dir / f"run-{stamp}-{os.getpid()}.log"
-    with captured_output(log_path, verbose) as (out, err):
+    with quiet.captured_output(log_path, verbose) as (out, err):
         # Imported here: TensorFlow's import prints to fd 2, which is now the log.
         from absl import logging as absl_logging
         from tfx.orchestration.local.local_dag_runner import LocalDagRunner

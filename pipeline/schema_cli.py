@@ -44,10 +44,10 @@ def _schema_review(args, err):
     statistics with their paths, or None after a one-line error."""
     from models.features import SchemaError
     from pipeline import schema_review, workspace
-    from pipeline.config import load_schema
+    from pipeline.schema_file import load_schema
 
     try:
-        cfg = workspace_config(args.output_dir)
+        cfg = workspace.flag_config(args.output_dir)
         inferred, inferred_path = schema_review.latest_inferred_schema(
             cfg.locations.metadata_path, cfg.pipeline_name)
         statistics, statistics_uri = schema_review.latest_statistics(
@@ -172,12 +172,3 @@ def main(args, out, err) -> int:
     to read or the curated schema cannot be read."""
     return {"schema-diff": _schema_diff, "schema-update": _schema_update}[args.command](
         args, out, err)
-
-
-def workspace_config(output_dir):
-    """The Config of the output directory `--output-dir` names (default: outputs/)."""
-    from pipeline import workspace
-    from pipeline.config import DEFAULT_OUTPUT_DIR
-
-    return workspace.workspace_config(
-        Path(output_dir or DEFAULT_OUTPUT_DIR).expanduser().resolve())

@@ -25,7 +25,7 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_p
 
 from models.features import CLASSIFICATION, MAX_CATEGORY_VALUES, Label
 from pipeline import artifact_files, gate_rules, metadata, safe_files
-from pipeline.config import load_schema
+from pipeline.schema_file import load_schema
 
 
 class NoInferredSchema(Exception):

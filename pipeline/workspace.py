@@ -181,6 +181,14 @@ def workspace_config(output_dir: Path):
                        excluded_columns=tuple(record.get("excluded_columns") or ()) or None)
 
 
+def flag_config(output_dir: str | None):
+    """The Config of the output directory an `--output-dir` flag names (default:
+    outputs/), as `workspace_config` reads it."""
+    from pipeline.config import DEFAULT_OUTPUT_DIR
+
+    return workspace_config(Path(output_dir or DEFAULT_OUTPUT_DIR).expanduser().resolve())
+
+
 def model_dirs_for(path: Path, names, roots) -> list[Path]:
     """Output directories (each of `roots` and the folders in it) with a pushed model for
     the data `path` belongs to: trained on a data folder that is or holds `path` (the

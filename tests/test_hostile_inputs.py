@@ -96,7 +96,7 @@ def test_duplicate_header_names_are_refused(tmp_path):
 ])
 def test_a_schema_that_is_a_folder_or_malformed_is_refused(tmp_path, make, words):
     from models.features import SchemaError
-    from pipeline.config import load_schema
+    from pipeline.schema_file import load_schema
 
     make(tmp_path / "schema.pbtxt")
     with pytest.raises(SchemaError) as raised:
@@ -167,7 +167,7 @@ def test_run_refuses_a_schema_that_is_a_folder_or_malformed(tmp_path, make, word
 
 def test_a_csv_name_with_a_line_break_cannot_write_into_the_inferred_schema(tmp_path):
     from models.features import Label
-    from pipeline.config import load_schema
+    from pipeline.schema_file import load_schema
     from pipeline.schema_review import bootstrap
 
     name = "a\nstring_domain { name: 'injected' value: 'x' }\n#.csv"

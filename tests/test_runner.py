@@ -160,7 +160,9 @@ def test_a_busy_output_directory_is_refused_before_anything_runs(cfg, fake_runne
 def test_the_schema_snapshot_follows_the_content(tmp_path):
     schema = tmp_path / "schema.pbtxt"
     schema.write_text("feature { name: 'a' type: INT }\n")
-    cfg = dataclasses.replace(make_config(output_dir=tmp_path / "out"), schema_path=schema)
+    base = make_config(output_dir=tmp_path / "out")
+    cfg = dataclasses.replace(
+        base, locations=dataclasses.replace(base.locations, schema_path=schema))
     first = runner.snapshot_schema(cfg)
     assert runner.snapshot_schema(cfg) == first
     schema.write_text("feature { name: 'a' type: FLOAT }\n")

@@ -8,8 +8,9 @@ import pytest
 from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from pipeline.config import DEFAULT_SCHEMA_PATH, load_schema
+from pipeline.config import DEFAULT_SCHEMA_PATH
 from pipeline.data import packaged_taxi_csv
+from pipeline.schema_file import load_schema
 from pipeline.schema_review import anomalies, diff, update, write_curated
 
 CURATED = """
@@ -293,7 +294,7 @@ def test_first_schema_makes_columns_with_empty_cells_optional(tmp_path):
     from tensorflow_metadata.proto.v0 import anomalies_pb2
 
     from models.features import Label
-    from pipeline.config import load_schema
+    from pipeline.schema_file import load_schema
     from pipeline.schema_review import bootstrap
 
     first = _churn_rows(200, empty_every=20)  # 5 % empty
@@ -320,7 +321,7 @@ def test_first_schema_of_a_file_with_a_byte_order_mark(tmp_path):
     """Excel's "CSV UTF-8" starts with a byte-order mark; the first column keeps its
     name in the schema (as in the examples CsvExampleGen makes: test_example_gen.py)."""
     from models.features import Label
-    from pipeline.config import load_schema
+    from pipeline.schema_file import load_schema
     from pipeline.schema_review import bootstrap
 
     rows = _churn_rows(60, empty_every=10)

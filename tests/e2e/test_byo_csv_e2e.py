@@ -12,7 +12,8 @@ import sys
 import numpy as np
 import pytest
 
-from pipeline.config import REPO_ROOT, load_schema
+from pipeline.config import REPO_ROOT
+from pipeline.schema_file import load_schema
 from tests.conftest import run_pipeline
 
 pytestmark = pytest.mark.e2e
