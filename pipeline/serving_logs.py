@@ -319,7 +319,10 @@ def skew_report(log_dir: Path, schema, training_statistics, reference_scores=Non
     train split; `reference_scores`: the model's scores on data it was judged on (its
     eval split), one row per example (a column per output), or None for no prediction
     drift; `thresholds`: feature -> skew threshold, `Config.drift_thresholds` (default:
-    the taxi data's); `histogram_buckets`: StatisticsGen's (`Config.histogram_buckets`).
+    the taxi data's); `histogram_buckets`: those of the training statistics
+    (StatisticsGen's, `Config.histogram_buckets`): TFDV's Jensen-Shannon divergence
+    between histograms of different resolutions is inflated (10 against 50 buckets
+    measure 0.39 on two halves of the same taxi fares).
 
     Returns a dict: `requests` (predict calls logged), `instances` (rows they held),
     `skewed_features` (feature, measure, value, threshold for each feature whose skew
