@@ -286,10 +286,12 @@ def _prediction_drift(scores: np.ndarray, reference_scores, threshold: float,
     from tensorflow_metadata.proto.v0 import schema_pb2
 
     reference = np.asarray(reference_scores, dtype=np.float64)
+    if not len(reference):
+        raise LogError("the reference scores are empty")
     reference = reference.reshape(len(reference), -1)
-    if reference.shape[1] != scores.shape[1] or not len(reference):
-        raise LogError(f"the reference scores have {reference.shape[1]} columns for "
-                       f"{len(reference)} rows; the logged scores have {scores.shape[1]}")
+    if reference.shape[1] != scores.shape[1]:
+        raise LogError(f"the reference scores have {reference.shape[1]} columns; the "
+                       f"logged scores have {scores.shape[1]}")
     names = ([SCORE] if scores.shape[1] == 1
              else [f"{SCORE}_{i}" for i in range(scores.shape[1])])
     options = tfdv.StatsOptions(num_histogram_buckets=buckets)
@@ -321,8 +323,9 @@ def skew_report(log_dir: Path, schema, training_statistics, reference_scores=Non
     drift; `thresholds`: feature -> skew threshold, `Config.drift_thresholds` (default:
     the taxi data's); `histogram_buckets`: those of the training statistics
     (StatisticsGen's, `Config.histogram_buckets`): TFDV's Jensen-Shannon divergence
-    between histograms of different resolutions is inflated (10 against 50 buckets
-    measure 0.39 on two halves of the same taxi fares).
+    between histograms of different resolutions is inflated (1,000 logged taxi fares
+    against statistics of the other half of the trips with 10 buckets: 0.39; with 50,
+    as the logged ones: below 0.2).
 
     Returns a dict: `requests` (predict calls logged), `instances` (rows they held),
     `skewed_features` (feature, measure, value, threshold for each feature whose skew

@@ -222,6 +222,9 @@ def test_scores_shifted_alone_drift_without_skew_and_no_reference_means_no_drift
     assert report["prediction_drift"]["drifted"] is True
     assert serving_logs.skew_report(tmp_path, schema, training_statistics)[
         "prediction_drift"] is None
+    with pytest.raises(serving_logs.LogError, match="2 columns; the logged scores have 1"):
+        serving_logs.skew_report(tmp_path, schema, training_statistics,
+                                 np.stack([scores, 1 - scores], axis=1))
 
 
 def test_a_schema_without_environments_gets_serving_in_memory_without_the_label(
