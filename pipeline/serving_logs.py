@@ -40,10 +40,16 @@ PREFIX, SUFFIX, TEMP_PREFIX = "predict-", ".tfrecord", "."
 SERVING, TRAINING = "SERVING", "TRAINING"
 # The score column of prediction drift ("score_<i>" per class for several outputs).
 SCORE = "score"
-# Jensen-Shannon divergence of the logged scores against the reference scores above
-# which the predictions drifted; the same as the gate's threshold for the numeric
-# features whose distribution matters most (fare, trip_seconds).
-PREDICTION_DRIFT_THRESHOLD = 0.2
+# Measured with bench/serving_logs.py on the taxi model (random taxi trips logged
+# against the training statistics and the scores of other trips, 5 draws per size):
+# 100 instances measure fare skew up to 0.30, over its 0.2 threshold, and score
+# divergence up to 0.11; 1,000 measure at most fare 0.15, coordinates 0.10, company
+# 0.04, payment_type 0.03 and scores 0.02. 1,000 trips with fares tripled measure fare
+# 0.42 and scores 0.10. Hence: fewer logged instances than MIN_INSTANCES are reported
+# but flag nothing, and the scores drifted above a Jensen-Shannon divergence of
+# PREDICTION_DRIFT_THRESHOLD.
+MIN_INSTANCES = 1000
+PREDICTION_DRIFT_THRESHOLD = 0.05
 # StatisticsGen's histogram resolution (Config.histogram_buckets), which the drift
 # thresholds assume.
 DEFAULT_HISTOGRAM_BUCKETS = 50
@@ -313,6 +319,7 @@ def _prediction_drift(scores: np.ndarray, reference_scores, threshold: float,
 def skew_report(log_dir: Path, schema, training_statistics, reference_scores=None, *,
                 thresholds: Mapping[str, float] | None = None,
                 score_threshold: float = PREDICTION_DRIFT_THRESHOLD,
+                min_instances: int = MIN_INSTANCES,
                 histogram_buckets: int = DEFAULT_HISTOGRAM_BUCKETS) -> dict:
     """What the predict calls logged in `log_dir` say against training.
 
@@ -328,12 +335,15 @@ def skew_report(log_dir: Path, schema, training_statistics, reference_scores=Non
     as the logged ones: below 0.2).
 
     Returns a dict: `requests` (predict calls logged), `instances` (rows they held),
-    `skewed_features` (feature, measure, value, threshold for each feature whose skew
-    is over its threshold), `skew` (every feature measured), `anomalies` (feature,
+    `enough_instances` (at least `min_instances`: a smaller sample's histograms differ
+    from training by chance), `skewed_features` (feature, measure, value, threshold for
+    each feature whose skew is over its threshold; empty without enough instances),
+    `skew` (every feature measured), `anomalies` (feature,
     type, description: the logged inputs validated against the schema in its SERVING
     environment, where the label and the columns the model does not take are absent),
     `prediction_drift` (measure, value, threshold, drifted, columns, scores,
-    reference_scores; None without `reference_scores`). LogError when the folder
+    reference_scores; `drifted` is false without enough instances; None without
+    `reference_scores`). LogError when the folder
     cannot be read or the reference scores do not fit the logged ones."""
     import tensorflow_data_validation as tfdv
     from tensorflow_metadata.proto.v0 import anomalies_pb2
@@ -371,12 +381,18 @@ def skew_report(log_dir: Path, schema, training_statistics, reference_scores=Non
                    "type": anomalies_pb2.AnomalyInfo.Type.Name(reason.type),
                    "description": reason.description.strip()}
                   for reason in found.dataset_anomaly_info.reason]
+    enough = len(logged.scores) >= min_instances
+    drift = None
+    if reference_scores is not None:
+        drift = _prediction_drift(logged.scores, reference_scores, score_threshold,
+                                  histogram_buckets)
+        drift["drifted"] = drift["drifted"] and enough
     return {
         "requests": logged.requests,
         "instances": len(logged.scores),
-        "skewed_features": [row for row in skew if row["value"] > row["threshold"]],
+        "enough_instances": enough,
+        "skewed_features": [row for row in skew if enough and row["value"] > row["threshold"]],
         "skew": skew,
         "anomalies": anomalies,
-        "prediction_drift": None if reference_scores is None else _prediction_drift(
-            logged.scores, reference_scores, score_threshold, histogram_buckets),
+        "prediction_drift": drift,
     }

@@ -206,6 +206,7 @@ def test_shifted_fares_are_skewed_and_their_scores_drift(
     (skewed,) = report["skewed_features"]
     assert skewed["feature"] == "fare" and skewed["measure"] == "jensen_shannon_divergence"
     assert skewed["value"] > skewed["threshold"] == 0.2
+    assert report["enough_instances"] is True
     assert report["prediction_drift"]["drifted"] is True
     assert report["prediction_drift"]["value"] > report["prediction_drift"]["threshold"]
 
@@ -225,6 +226,26 @@ def test_scores_shifted_alone_drift_without_skew_and_no_reference_means_no_drift
     with pytest.raises(serving_logs.LogError, match="2 columns; the logged scores have 1"):
         serving_logs.skew_report(tmp_path, schema, training_statistics,
                                  np.stack([scores, 1 - scores], axis=1))
+
+
+def test_too_few_instances_are_measured_but_flag_nothing(
+        tmp_path, version_dir, model, taxi, training_statistics):
+    _, serve = taxi
+    shifted = serve.iloc[:1000].assign(fare=serve.fare.iloc[:1000] * 3)
+    scores = _log(tmp_path / "few", version_dir, model, shifted.iloc[:200], calls=1)
+    schema = load_schema(DEFAULT_SCHEMA_PATH)
+
+    few = serving_logs.skew_report(tmp_path / "few", schema, training_statistics,
+                                   np.clip(scores - 0.4, 0, 1))
+    assert few["instances"] == 200 and few["enough_instances"] is False
+    assert few["skewed_features"] == [] and few["prediction_drift"]["drifted"] is False
+    fare = next(row for row in few["skew"] if row["feature"] == "fare")
+    assert fare["value"] > fare["threshold"]
+    # The same stream, once it holds MIN_INSTANCES rows, is judged.
+    _log(tmp_path / "few", version_dir, model, shifted.iloc[200:], calls=1)
+    enough = serving_logs.skew_report(tmp_path / "few", schema, training_statistics)
+    assert enough["instances"] == serving_logs.MIN_INSTANCES == 1000
+    assert [row["feature"] for row in enough["skewed_features"]] == ["fare"]
 
 
 def test_a_schema_without_environments_gets_serving_in_memory_without_the_label(
