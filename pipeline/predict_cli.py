@@ -19,6 +19,9 @@ def add_parser(commands) -> None:
                          help="the version to use (default: the one TF Serving serves: "
                          "the newest, unless `rollback` pinned one)")
     predict.add_argument("--output-dir", help="the runs to read (default: outputs)")
+    predict.add_argument("--log-dir", type=Path, metavar="DIR",
+                         help="also append the request and its response to DIR as a "
+                         "PredictionLog TFRecord file (a refused request is not logged)")
 
 
 def _model_elsewhere(path: Path, names, cfg) -> Path | None:
@@ -119,6 +122,10 @@ def main(args, out, err) -> int:
 
         model = tf.saved_model.load(str(version_dir), tags=["serve"])
         answer = serving.predict_json(model, inputs, body, columns)
+        if args.log_dir:
+            from pipeline import serving_logs
+
+            serving_logs.append(args.log_dir.expanduser(), version_dir, body, answer)
     except OSError as error:
         print(f"error: {error.strerror}: {error.filename}", file=err)
         return EXIT_USAGE
