@@ -1,9 +1,13 @@
-"""Shared test helpers: small slices of the real taxi data."""
+"""Shared test helpers: small slices of the real taxi data, and the CLI run in a fresh
+process (as a user runs it) or in this one (where the process is not under test)."""
 
+import contextlib
 import csv
+import io
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -69,3 +73,56 @@ def run_pipeline(data_dir: Path, output_dir: Path, *args: str,
         cwd=code_dir, env={**os.environ, "PYTHONPATH": str(code_dir)},
         capture_output=True, text=True, timeout=900,
     )
+
+
+@contextlib.contextmanager
+def _captured_fds():
+    """Everything written to fds 1 and 2 or to sys.stdout/sys.stderr inside the block
+    (pytest replaces the latter with its own buffers); yields a dict that holds the
+    decoded "stdout" and "stderr" once the block ends."""
+    captured = {}
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved_fds, saved_streams = (os.dup(1), os.dup(2)), (sys.stdout, sys.stderr)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        os.dup2(out.fileno(), 1)
+        os.dup2(err.fileno(), 2)
+        sys.stdout, sys.stderr = (
+            io.TextIOWrapper(os.fdopen(os.dup(fd), "wb"), encoding="utf-8",
+                             line_buffering=True) for fd in (1, 2))
+        try:
+            yield captured
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                stream.close()
+            sys.stdout, sys.stderr = saved_streams
+            for fd, saved in zip((1, 2), saved_fds, strict=True):
+                os.dup2(saved, fd)
+                os.close(saved)
+            for name, handle in (("stdout", out), ("stderr", err)):
+                handle.seek(0)
+                captured[name] = handle.read().decode("utf-8", "replace")
+
+
+def cli_in_process(*argv: str) -> subprocess.CompletedProcess:
+    """`python -m pipeline ARGV` through the same `pipeline.cli.main` (parsing, checks,
+    exit code, stdout and stderr), but in this test process: a fresh interpreter spends
+    10-20 s importing TensorFlow, TFX and Beam before it does anything. For tests whose
+    subject is not the process itself (its exit handlers, a kill, a lock held by
+    another process); those use `run_pipeline` or a subprocess."""
+    from pipeline.cli import main
+
+    with _captured_fds() as captured:
+        try:
+            code = main(list(argv))
+        except SystemExit as exit_:  # argparse's usage errors
+            code = exit_.code
+    return subprocess.CompletedProcess(["pipeline", *argv], code or 0, captured["stdout"],
+                                       captured["stderr"])
+
+
+def run_pipeline_in_process(data_dir: Path, output_dir: Path,
+                            *args: str) -> subprocess.CompletedProcess:
+    """`run_pipeline` through `cli_in_process`, with this checkout's code."""
+    return cli_in_process("run", "--data-dir", str(data_dir), "--output-dir",
+                          str(output_dir), *args)
