@@ -15,12 +15,10 @@ import pytest
 
 from pipeline.config import TAXI_LABEL
 from tests.bad_spans import GATE_STOPS, REFUSED
-from tests.conftest import run_pipeline, run_pipeline_in_process, write_taxi_sample
+from tests.conftest import GOOD_TAXI_ARGS, run_pipeline, run_pipeline_in_process
 
 pytestmark = pytest.mark.e2e
 
-ROWS = 2000
-GOOD_RUN = ["--train-steps", "50", "--min-auc", "0.5", "--min-accuracy", "0.5"]
 
 
 def _rows(ws):
@@ -37,13 +35,9 @@ CASES = {
 
 
 @pytest.fixture(scope="module")
-def ws(tmp_path_factory):
-    root = tmp_path_factory.mktemp("bad-input")
-    ws = {"data": root / "data", "out": root / "out"}
-    write_taxi_sample(ws["data"], rows=ROWS)
-    # The good run is not what is under test here: in this process.
-    result = run_pipeline_in_process(ws["data"], ws["out"], *GOOD_RUN)
-    assert result.returncode == 0, result.stderr[-3000:]
+def ws(good_taxi_run):
+    """The session's good taxi run (tests/conftest.py): a pushed model on span-1."""
+    ws = {"data": good_taxi_run["data"], "out": good_taxi_run["out"]}
     ws["versions"] = _versions(ws)
     assert len(ws["versions"]) == 1
     return ws
@@ -108,7 +102,7 @@ def test_bad_span_is_caught_and_changes_nothing(ws, case):
 
 def test_earlier_run_is_intact_after_the_bad_spans(ws):
     """With the bad spans gone, the good data's run is found again, fully cached."""
-    result = run_pipeline_in_process(ws["data"], ws["out"], *GOOD_RUN)
+    result = run_pipeline_in_process(ws["data"], ws["out"], *GOOD_TAXI_ARGS)
     assert result.returncode == 0, result.stderr[-3000:]
     for step in ("CsvExampleGen", "Transform", "Trainer", "Evaluator", "Pusher"):
         assert "cached" in _line(result.stdout, step), step
