@@ -20,7 +20,6 @@ from tests.conftest import GOOD_TAXI_ARGS, run_pipeline, run_pipeline_in_process
 pytestmark = pytest.mark.e2e
 
 
-
 def _rows(ws):
     with (ws["data"] / "span-1" / "data.csv").open(newline="") as handle:
         return list(csv.reader(handle))
