@@ -41,7 +41,7 @@ def cfg():
 
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory):
-    """(CLI result, job spec) of one compile through the CLI, as a user runs it."""
+    """(CLI result, job spec) of one compile through the CLI."""
     output = tmp_path_factory.mktemp("kfp") / "taxi.json"
     result = _cli("--target", "kubeflow-v2", "--pipeline-root", ROOT, "--image", IMAGE,
                   "--output", str(output), "--train-steps", "123", "--min-auc", "0.91",
