@@ -110,7 +110,9 @@ def cli_in_process(*argv: str) -> subprocess.CompletedProcess:
     exit code, stdout and stderr), but in this test process: a fresh interpreter spends
     10-20 s importing TensorFlow, TFX and Beam before it does anything. For tests whose
     subject is not the process itself (its exit handlers, a kill, a lock held by
-    another process); those use `run_pipeline` or a subprocess."""
+    another process); those use `run_pipeline` or a subprocess. One difference: absl's
+    Python log records (TFX's INFO lines), which a fresh process writes to the run's
+    log file, land in the captured stderr here, as absl writes to `sys.stderr`."""
     from pipeline.cli import main
 
     with _captured_fds() as captured:
