@@ -65,14 +65,14 @@ def serialize_example(row: dict) -> bytes:
     return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
 
 
-def run_pipeline(data_dir: Path, output_dir: Path, *args: str,
-                 code_dir: Path = REPO_ROOT) -> subprocess.CompletedProcess:
+def run_pipeline(data_dir: Path, output_dir: Path, *args: str, code_dir: Path = REPO_ROOT,
+                 timeout: int = 900) -> subprocess.CompletedProcess:
     """`python -m pipeline run` in a fresh process, as a user runs it."""
     return subprocess.run(
         [sys.executable, "-m", "pipeline", "run", "--data-dir", str(data_dir),
          "--output-dir", str(output_dir), *args],
         cwd=code_dir, env={**os.environ, "PYTHONPATH": str(code_dir)},
-        capture_output=True, text=True, timeout=900,
+        capture_output=True, text=True, timeout=timeout,
     )
 
 
@@ -148,6 +148,8 @@ def good_taxi_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("good-taxi")
     data, out = root / "data", root / "out"
     write_taxi_sample(data, rows=GOOD_TAXI_ROWS)
-    result = run_pipeline(data, out, *GOOD_TAXI_ARGS, "--json")
+    # Beam's worker processes each import TensorFlow and connect back over gRPC: on a
+    # loaded machine this run took more than the default 15 minutes (a hang guard).
+    result = run_pipeline(data, out, *GOOD_TAXI_ARGS, "--json", timeout=1800)
     assert result.returncode == 0, result.stderr[-3000:]
     return {"data": data, "out": out, "summary": json.loads(result.stdout)}
