@@ -12,12 +12,14 @@ import sys
 import pytest
 
 from pipeline.config import REPO_ROOT
-from tests.conftest import write_taxi_sample
+from tests.conftest import cli_in_process, write_taxi_sample
 
 
-def _cli(*args, cwd=REPO_ROOT):
-    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+def _cli(*args):
+    """The CLI in this process (tests/conftest.py): the same exit code, stdout and
+    stderr, without a fresh interpreter per case. test_missing_curated_schema runs one
+    in a fresh process, as a user does."""
+    return cli_in_process(*args)
 
 
 def _one_line_error(result, code, *words):

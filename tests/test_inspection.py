@@ -18,6 +18,7 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2
 
 from pipeline import artifact_files, inspection
 from pipeline.config import REPO_ROOT
+from tests.conftest import cli_in_process
 
 RUN_ID = "2026-12-01T10:00:00.000001"
 VERSION = 1796100000
@@ -273,9 +274,9 @@ def test_inspection_commands_import_neither_tensorflow_nor_tfx_nor_beam(recorded
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=REPO_ROOT,
-                          env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-                          capture_output=True, text=True, timeout=120)
+    """The CLI in this process (tests/conftest.py); the test above runs the inspection
+    commands in a fresh one."""
+    return cli_in_process(*args)
 
 
 def test_show_reads_the_recorded_run(recorded_store):

@@ -14,6 +14,7 @@ from tfx import v1 as tfx
 from pipeline import kubeflow_v2 as compiler
 from pipeline.config import REPO_ROOT
 from pipeline.definition import create_pipeline
+from tests.conftest import cli_in_process
 
 ROOT = "gs://taxi-bucket/runs"
 IMAGE = "europe-docker.pkg.dev/my-project/tfx/taxi-pipeline:0123abc"
@@ -27,8 +28,9 @@ GATE_CONDITION = "(inputs.artifacts['_DataGate.verdict'].artifacts[0].metadata['
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "pipeline", "compile", *args], cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=300)
+    """`compile` through the CLI in this process (tests/conftest.py);
+    test_run_needs_no_kfp_and_compile_names_the_missing_extra runs one in a fresh one."""
+    return cli_in_process("compile", *args)
 
 
 def _parsed(*args):
@@ -47,7 +49,7 @@ def cfg():
 
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory):
-    """(CLI result, job spec) of one compile through the CLI, as a user runs it."""
+    """(CLI result, job spec) of one compile through the CLI."""
     output = tmp_path_factory.mktemp("kfp") / "taxi.json"
     result = _cli("--target", "kubeflow-v2", *FLAGS, "--output", str(output))
     assert result.returncode == 0, result.stderr

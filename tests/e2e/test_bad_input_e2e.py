@@ -1,23 +1,23 @@
-"""The catalogue of bad input. After a good run has pushed a model, each bad span-2 must
-be caught with a readable reason, and leave the serving directory and the earlier run
+"""Bad input, end to end: after a good run has pushed a model, a bad span-2 must be
+caught with a readable reason, and leave the serving directory and the earlier run
 untouched: the data gate stops the run (exit 3, a table of anomalies), or the CLI or
 CsvExampleGen refuses the file (exit 2 or 1, one line). A stopped run names its ways
-out. Every case runs the real LocalDagRunner through the CLI."""
+out. One case of each kind runs the real LocalDagRunner through the CLI, in a fresh
+process as a user runs it; the other cases of tests/bad_spans.py differ from these only
+in what CsvExampleGen and TFDV make of the file, and tests/test_bad_span_verdicts.py
+checks each of them there."""
 
 import csv
-import io
 import shutil
 from pathlib import Path
 
 import pytest
 
 from pipeline.config import TAXI_LABEL
-from tests.conftest import run_pipeline, write_taxi_sample
+from tests.bad_spans import GATE_STOPS, REFUSED
+from tests.conftest import GOOD_TAXI_ARGS, run_pipeline, run_pipeline_in_process
 
 pytestmark = pytest.mark.e2e
-
-ROWS = 2000
-GOOD_RUN = ["--train-steps", "50", "--min-auc", "0.5", "--min-accuracy", "0.5"]
 
 
 def _rows(ws):
@@ -25,76 +25,18 @@ def _rows(ws):
         return list(csv.reader(handle))
 
 
-def _csv_text(rows):
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerows(rows)
-    return out.getvalue()
-
-
-def _with_column(rows, name, change):
-    index = rows[0].index(name)
-    return [rows[0]] + [row[:index] + [change(row[index], n)] + row[index + 1:]
-                        for n, row in enumerate(rows[1:])]
-
-
-def missing_column(rows):
-    index = rows[0].index("company")
-    return _csv_text([row[:index] + row[index + 1:] for row in rows])
-
-
-def extra_column(rows):
-    return _csv_text([rows[0] + ["driver_rating"]] + [row + ["5"] for row in rows[1:]])
-
-
-def new_payment_type(rows):
-    return _csv_text(_with_column(rows, "payment_type",
-                                  lambda value, n: "Bitcoin" if n % 3 == 0 else value))
-
-
-def text_in_numeric_column(rows):
-    return _csv_text(_with_column(rows, "fare", lambda value, n: "n/a" if n % 2 else value))
-
-
-def out_of_range(rows):
-    return _csv_text(_with_column(rows, "trip_start_hour", lambda value, n: "30"))
-
-
-def all_empty_column(rows):
-    return _csv_text(_with_column(rows, "trip_start_day", lambda value, n: ""))
-
-
-def wrong_field_count(rows):
-    return _csv_text(rows) + "1,2,3\n"
-
-
-def broken_quoting(rows):
-    text = _csv_text(rows).splitlines(keepends=True)
-    return "".join(text[:100]) + '12,"unclosed,5\n' + "".join(text[100:])
-
-
-# case -> (span-2 content, exit code, words the reason must contain)
+# case -> (span-2 content, exit code, words the reason must contain): one per kind.
 CASES = {
-    "missing column": (missing_column, 3, ["company", "SCHEMA_MISSING_COLUMN"]),
-    "extra column": (extra_column, 3, ["driver_rating", "SCHEMA_NEW_COLUMN"]),
-    "new payment_type": (new_payment_type, 3, ["payment_type",
-                                               "ENUM_TYPE_UNEXPECTED_STRING_VALUES", "Bitcoin"]),
-    "text in a numeric column": (text_in_numeric_column, 3, ["fare", "UNEXPECTED"]),
-    "value out of range": (out_of_range, 3, ["trip_start_hour", "INT_TYPE_BIG_INT"]),
-    "all-empty column": (all_empty_column, 3, ["trip_start_day"]),
-    "empty file": (lambda rows: "", 2, ["is empty"]),
-    "header only": (lambda rows: _csv_text(rows[:1]), 2, ["no data rows"]),
-    "wrong field count": (wrong_field_count, 1, ["CsvExampleGen failed"]),
-    "broken quoting": (broken_quoting, 1, ["CsvExampleGen failed"]),
+    "missing column": (GATE_STOPS["missing column"][0], 3, GATE_STOPS["missing column"][1]),
+    "empty file": REFUSED["empty file"],
+    "wrong field count": REFUSED["wrong field count"],
 }
 
 
 @pytest.fixture(scope="module")
-def ws(tmp_path_factory):
-    root = tmp_path_factory.mktemp("bad-input")
-    ws = {"data": root / "data", "out": root / "out"}
-    write_taxi_sample(ws["data"], rows=ROWS)
-    result = run_pipeline(ws["data"], ws["out"], *GOOD_RUN)
-    assert result.returncode == 0, result.stderr[-3000:]
+def ws(good_taxi_run):
+    """The session's good taxi run (tests/conftest.py): a pushed model on span-1."""
+    ws = {"data": good_taxi_run["data"], "out": good_taxi_run["out"]}
     ws["versions"] = _versions(ws)
     assert len(ws["versions"]) == 1
     return ws
@@ -159,7 +101,7 @@ def test_bad_span_is_caught_and_changes_nothing(ws, case):
 
 def test_earlier_run_is_intact_after_the_bad_spans(ws):
     """With the bad spans gone, the good data's run is found again, fully cached."""
-    result = run_pipeline(ws["data"], ws["out"], *GOOD_RUN)
+    result = run_pipeline_in_process(ws["data"], ws["out"], *GOOD_TAXI_ARGS)
     assert result.returncode == 0, result.stderr[-3000:]
     for step in ("CsvExampleGen", "Transform", "Trainer", "Evaluator", "Pusher"):
         assert "cached" in _line(result.stdout, step), step

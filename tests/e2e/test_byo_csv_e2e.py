@@ -6,29 +6,26 @@ load, and that model must answer requests made of the CSV's own rows."""
 
 import csv
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from pipeline.config import REPO_ROOT
 from pipeline.schema_file import load_schema
-from tests.conftest import run_pipeline
+from tests.conftest import cli_in_process, run_pipeline_in_process
 
 pytestmark = pytest.mark.e2e
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=600)
+    """The CLI in this process (tests/conftest.py): the process is not under test."""
+    return cli_in_process(*args)
 
 
 def _run(tmp_path, dataset, label, task):
     data, out = tmp_path / "data", tmp_path / "out"
     prepared = _cli("prepare-data", "--dataset", dataset, "--data-dir", str(data))
     assert prepared.returncode == 0, prepared.stderr
-    result = run_pipeline(data, out, "--label", label, "--task", task, "--json")
+    result = run_pipeline_in_process(data, out, "--label", label, "--task", task, "--json")
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout)
     assert summary["data_passed"] and summary["blessed"] and summary["pushed"], summary
@@ -107,7 +104,7 @@ def _spreadsheet_csv(path, rows=400):
 def test_spreadsheet_csv_with_empty_cells_passes_the_gate_on_its_first_run(tmp_path):
     data, out = tmp_path / "data", tmp_path / "out"
     labels = _spreadsheet_csv(data / "customers.csv")
-    result = run_pipeline(data, out, "--label", "churned", "--exclude", "customer_id",
+    result = run_pipeline_in_process(data, out, "--label", "churned", "--exclude", "customer_id",
                           "--json")
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout)

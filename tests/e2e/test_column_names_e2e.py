@@ -6,16 +6,13 @@ and `predict` answers rows written with the original header."""
 
 import csv
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from models.signatures import input_name
 from pipeline import serving
-from pipeline.config import REPO_ROOT
-from tests.conftest import run_pipeline
+from tests.conftest import cli_in_process, run_pipeline_in_process
 
 pytestmark = pytest.mark.e2e
 
@@ -26,8 +23,8 @@ ROWS = 400
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=600, encoding="utf-8")
+    """The CLI in this process (tests/conftest.py): the process is not under test."""
+    return cli_in_process(*args)
 
 
 def _write_data(path):
@@ -57,7 +54,7 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("names")
     data, out = root / "data", root / "out"
     rows = _write_data(data / "customers.csv")
-    result = run_pipeline(data, out, "--label", LABEL, "--exclude", ID, "--json")
+    result = run_pipeline_in_process(data, out, "--label", LABEL, "--exclude", ID, "--json")
     assert result.returncode == 0, result.stderr[-3000:]
     return root, data, out, rows, json.loads(result.stdout)
 

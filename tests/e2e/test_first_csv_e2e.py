@@ -8,13 +8,10 @@ import csv
 import io
 import json
 import random
-import subprocess
-import sys
 
 import pytest
 
-from pipeline.config import REPO_ROOT
-from tests.conftest import run_pipeline
+from tests.conftest import cli_in_process, run_pipeline_in_process
 
 pytestmark = pytest.mark.e2e
 
@@ -51,8 +48,8 @@ def _csv_text(rows) -> str:
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=600)
+    """The CLI in this process (tests/conftest.py): the process is not under test."""
+    return cli_in_process(*args)
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +60,7 @@ def first_run(tmp_path_factory):
     rows = _rows()
     # Excel's "CSV UTF-8": a byte order mark and CRLF line ends.
     (data / "export.csv").write_bytes(b"\xef\xbb\xbf" + _csv_text(rows).encode("utf-8"))
-    result = run_pipeline(data, out, "--label", "Churn", "--exclude", "Customer ID",
+    result = run_pipeline_in_process(data, out, "--label", "Churn", "--exclude", "Customer ID",
                           "--json")
     return {"root": root, "data": data, "out": out, "rows": rows, "result": result}
 

@@ -21,7 +21,12 @@ import tensorflow as tf
 from pipeline import metadata, serving
 from pipeline.config import REPO_ROOT
 from pipeline.summary import print_summary
-from tests.conftest import run_pipeline, serialize_example, write_taxi_sample
+from tests.conftest import (
+    cli_in_process,
+    run_pipeline,
+    serialize_example,
+    write_taxi_sample,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -157,21 +162,18 @@ def test_readme_requests_are_answered_in_both_formats(first_run, workspace):
     summary, _ = first_run
     answers = {}
     for name in ("row", "columnar"):
-        predicted = subprocess.run(
-            [sys.executable, "-m", "pipeline", "predict",
-             str(REPO_ROOT / "examples" / "requests" / f"{name}.json"),
-             "--output-dir", str(workspace["out"])],
-            cwd=workspace["code"], capture_output=True, text=True, timeout=300)
+        predicted = cli_in_process(
+            "predict", str(REPO_ROOT / "examples" / "requests" / f"{name}.json"),
+            "--output-dir", str(workspace["out"]))
         assert predicted.returncode == 0, predicted.stderr
         answers[name] = json.loads(predicted.stdout)
     assert answers["row"]["predictions"] == answers["columnar"]["outputs"]
     chosen = {}
     for version in (summary["pushed_version"], 1):
-        chosen[version] = subprocess.run(
-            [sys.executable, "-m", "pipeline", "predict", "--version", str(version),
-             str(REPO_ROOT / "examples" / "requests" / "row.json"),
-             "--output-dir", str(workspace["out"])],
-            cwd=workspace["code"], capture_output=True, text=True, timeout=300)
+        chosen[version] = cli_in_process(
+            "predict", "--version", str(version),
+            str(REPO_ROOT / "examples" / "requests" / "row.json"),
+            "--output-dir", str(workspace["out"]))
     assert json.loads(chosen[summary["pushed_version"]].stdout) == answers["row"]
     assert chosen[1].returncode == 2
     assert f"no version 1 in {workspace['out']}" in chosen[1].stderr
@@ -191,10 +193,11 @@ def test_readme_requests_are_answered_in_both_formats(first_run, workspace):
 
 
 def _inspect(workspace, *args, output_dir=None):
-    done = subprocess.run(
-        [sys.executable, "-m", "pipeline", *args, "--json",
-         "--output-dir", str(output_dir or workspace["out"])],
-        cwd=workspace["code"], capture_output=True, text=True, timeout=300)
+    """An inspection command through the CLI in this process (tests/conftest.py); the
+    runs, and `predict` in test_json_requests_score_like_examples_with_missing_values,
+    are the fresh processes of this module."""
+    done = cli_in_process(*args, "--json", "--output-dir",
+                          str(output_dir or workspace["out"]))
     return done.returncode, (json.loads(done.stdout) if done.returncode == 0 else done.stderr)
 
 
@@ -373,10 +376,7 @@ def test_editing_model_code_reruns_transform_and_trainer(workspace):
 
 
 def _rollback(workspace, *args):
-    done = subprocess.run(
-        [sys.executable, "-m", "pipeline", "rollback", *args, "--json",
-         "--output-dir", str(workspace["out"])],
-        cwd=workspace["code"], capture_output=True, text=True, timeout=300)
+    done = cli_in_process("rollback", *args, "--json", "--output-dir", str(workspace["out"]))
     return done.returncode, (json.loads(done.stdout) if done.returncode == 0 else done.stderr)
 
 
