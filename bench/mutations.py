@@ -22,16 +22,21 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-NON_ATOMIC_BEFORE = '''    staging = model_serving_dir / f"{STAGING_PREFIX}{version}"
+NON_ATOMIC_BEFORE = '''    staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{version}-",
+                                    dir=model_serving_dir))
+    target = model_serving_dir / str(version)
     try:
-        shutil.copytree(model_dir, staging)
+        shutil.copytree(model_dir, staging, dirs_exist_ok=True)
         write_warmup(staging, warmup_logs(sample, staging, model_name))
         report = run_check(staging, model_dir)
         if report["problems"]:
             raise ServingCheckFailed(
                 f"version {version} is not servable, so it was not pushed: "
                 + "; ".join(report["problems"]))
-        os.rename(staging, model_serving_dir / str(version))
+        if os.path.lexists(target):
+            raise ServingCheckFailed(f"{target} appeared during the push, so version "
+                                     f"{version} was not pushed: remove it and run again")
+        os.rename(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 '''

@@ -143,7 +143,9 @@ def test_a_blessed_model_is_checked_while_invisible_then_published(push, publish
     assert call["entries"] == [call["checked"]]
     assert call["checked"].startswith(serving.STAGING_PREFIX)
     [version] = serving.versions(serving_dir)
-    assert call["checked"] == f"{serving.STAGING_PREFIX}{version}"
+    # A fresh staging folder per push (`.staging-<version>-<random>`): a planted one is
+    # never reused.
+    assert call["checked"].startswith(f"{serving.STAGING_PREFIX}{version}-")
     assert _entries(serving_dir) == [str(version)]
     assert pushed.get_int_custom_property("pushed") == 1
     assert pushed.get_string_custom_property("pushed_version") == str(version)
