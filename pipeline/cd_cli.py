@@ -244,21 +244,17 @@ def _deploy(found: dict, args, out, err) -> int:
 
 def main(args, out, err) -> int:
     """Runs `evaluate` or `deploy`; 2 when there is no run to read."""
-    from pipeline import artifact_files, inspection, metadata, workspace
+    from pipeline import artifact_files, inspection, workspace
 
     try:
-        cfg = workspace.config_with_runs(args.output_dir)
-        workspace.check_metadata(cfg.locations.metadata_path)
-        store = metadata.open_store(cfg.locations.metadata_path)
+        _, store = workspace.open_runs(args.output_dir)
         found = decision(inspection.run_details(store, inspection.resolve_run(store,
                                                                                args.run)))
     except (inspection.NoRuns, workspace.OutputDirError) as error:
         print(f"error: {error.args[0] if error.args else error}", file=err)
         return EXIT_USAGE
     except (artifact_files.CorruptRecord, FileNotFoundError) as error:
-        reason = (f"{error.filename} is missing" if isinstance(error, FileNotFoundError)
-                  else str(error))
-        print(f"error: cannot read the run's artifacts: {reason}", file=err)
+        print(f"error: {workspace.unreadable_artifacts(error)}", file=err)
         return EXIT_USAGE
     if args.command == "evaluate":
         return _evaluate(found, args, out)

@@ -273,22 +273,15 @@ def _lineage(store, args, out) -> None:
 def main(args, out, err) -> int:
     """Runs one inspection command; 2 when there is nothing to show or its files are
     unreadable."""
-    from pipeline import artifact_files, inspection, metadata, workspace
+    from pipeline import artifact_files, inspection, workspace
     try:
-        cfg = workspace.config_with_runs(args.output_dir)
-        workspace.check_metadata(cfg.locations.metadata_path)
-        store = metadata.open_store(cfg.locations.metadata_path)
+        _, store = workspace.open_runs(args.output_dir)
         {"runs": _runs, "show": _show, "anomalies": _anomalies, "models": _models,
          "lineage": _lineage}[args.command](store, args, out)
     except (inspection.NoRuns, workspace.OutputDirError) as error:
         print(f"error: {error.args[0] if error.args else error}", file=err)
         return EXIT_USAGE
     except (artifact_files.CorruptRecord, FileNotFoundError) as error:
-        # ML Metadata records artifacts by absolute path: a moved output directory loses
-        # them as a deleted one does.
-        reason = (f"{error.filename} is missing" if isinstance(error, FileNotFoundError)
-                  else str(error))
-        print(f"error: cannot read the run's artifacts: {reason} (deleted, damaged, or "
-              "the output directory was moved)", file=err)
+        print(f"error: {workspace.unreadable_artifacts(error)}", file=err)
         return EXIT_USAGE
     return EXIT_OK

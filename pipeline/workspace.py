@@ -232,3 +232,24 @@ def config_with_runs(output_dir):
         raise OutputDirError(f"no runs in {cfg.locations.output_dir}: run `python -m pipeline run` "
                              "first")
     return cfg
+
+
+def open_runs(output_dir):
+    """(Config, open ML Metadata store) of an output directory whose runs a command
+    reads; OutputDirError when there are none or its metadata.db is unreadable."""
+    from pipeline import metadata
+
+    cfg = config_with_runs(output_dir)
+    check_metadata(cfg.locations.metadata_path)
+    return cfg, metadata.open_store(cfg.locations.metadata_path)
+
+
+def unreadable_artifacts(error: OSError | ValueError) -> str:
+    """The sentence for a run whose recorded files are gone or damaged (a
+    FileNotFoundError or artifact_files.CorruptRecord)."""
+    # ML Metadata records artifacts by absolute path: a moved output directory loses
+    # them as a deleted one does.
+    reason = (f"{error.filename} is missing" if isinstance(error, FileNotFoundError)
+              else str(error))
+    return (f"cannot read the run's artifacts: {reason} (deleted, damaged, or the output "
+            "directory was moved)")
