@@ -196,6 +196,9 @@ def _parser() -> argparse.ArgumentParser:
                          help="the version to use (default: the one TF Serving serves: "
                          "the newest, unless `rollback` pinned one)")
     predict.add_argument("--output-dir", help="the runs to read (default: outputs)")
+    predict.add_argument("--log-dir", type=Path, metavar="DIR",
+                         help="also append the request and its response to DIR as a "
+                         "PredictionLog TFRecord file (a refused request is not logged)")
 
     inspect_cli.add_parsers(commands)
     rollback.add_parser(commands)
@@ -753,6 +756,10 @@ def _predict(args, out, err) -> int:
 
         model = tf.saved_model.load(str(version_dir), tags=["serve"])
         answer = serving.predict_json(model, inputs, body, columns)
+        if args.log_dir:
+            from pipeline import serving_logs
+
+            serving_logs.append(args.log_dir.expanduser(), version_dir, body, answer)
     except OSError as error:
         print(f"error: {error.strerror}: {error.filename}", file=err)
         return EXIT_USAGE

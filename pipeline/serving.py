@@ -97,6 +97,15 @@ def signature_inputs(saved_model_dir: Path, signature: str) -> dict[str, str]:
             for name, info in signature_def.inputs.items()}
 
 
+def signature_outputs(saved_model_dir: Path, signature: str) -> dict[str, str]:
+    """Output name -> dtype name of a signature."""
+    import tensorflow as tf
+
+    signature_def = _meta_graph(saved_model_dir).signature_def[signature]
+    return {name: tf.dtypes.as_dtype(info.dtype).name
+            for name, info in signature_def.outputs.items()}
+
+
 def graph_ops(saved_model_dir: Path) -> set[str]:
     """Every op type in the serving graph, including inside its functions."""
     graph = _meta_graph(saved_model_dir).graph_def
