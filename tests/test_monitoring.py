@@ -86,6 +86,25 @@ def test_verdict(decay, features, predictions, expected):
     assert monitoring.verdict(decay, features, predictions) == expected
 
 
+SKEWED = {"skewed_features": [{"feature": "fare"}], "prediction_drift": STILL}
+SCORES_MOVED = {"skewed_features": [], "prediction_drift": {"drifted": True}}
+QUIET = {"skewed_features": [], "prediction_drift": STILL}
+
+
+@pytest.mark.parametrize(("span_verdict", "serving", "expected"), [
+    ("healthy", None, "healthy"),  # no logs given
+    ("healthy", QUIET, "healthy"),
+    ("healthy", SKEWED, "drifted"),
+    ("healthy", SCORES_MOVED, "drifted"),
+    ("healthy", {**SKEWED, "prediction_drift": None}, "drifted"),  # multi-class: no scores
+    ("healthy", {**QUIET, "prediction_drift": None}, "healthy"),
+    ("decayed", SKEWED, "decayed"),  # decay says more than skew
+    ("drifted", QUIET, "drifted"),
+])
+def test_verdict_with_serving_logs(span_verdict, serving, expected):
+    assert monitoring.with_serving(span_verdict, serving) == expected
+
+
 def test_exit_codes():
     assert monitoring.exit_code("healthy") == EXIT_OK == 0
     assert monitoring.exit_code("decayed") == monitoring.exit_code("drifted") \
