@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from models.features import CLASSIFICATION, TASKS
-from pipeline import inspect_cli, monitor_cli, rollback
+from pipeline import inspect_cli, monitor_cli, replay_cli, rollback
 from pipeline.beam import PROFILES
 from pipeline.compile import DEFAULT_OUTPUT, IMAGE_SCHEMA_PATH, TARGETS
 from pipeline.data import SAMPLES
@@ -203,6 +203,7 @@ def _parser() -> argparse.ArgumentParser:
     inspect_cli.add_parsers(commands)
     rollback.add_parser(commands)
     monitor_cli.add_parser(commands)
+    replay_cli.add_parser(commands)
 
     schema_diff = commands.add_parser(
         "schema-diff", help="where the latest run's data does not meet the curated schema, "
@@ -843,7 +844,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         quiet = {"schema-diff": _schema_diff, "schema-update": _schema_update,
                  "predict": _predict, "compile": _compile, "rollback": rollback.main,
-                 "monitor": monitor_cli.main,
+                 "monitor": monitor_cli.main, "replay": replay_cli.main,
                  **dict.fromkeys(inspect_cli.COMMANDS, inspect_cli.main)}
         if args.command in quiet:
             from pipeline.runner import captured_output
