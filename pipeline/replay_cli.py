@@ -43,7 +43,8 @@ def add_parser(commands) -> None:
                         help="as for monitor (default: the config's)")
     parser.add_argument("--run-args", default="", metavar="'FLAGS'",
                         help="more flags for every run, in one quoted string, e.g. "
-                        "'--train-steps 500 --min-auc 0.8'")
+                        "'--train-steps 500 --min-auc 0.8' (one flag alone: "
+                        "--run-args=--drift-warn)")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON "
                         "object")
 
