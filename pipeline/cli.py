@@ -16,6 +16,7 @@ from pipeline import (
     monitor_cli,
     predict_cli,
     prepare_cli,
+    replay_cli,
     rollback,
     run_cli,
     schema_cli,
@@ -33,6 +34,7 @@ HANDLERS = {
     "compile": compile_cli.main,
     **dict.fromkeys(cd_cli.COMMANDS, cd_cli.main),
     "monitor": monitor_cli.main,
+    "replay": replay_cli.main,
 }
 # Commands that print as they go (progress lines, TFDV's schema inference): the others
 # run with file descriptors 1 and 2 sent away, so that TensorFlow's start-up lines do
@@ -70,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     inspect_cli.add_parsers(commands)
     rollback.add_parser(commands)
     monitor_cli.add_parser(commands)
+    replay_cli.add_parser(commands)
     schema_cli.add_parsers(commands)
     compile_cli.add_parser(commands)
     cd_cli.add_parsers(commands)

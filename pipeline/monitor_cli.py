@@ -7,19 +7,7 @@ import json
 from pathlib import Path
 
 from pipeline.exit_codes import EXIT_USAGE
-
-
-def _non_negative(text: str) -> float:
-    import argparse
-    import math
-
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number, not negative")
-    return value
+from pipeline.flags import non_negative
 
 
 def _span(text: str) -> int:
@@ -42,9 +30,13 @@ def add_parser(commands) -> None:
                         help="the span to judge (default: the newest)")
     from pipeline.config import Config
 
-    parser.add_argument("--max-decay", type=_non_negative, metavar="X",
+    parser.add_argument("--max-decay", type=non_negative, metavar="X",
                         help="decayed when a gated metric is worse than at push time by "
                         f"more than X, in the metric's units (default: {Config.max_decay})")
+    parser.add_argument("--serving-logs", type=Path, metavar="DIR",
+                        help="also judge the predict calls logged in DIR (`predict "
+                        "--log-dir`): training-serving skew of their inputs, drift of "
+                        "their scores")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON "
                         "object")
 
@@ -94,9 +86,36 @@ def describe(result: dict, out) -> None:
     print(f"predictions: {predictions['comparator']} {_four(predictions['value'])} "
           f"(threshold {predictions['threshold']:g}) against the scores on the model's "
           f"eval split{means}{'  DRIFTED' if predictions['drifted'] else ''}", file=out)
+    if result.get("serving"):
+        describe_serving(result["serving"], out)
     print(f"verdict:     {result['verdict']}", file=out)
     if result.get("report"):
         print(f"report:      {result['report']}", file=out)
+
+
+def describe_serving(serving: dict, out) -> None:
+    """The logged traffic's part of a result (`monitoring.serving_check`) as text."""
+    skewed = serving["skewed_features"]
+    print(f"serving:     {serving['requests']:,} logged calls, {serving['instances']:,} "
+          f"rows in {serving['log_dir']}; {len(skewed)} of {len(serving['skew'])} "
+          "features skewed from the training data", file=out)
+    over = {row["feature"] for row in skewed}
+    width = max((len(row["feature"]) for row in serving["skew"]), default=0)
+    for row in serving["skew"]:
+        mark = "  SKEWED" if row["feature"] in over else ""
+        print(f"  {row['feature']:<{width}}  {row['measure']} {_four(row['value'])} "
+              f"(threshold {row['threshold']:g}){mark}", file=out)
+    for row in serving["anomalies"]:
+        print(f"  anomaly at serving: {row['feature']} {row['type']}: "
+              f"{row['description']}", file=out)
+    scores = serving["prediction_drift"]
+    if scores is None:
+        print("  logged scores: not compared (no numeric scores on the eval split)",
+              file=out)
+    else:
+        print(f"  logged scores: {scores['measure']} {_four(scores['value'])} (threshold "
+              f"{scores['threshold']:g}) against the scores on the model's eval split"
+              f"{'  DRIFTED' if scores['drifted'] else ''}", file=out)
 
 
 def main(args, out, err) -> int:
@@ -116,7 +135,8 @@ def main(args, out, err) -> int:
         store = metadata.open_store(cfg.locations.metadata_path)
         result = monitoring.monitor(
             cfg, store, data_dir=Path(args.data_dir) if args.data_dir else None,
-            span=args.span, max_decay=args.max_decay)
+            span=args.span, max_decay=args.max_decay,
+            serving_logs=args.serving_logs.expanduser() if args.serving_logs else None)
     except (monitoring.MonitorError, workspace.OutputDirError, SchemaError) as error:
         print(f"error: {error}", file=err)
         return EXIT_USAGE

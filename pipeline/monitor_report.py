@@ -51,6 +51,31 @@ def _distributions(result: dict, span: str) -> list[str]:
             f"<div class='charts' id='distributions'>{charts}</div>"]
 
 
+def _serving(serving: dict | None) -> list[str]:
+    """The logged predict calls against training: skew, anomalies, score drift."""
+    if not serving:
+        return []
+    e = report._e
+    over = {row["feature"] for row in serving["skewed_features"]}
+    skew = [{**row, "skewed": row["feature"] in over} for row in serving["skew"]]
+    scores = serving["prediction_drift"]
+    columns = [("feature", "feature"), ("measure", "measure"), ("distance", "value"),
+               ("threshold", "threshold")]
+    return [
+        "<h2>Serving traffic (logged predict calls against the training data)</h2>",
+        f"<p class='note'>{serving['requests']:,} calls, {serving['instances']:,} rows, "
+        f"from {e(serving['log_dir'])}.</p>",
+        report._table(skew, columns + [("skewed", "skewed")], "serving-skew"),
+        "<h3>Anomalies at serving</h3>",
+        report._table(serving["anomalies"], [("feature", "feature"), ("type", "type"),
+                                             ("description", "description")],
+                      "serving-anomalies"),
+        "<h3>Logged scores against the scores on the eval split</h3>",
+        report._table([{"feature": "score", **scores}] if scores else [],
+                      columns + [("drifted", "drifted")], "serving-scores"),
+    ]
+
+
 def render(result: dict) -> str:
     e = report._e
     span, trained = _spans(result)
@@ -98,6 +123,7 @@ def render(result: dict) -> str:
                  report._table([{"feature": "score", **predictions}], columns + [
                      ("mean on the span", "span_mean"),
                      ("mean on the eval split", "reference_mean")], "prediction-drift"),
+                 *_serving(result.get("serving")),
                  *_distributions(result, span)]
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
             f"<title>Monitor {e(result['name'])}</title><style>{report._STYLE}</style>"

@@ -97,6 +97,18 @@ def verdict(decay: list[dict] | None, drifted_features: list[dict],
     return HEALTHY
 
 
+def with_serving(span_verdict: str, serving: dict | None) -> str:
+    """The verdict once logged traffic (`serving_check`) is judged too: `drifted` when
+    the logged inputs skew from the training data or the logged scores drifted from
+    those on the eval split, unless the span already says worse (`decayed`)."""
+    if span_verdict != HEALTHY or not serving:
+        return span_verdict
+    scores = serving.get("prediction_drift")
+    if serving["skewed_features"] or (scores and scores["drifted"]):
+        return DRIFTED
+    return span_verdict
+
+
 def exit_code(result_verdict: str) -> int:
     from pipeline.exit_codes import EXIT_MONITOR_ALERT, EXIT_OK
 
@@ -376,6 +388,32 @@ def feature_drift(cfg, span_statistics, training_statistics) -> list[dict]:
     return measurement_rows(anomalies)
 
 
+# ---------------------------------------------------------------- serving logs
+
+
+def serving_check(cfg, compared: dict, log_dir: Path) -> dict:
+    """The predict calls logged in `log_dir` (`predict --log-dir`) against the served
+    model's training data and its scores on its eval split (`reference`):
+    `serving_logs.skew_report` with the gate's per-feature thresholds and the
+    statistics' histogram resolution. A multi-class model's eval scores are class
+    names, not the logged probabilities, so its logged scores are not compared
+    (`prediction_drift` None). MonitorError when the folder cannot be read."""
+    from pipeline import serving_logs
+    from pipeline.schema_file import load_schema
+
+    eval_scores = compared["eval_scores"]
+    numeric = bool(eval_scores) and all(isinstance(value, float) for value in eval_scores)
+    try:
+        found = serving_logs.skew_report(
+            Path(log_dir), load_schema(cfg.locations.schema_path), compared["training_statistics"],
+            eval_scores if numeric else None, thresholds=dict(cfg.drift_thresholds),
+            score_threshold=cfg.prediction_drift_threshold,
+            histogram_buckets=cfg.histogram_buckets)
+    except serving_logs.LogError as error:
+        raise MonitorError(str(error)) from None
+    return {"log_dir": str(log_dir), **found}
+
+
 # ---------------------------------------------------------------- monitor
 
 
@@ -433,7 +471,8 @@ def choose_span(data_dir: Path, span: int | None, served: dict) -> int:
 
 
 def monitor(cfg, store, data_dir: Path | None = None, span: int | None = None,
-            max_decay: float | None = None, record_result: bool = True) -> dict:
+            max_decay: float | None = None, record_result: bool = True,
+            serving_logs: Path | None = None) -> dict:
     """Judges the served version on one span of `data_dir` (default: the data it was
     trained on; the newest span) and returns the result: verdict, served_version,
     span, period, trained_on_spans, rows, labelled (and why not), metrics and
@@ -443,7 +482,9 @@ def monitor(cfg, store, data_dir: Path | None = None, span: int | None = None,
     cannot judge. `record_result` False: no report and no ML Metadata record (the
     result's folder under <output>/monitor/ is still written). Recording takes the
     output directory's lock (`record`): a caller holding it must pass False and call
-    `record` itself once it lets go, or the two would wait for each other."""
+    `record` itself once it lets go, or the two would wait for each other.
+    `serving_logs`: a folder of logged predict calls, judged as well (`serving`:
+    `serving_check`; None without it)."""
     max_decay = cfg.max_decay if max_decay is None else max_decay
     served = served_model(store)
     data_dir = Path(data_dir or served["data_dir"] or cfg.locations.data_dir).expanduser().resolve()
@@ -472,8 +513,9 @@ def monitor(cfg, store, data_dir: Path | None = None, span: int | None = None,
     predictions = prediction_drift(
         scores(served["version_dir"], cfg.label, [examples]), compared["eval_scores"], cfg)
     drifted = [row for row in drift if row["drifted"]]
+    serving = None if serving_logs is None else serving_check(cfg, compared, serving_logs)
     result = {
-        "verdict": verdict(decay, drifted, predictions),
+        "verdict": with_serving(verdict(decay, drifted, predictions), serving),
         "served_version": served["version"],
         "model_name": served["model_name"],
         "data_dir": str(data_dir),
@@ -496,6 +538,7 @@ def monitor(cfg, store, data_dir: Path | None = None, span: int | None = None,
         "drifted_features": drifted,
         "drift": drift,
         "prediction_drift": predictions,
+        "serving": serving,
         "statistics": {"span": str(work_dir / "statistics"),
                        "training": compared["training_statistics_uri"]},
         "time": now.isoformat(timespec="seconds"),

@@ -87,6 +87,25 @@ def test_verdict(decay, features, predictions, expected):
     assert monitoring.verdict(decay, features, predictions) == expected
 
 
+SKEWED = {"skewed_features": [{"feature": "fare"}], "prediction_drift": STILL}
+SCORES_MOVED = {"skewed_features": [], "prediction_drift": {"drifted": True}}
+QUIET = {"skewed_features": [], "prediction_drift": STILL}
+
+
+@pytest.mark.parametrize(("span_verdict", "serving", "expected"), [
+    ("healthy", None, "healthy"),  # no logs given
+    ("healthy", QUIET, "healthy"),
+    ("healthy", SKEWED, "drifted"),
+    ("healthy", SCORES_MOVED, "drifted"),
+    ("healthy", {**SKEWED, "prediction_drift": None}, "drifted"),  # multi-class: no scores
+    ("healthy", {**QUIET, "prediction_drift": None}, "healthy"),
+    ("decayed", SKEWED, "decayed"),  # decay says more than skew
+    ("drifted", QUIET, "drifted"),
+])
+def test_verdict_with_serving_logs(span_verdict, serving, expected):
+    assert monitoring.with_serving(span_verdict, serving) == expected
+
+
 def test_exit_codes():
     assert monitoring.exit_code("healthy") == EXIT_OK == 0
     assert monitoring.exit_code("decayed") == monitoring.exit_code("drifted") \
@@ -225,3 +244,39 @@ def test_report_of_a_labelled_result():
     unlabelled = monitor_report.render(_result("monitor-x", 3, 7, "healthy"))
     assert "<p class='note' id='not-measured'>performance not measured: x</p>" in unlabelled
     assert "<span class='ok'>healthy</span>" in unlabelled
+
+
+SERVING = {"log_dir": "/logs", "requests": 4, "instances": 1200,
+           "skewed_features": [{"feature": "fare", "measure": "jensen_shannon_divergence",
+                                "value": 0.31, "threshold": 0.2}],
+           "skew": [{"feature": "fare", "measure": "jensen_shannon_divergence",
+                     "value": 0.31, "threshold": 0.2},
+                    {"feature": "company", "measure": "l_infinity", "value": 0.05,
+                     "threshold": 0.15}],
+           "anomalies": [{"feature": "payment_type", "type": "ENUM_TYPE_UNEXPECTED_STRING_VALUES",
+                          "description": "Unexpected string values"}],
+           "prediction_drift": {"measure": "jensen_shannon_divergence", "value": 0.04,
+                                "threshold": 0.1, "drifted": False}}
+
+
+def test_serving_logs_in_the_text_and_the_report():
+    import io
+
+    from pipeline import monitor_cli, monitor_report
+
+    text = io.StringIO()
+    monitor_cli.describe_serving(SERVING, text)
+    lines = text.getvalue().splitlines()
+    assert lines[0] == ("serving:     4 logged calls, 1,200 rows in /logs; 1 of 2 features "
+                        "skewed from the training data")
+    assert lines[1].split() == ["fare", "jensen_shannon_divergence", "0.3100", "(threshold",
+                                "0.2)", "SKEWED"]
+    assert "SKEWED" not in lines[2] and lines[2].split()[0] == "company"
+    assert "payment_type ENUM_TYPE_UNEXPECTED_STRING_VALUES" in lines[3]
+    assert "logged scores: jensen_shannon_divergence 0.0400 (threshold 0.1)" in lines[4]
+    assert "DRIFTED" not in lines[4]
+    page = monitor_report.render({**_result("monitor-x", 3, 7, "drifted"),
+                                  "serving": SERVING})
+    assert "id='serving-skew'" in page and "id='serving-anomalies'" in page
+    assert "id='serving-scores'" in page
+    assert "serving-skew" not in monitor_report.render(_result("monitor-x", 3, 7, "healthy"))

@@ -205,3 +205,34 @@ def test_no_served_model(tmp_path):
     assert result.returncode == 2
     assert result.stderr.startswith("error: no model is served from")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_serving_logs_of_shifted_fares_skew(trained, tmp_path):
+    """Calls logged by `predict --log-dir`: the training rows with cash fares five
+    times as high skew from the training data on fare alone; a span that is healthy
+    on its own then gives `drifted`. Last in the module: it records one more result."""
+    header, rows = _read(trained["train"] / "span-1" / "data.csv")
+    requests, logs = tmp_path / "requests", tmp_path / "logs"
+    write_span(requests, 1, [name for name in header if name != "tips"],
+               shifted_fares(rows[:1500]))
+    write_span(requests, 2, [name for name in header if name != "tips"],
+               shifted_fares(rows[1500:]))
+    for part in (1, 2):
+        called = cli(trained["out"], "predict", str(requests / f"span-{part}" / "data.csv"),
+                     "--log-dir", str(logs))
+        assert called.returncode == 0, called.stderr
+    result = monitor(trained["out"], "--data-dir", str(trained["cases"]), "--span",
+                     str(RESAMPLE), "--serving-logs", str(logs), "--json")
+    assert result.returncode == 5, result.stderr[-3000:]
+    found = json.loads(result.stdout)
+    assert found["verdict"] == "drifted"
+    assert found["drifted_features"] == []  # the span itself is a resample: no drift
+    serving = found["serving"]
+    assert (serving["requests"], serving["instances"]) == (2, ROWS)
+    assert [row["feature"] for row in serving["skewed_features"]] == ["fare"]
+    fare = serving["skewed_features"][0]
+    assert fare["measure"] == "jensen_shannon_divergence" and fare["value"] > 0.2
+    assert serving["prediction_drift"]["value"] is not None
+    text = _shown(trained, found)
+    assert "SKEWED" in text and "2 logged calls, 3,000 rows" in text
+    assert "id='serving-skew'" in Path(found["report"]).read_text()
