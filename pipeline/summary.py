@@ -55,9 +55,14 @@ def _four(value) -> str:
 
 def print_summary(summary: dict, out, spans: bool = True, cfg=None) -> None:
     """`spans`: the data has span folders (else TFX's span 0 is not worth a mention);
-    `cfg`: the run's Config, for the ways out of a stopped gate."""
+    `cfg`: the run's Config, for the ways out of a stopped gate and the period each span
+    holds (`prepare-data --by`)."""
+    from pipeline.periods import span_name, span_periods
+
+    periods = span_periods(cfg.locations.data_dir) if cfg is not None else {}
     rows = ", ".join(f"{split} {count}" for split, count in summary["rows"].items())
-    span = f" (span-{summary['span']})" if summary["span"] is not None and spans else ""
+    span = (f" ({span_name(summary['span'], periods)})"
+            if summary["span"] is not None and spans else "")
     print(f"rows in:    {rows or 'n/a'}{span}", file=out)
     print(f"anomalies:  {len(summary['blocking_anomalies'])} blocking, "
           f"{len(summary['tolerated_anomalies'])} tolerated", file=out)
@@ -73,7 +78,7 @@ def print_summary(summary: dict, out, spans: bool = True, cfg=None) -> None:
             for line in hints[1:]:
                 print(f"            {line}", file=out)
     if summary["training_spans"] and spans:
-        trained = ", ".join(f"span-{span}" for span in summary["training_spans"])
+        trained = ", ".join(span_name(span, periods) for span in summary["training_spans"])
         print(f"trained on: {trained}", file=out)
     from pipeline.inspection import headline_names
 
