@@ -76,6 +76,11 @@ def split_csv(source: Path, data_dir: Path, by: str) -> dict[int, str]:
     if any(data_dir.glob("span-*")) and not (data_dir / PERIODS_FILE).is_file():
         raise PeriodError(f"{data_dir} already holds span folders that prepare-data --by "
                           "did not write; choose another --data-dir")
+    linked = [data_dir / f"span-{span}" for span in range(1, len(groups) + 1)
+              if (data_dir / f"span-{span}").is_symlink()]
+    if linked:
+        raise PeriodError(f"{linked[0]} is a symbolic link; prepare-data --by writes only "
+                          "into folders of its own")
     data_dir.mkdir(parents=True, exist_ok=True)
     periods = {}
     for span, (period, members) in enumerate(groups, start=1):
@@ -89,7 +94,12 @@ def split_csv(source: Path, data_dir: Path, by: str) -> dict[int, str]:
         periods[span] = period
     for stale in data_dir.glob("span-*"):
         number = stale.name.removeprefix("span-")
-        if number.isdigit() and int(number) not in periods and stale.is_dir():
+        if not number.isdigit() or int(number) in periods:
+            continue
+        if stale.is_symlink():
+            # The link goes, never what it points to.
+            stale.unlink()
+        elif stale.is_dir():
             for path in stale.iterdir():
                 path.unlink()
             stale.rmdir()

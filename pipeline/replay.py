@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from pipeline import safe_files
 from pipeline.periods import PERIODS_FILE, span_name, span_periods
 
 ON_DECAY, EVERY_SPAN = "on-decay", "every-span"
@@ -146,8 +147,7 @@ def stage(source: Path, staging: Path, span: int) -> None:
         os.symlink((source / f"span-{span}").resolve(), link, target_is_directory=True)
     periods = source / PERIODS_FILE
     if periods.is_file():
-        (staging / PERIODS_FILE).write_text(periods.read_text(encoding="utf-8"),
-                                            encoding="utf-8")
+        safe_files.write_text(staging / PERIODS_FILE, periods.read_text(encoding="utf-8"))
 
 
 def run_pipeline(staging: Path, output_dir: Path, training_spans: int,

@@ -51,7 +51,7 @@ def add_parser(commands) -> None:
 
 def main(args, out, err) -> int:
     """Runs `replay`: 0 when every span was played."""
-    from pipeline import replay, replay_report
+    from pipeline import replay, replay_report, safe_files
     from pipeline.config import DEFAULT_OUTPUT_DIR
     from pipeline.exit_codes import EXIT_OK, EXIT_USAGE
 
@@ -85,7 +85,7 @@ def main(args, out, err) -> int:
         return EXIT_USAGE
     folder = output_dir / "replay"
     result["report"] = str(replay_report.write(result, folder))
-    (folder / "timeline.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    safe_files.write_text(folder / "timeline.json", json.dumps(result, indent=2))
     if args.json:
         print(json.dumps(result, indent=2), file=out)
         return EXIT_OK

@@ -6,7 +6,7 @@ files.
 
 from pathlib import Path
 
-from pipeline import report
+from pipeline import report, safe_files
 from pipeline.replay import KEPT, TRAINED_PUSHED
 
 _WIDTH, _HEIGHT, _LEFT, _RIGHT, _TOP, _BOTTOM = 640, 260, 56, 20, 30, 58
@@ -114,7 +114,5 @@ def write(result: dict, folder: Path) -> Path:
     """Renders the page to `folder/report.html`, replacing it atomically."""
     path = folder / "report.html"
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
-    partial.write_text(render(result), encoding="utf-8")
-    partial.replace(path)
+    safe_files.write_text(path, render(result))
     return path

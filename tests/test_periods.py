@@ -120,3 +120,24 @@ def test_a_folder_of_the_users_own_spans_is_left_alone(tmp_path):
     with pytest.raises(periods.PeriodError, match="span folders that prepare-data --by did not"):
         periods.split_csv(source, data_dir, "year")
     assert (data_dir / "span-1" / "data.csv").read_text() == "x\n1\n"
+
+
+def test_a_linked_span_is_never_written_through_nor_emptied(tmp_path):
+    """A span folder that is a symbolic link (as `replay` stages them) is refused as a
+    destination, and a stale one loses the link, never the files it points to."""
+    source = tmp_path / "all.csv"
+    source.write_text(f"fare,trip_start_timestamp\n1,{_stamp(2015, 2, 1)}\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "data.csv").write_text("x\n1\n")
+    data_dir = tmp_path / "by-year"
+    data_dir.mkdir()
+    (data_dir / "periods.json").write_text('{"by": "year", "spans": {"1": "2015"}}')
+    (data_dir / "span-1").symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(periods.PeriodError, match="span-1 is a symbolic link"):
+        periods.split_csv(source, data_dir, "year")
+    (data_dir / "span-1").unlink()
+    (data_dir / "span-5").symlink_to(elsewhere, target_is_directory=True)
+    assert periods.split_csv(source, data_dir, "year") == {1: "2015"}
+    assert not (data_dir / "span-5").exists() and not (data_dir / "span-5").is_symlink()
+    assert (elsewhere / "data.csv").read_text() == "x\n1\n"
