@@ -140,6 +140,9 @@ def markdown(found: dict) -> str:
     if found["deployable"]:
         note = "" if found["pushed_new"] else " (published by an earlier run)"
         lines += ["", f"**Pushed version:** {found['pushed_version']}{note}: deploy runs"]
+    elif found["blessed"]:
+        lines += ["", "**Deploy:** skipped, the model was blessed but not pushed (see the "
+                  "run's log)"]
     else:
         lines += ["", "**Deploy:** skipped, the model was not blessed"]
     return "\n".join(lines) + "\n"

@@ -109,3 +109,13 @@ def test_deploy_publishes_the_version_folder_once(tmp_path, monkeypatch):
     assert _outputs(tmp_path / "output")["new"] == "true"
     assert cd_cli._deploy(found, _args(to=str(store)), out, io.StringIO()) == EXIT_OK
     assert "already in the store" in out.getvalue()
+
+
+def test_the_job_summary_tells_not_blessed_from_blessed_but_not_pushed(tmp_path):
+    refused = cd_cli.markdown(cd_cli.decision(_details(tmp_path / "a", blessed=False)))
+    assert "**Deploy:** skipped, the model was not blessed" in refused
+    unpushed = {**_details(tmp_path / "b"), "pushed_version": None, "pushed_path": None,
+                "pushed_new": False}
+    found = cd_cli.decision(unpushed)
+    assert found["blessed"] and not found["deployable"]
+    assert "blessed but not pushed" in cd_cli.markdown(found)
