@@ -28,8 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from models.signatures import JSON_SIGNATURE  # noqa: E402
 from pipeline import schema_review, serving, serving_logs  # noqa: E402
-from pipeline.config import DEFAULT_OUTPUT_DIR, DEFAULT_SCHEMA_PATH, load_schema  # noqa: E402
+from pipeline.config import DEFAULT_OUTPUT_DIR, DEFAULT_SCHEMA_PATH  # noqa: E402
 from pipeline.data import packaged_taxi_csv  # noqa: E402
+from pipeline.schema_file import load_schema  # noqa: E402
 from tests.conftest import serialize_example  # noqa: E402
 
 SIZES = (100, 300, 1000, 3000)

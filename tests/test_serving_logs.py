@@ -19,8 +19,9 @@ from tensorflow_serving.apis import prediction_log_pb2
 
 from models.signatures import JSON_SIGNATURE
 from pipeline import cli, predict_cli, serving, serving_logs, workspace
-from pipeline.config import DEFAULT_SCHEMA_PATH, TAXI, load_schema
+from pipeline.config import DEFAULT_SCHEMA_PATH, TAXI
 from pipeline.data import packaged_taxi_csv
+from pipeline.schema_file import load_schema
 
 INPUTS = {"fare": tf.float32, "payment_type": tf.string, "trip_start_hour": tf.int64}
 COLUMNS = list(INPUTS)
