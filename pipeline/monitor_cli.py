@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pipeline.exit_codes import EXIT_USAGE
 from pipeline.flags import non_negative
+from pipeline.summary import four
 
 
 def _span(text: str) -> int:
@@ -41,10 +42,6 @@ def add_parser(commands) -> None:
                         "object")
 
 
-def _four(value) -> str:
-    return "n/a" if value is None else f"{value:.4f}"
-
-
 def describe(result: dict, out) -> None:
     """The result as text: what was judged, performance, drift, the verdict."""
     from pipeline.periods import span_name
@@ -65,8 +62,8 @@ def describe(result: dict, out) -> None:
         width = max((len(row["metric"]) for row in result["decay"]), default=0)
         for row in result["decay"]:
             mark = "  DECAYED" if row["decayed"] else ""
-            print(f"  {row['metric']:<{width}}  {_four(row['value'])}  at push "
-                  f"{_four(row['reference'])}  worse by {row['fell_by']:+.4f}{mark}", file=out)
+            print(f"  {row['metric']:<{width}}  {four(row['value'])}  at push "
+                  f"{four(row['reference'])}  worse by {row['fell_by']:+.4f}{mark}", file=out)
         count = result["metrics"].get("example_count")
         if count is not None:
             print(f"  example_count {count:.0f}; per slice: see the report", file=out)
@@ -76,14 +73,14 @@ def describe(result: dict, out) -> None:
     width = max((len(row["feature"]) for row in drift), default=0)
     for row in drift:
         mark = "  DRIFTED" if row["drifted"] else ""
-        print(f"  {row['feature']:<{width}}  {row['comparator']} {_four(row['value'])} "
+        print(f"  {row['feature']:<{width}}  {row['comparator']} {four(row['value'])} "
               f"(threshold {row['threshold']:g}){mark}", file=out)
     predictions = result["prediction_drift"]
     means = ""
     if predictions["span_mean"] is not None:
-        means = (f"; mean score {_four(predictions['span_mean'])} vs "
-                 f"{_four(predictions['reference_mean'])}")
-    print(f"predictions: {predictions['comparator']} {_four(predictions['value'])} "
+        means = (f"; mean score {four(predictions['span_mean'])} vs "
+                 f"{four(predictions['reference_mean'])}")
+    print(f"predictions: {predictions['comparator']} {four(predictions['value'])} "
           f"(threshold {predictions['threshold']:g}) against the scores on the model's "
           f"eval split{means}{'  DRIFTED' if predictions['drifted'] else ''}", file=out)
     if result.get("serving"):
@@ -103,7 +100,7 @@ def describe_serving(serving: dict, out) -> None:
     width = max((len(row["feature"]) for row in serving["skew"]), default=0)
     for row in serving["skew"]:
         mark = "  SKEWED" if row["feature"] in over else ""
-        print(f"  {row['feature']:<{width}}  {row['measure']} {_four(row['value'])} "
+        print(f"  {row['feature']:<{width}}  {row['measure']} {four(row['value'])} "
               f"(threshold {row['threshold']:g}){mark}", file=out)
     for row in serving["anomalies"]:
         print(f"  anomaly at serving: {row['feature']} {row['type']}: "
@@ -113,7 +110,7 @@ def describe_serving(serving: dict, out) -> None:
         print("  logged scores: not compared (no numeric scores on the eval split)",
               file=out)
     else:
-        print(f"  logged scores: {scores['measure']} {_four(scores['value'])} (threshold "
+        print(f"  logged scores: {scores['measure']} {four(scores['value'])} (threshold "
               f"{scores['threshold']:g}) against the scores on the model's eval split"
               f"{'  DRIFTED' if scores['drifted'] else ''}", file=out)
 

@@ -8,7 +8,7 @@ tables and inline SVG charts: no scripts, no external files.
 from pathlib import Path
 from types import SimpleNamespace
 
-from pipeline import inspection, report, safe_files
+from pipeline import inspection, report
 from pipeline.periods import span_name
 
 
@@ -125,14 +125,9 @@ def render(result: dict) -> str:
                      ("mean on the eval split", "reference_mean")], "prediction-drift"),
                  *_serving(result.get("serving")),
                  *_distributions(result, span)]
-    return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-            f"<title>Monitor {e(result['name'])}</title><style>{report._STYLE}</style>"
-            f"</head><body>{''.join(sections)}</body></html>")
+    return report.page(f"Monitor {result['name']}", sections)
 
 
 def write(result: dict, folder: Path) -> Path:
     """Renders the page to `folder/report.html`, replacing it atomically."""
-    path = folder / "report.html"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    safe_files.write_text(path, render(result))
-    return path
+    return report.write_page(folder / "report.html", render(result))

@@ -6,7 +6,7 @@ files.
 
 from pathlib import Path
 
-from pipeline import report, safe_files
+from pipeline import report
 from pipeline.replay import KEPT, TRAINED_PUSHED
 
 _WIDTH, _HEIGHT, _LEFT, _RIGHT, _TOP, _BOTTOM = 640, 260, 56, 20, 30, 58
@@ -105,14 +105,9 @@ def render(result: dict) -> str:
                              ("monitor", "monitor"), ("seconds", "seconds")],
                       "timeline", undefined="n/a"),
     ]
-    return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-            f"<title>Replay {e(result['policy'])}</title><style>{report._STYLE}</style>"
-            f"</head><body>{''.join(sections)}</body></html>")
+    return report.page(f"Replay {result['policy']}", sections)
 
 
 def write(result: dict, folder: Path) -> Path:
     """Renders the page to `folder/report.html`, replacing it atomically."""
-    path = folder / "report.html"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    safe_files.write_text(path, render(result))
-    return path
+    return report.write_page(folder / "report.html", render(result))

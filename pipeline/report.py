@@ -517,9 +517,22 @@ def render(details: dict) -> str:
             f"<p id='servable'>Servable check: {check['warmup_requests']} warm-up requests "
             f"and REST requests answered; scores within {check['max_difference']:.1g} of "
             "the evaluated model.</p>")
+    return page(f"Run {details['run_id']}", sections)
+
+
+def page(title: str, sections: list[str]) -> str:
+    """A whole offline HTML page: the title (escaped here), the shared style, the
+    sections' markup as given."""
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-            f"<title>Run {_e(details['run_id'])}</title><style>{_STYLE}</style></head>"
+            f"<title>{_e(title)}</title><style>{_STYLE}</style></head>"
             f"<body>{''.join(sections)}</body></html>")
+
+
+def write_page(path: Path, html_text: str) -> Path:
+    """Replaces the page at `path` atomically, never through a symlink (safe_files)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    safe_files.write_text(path, html_text)
+    return path
 
 
 def path_for(output_dir: Path, run_id: str) -> Path:
@@ -528,7 +541,4 @@ def path_for(output_dir: Path, run_id: str) -> Path:
 
 def write(details: dict, output_dir: Path) -> Path:
     """Renders one run's report and replaces the file atomically."""
-    path = path_for(output_dir, details["run_id"])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    safe_files.write_text(path, render(details))
-    return path
+    return write_page(path_for(output_dir, details["run_id"]), render(details))

@@ -49,7 +49,8 @@ def gate_hints(rows: list[dict], summary: dict, cfg) -> list[str]:
     return lines
 
 
-def _four(value) -> str:
+def four(value) -> str:
+    """A metric as printed: four decimals, n/a when there is none."""
     return "n/a" if value is None else f"{value:.4f}"
 
 
@@ -84,14 +85,14 @@ def print_summary(summary: dict, out, spans: bool = True, cfg=None) -> None:
 
     shown = headline_names([summary["metrics"]])
     # None: an AUC that a one-class eval split cannot have (artifact_files.slice_metrics).
-    metrics = [f"{name} {_four(summary['metrics'][name])}" for name in shown]
+    metrics = [f"{name} {four(summary['metrics'][name])}" for name in shown]
     if "example_count" in summary["metrics"]:
         metrics.append(f"example_count {summary['metrics']['example_count']:.0f}")
     print(f"eval:       {'  '.join(metrics) or 'n/a'}", file=out)
     baseline = summary["baseline_metrics"]
     if baseline:
         print("baseline:   " + "  ".join(
-            f"{name} {_four(baseline[name])}" for name in shown if name in baseline), file=out)
+            f"{name} {four(baseline[name])}" for name in shown if name in baseline), file=out)
     print(f"blessed:    {'yes' if summary['blessed'] else 'no'}", file=out)
     for reason in summary["not_blessed_reasons"]:
         print(f"  {reason['message']}", file=out)
