@@ -6,15 +6,21 @@ import json
 from pathlib import Path
 
 from models.features import CLASSIFICATION
+from pipeline import predict_guard
 from pipeline.exit_codes import EXIT_OK, EXIT_USAGE
 from pipeline.flags import positive_int
+
+# The request limits `--help` states (pipeline/predict_guard.py enforces them).
+_FILE_HELP = (
+    "a .json request body ({\"instances\": [...]} or {\"inputs\": {...}}) or a .csv with "
+    f"a header row; at most {predict_guard.MAX_BODY_BYTES // 2**20} MiB and "
+    f"{predict_guard.MAX_ROWS:,} rows, values typed as TF Serving's REST API takes them")
 
 
 def add_parser(commands) -> None:
     predict = commands.add_parser(
         "predict", help="score a TF Serving REST JSON body or CSV rows with a pushed version")
-    predict.add_argument("file", type=Path, help="a .json request body ({\"instances\": "
-                         "[...]} or {\"inputs\": {...}}) or a .csv with a header row")
+    predict.add_argument("file", type=Path, help=_FILE_HELP)
     predict.add_argument("--version", type=positive_int,
                          help="the version to use (default: the one TF Serving serves: "
                          "the newest, unless `rollback` pinned one)")
@@ -68,6 +74,35 @@ def _answer_note(label) -> str:
             f"{label.classes[0]}){meaning}")
 
 
+def _unpublished(cfg, version: int, version_dir: Path) -> str | None:
+    """Why predict does not load `version` (None: it may): only a version the Pusher
+    published and checked, unchanged, whose graph a model server could run."""
+    try:
+        predict_guard.check_published(cfg, version, version_dir)
+    except predict_guard.Unpublished as error:
+        return str(error)
+    return None
+
+
+def _request(path: Path, version_dir: Path, inputs: dict[str, str],
+             columns: dict[str, str]) -> tuple[dict, dict[str, str]]:
+    """The REST body `path` holds (CSV rows become instances), with input names as
+    keys, no larger than predict's limits and typed as TF Serving's REST API takes it
+    (RequestError otherwise); and {key: input name} for the keys renamed."""
+    from pipeline import serving
+
+    data = predict_guard.read_body(path)
+    ranks = predict_guard.signature_ranks(version_dir, serving.JSON_SIGNATURE)
+    if path.suffix.lower() == ".csv":
+        instances = serving.csv_instances(path, inputs, columns)
+        predict_guard.check_rows(len(instances), "rows")
+        # Cells as csv_instances typed them, checked against the dtypes' ranges too.
+        body, renamed = {"instances": instances}, {}
+    else:
+        body, renamed = serving.rename_request(predict_guard.parse_json(data, path), inputs)
+    return predict_guard.strict_body(body, inputs, ranks, columns), renamed
+
+
 def main(args, out, err) -> int:
     """Prints what TF Serving's REST `:predict` would answer, as JSON, and on stderr
     what its numbers are."""
@@ -101,6 +136,10 @@ def main(args, out, err) -> int:
               f"{', '.join(map(str, available))})", file=err)
         return EXIT_USAGE
     version_dir = cfg.model_serving_dir / str(version)
+    refusal = _unpublished(cfg, version, version_dir)
+    if refusal:
+        print(f"error: {refusal}", file=err)
+        return EXIT_USAGE
     if args.file.is_dir():
         elsewhere = _model_elsewhere(args.file, None, cfg)
         hint = f" ({elsewhere} holds a model for it: pass --output-dir {elsewhere})" \
@@ -113,11 +152,7 @@ def main(args, out, err) -> int:
     renamed = {}
     try:
         inputs = serving.signature_inputs(version_dir, serving.JSON_SIGNATURE)
-        if args.file.suffix.lower() == ".csv":
-            body = {"instances": serving.csv_instances(args.file, inputs, columns)}
-        else:
-            body, renamed = serving.rename_request(
-                json.loads(args.file.read_text(encoding="utf-8")), inputs)
+        body, renamed = _request(args.file, version_dir, inputs, columns)
         import tensorflow as tf
 
         model = tf.saved_model.load(str(version_dir), tags=["serve"])

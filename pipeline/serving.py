@@ -311,7 +311,7 @@ def csv_instances(path: Path, inputs: dict[str, str],
                         instance[name] = int(float(cell))
                     else:
                         instance[name] = cell if dtype == "string" else float(cell)
-                except ValueError:
+                except (ValueError, OverflowError):  # OverflowError: "inf" for an int64
                     raise RequestError(
                         f"{path}:{line}: {cells[name]}={cell!r} is not a {dtype}") from None
             instances.append(instance)

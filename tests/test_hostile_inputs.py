@@ -1,13 +1,17 @@
 """Hostile data files, paths and schemas: each is refused with one sentence before any
-component runs (exit 2, nothing written to the output directory), on every task path."""
+component runs (exit 2, nothing written to the output directory), on every task path.
+Hostile request values: `predict` types them as TF Serving's REST API does
+(pipeline/predict_guard.py; the command's own tests are in tests/test_predict.py)."""
 
 import csv
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from pipeline import data
+from pipeline import data, predict_guard
 from pipeline.config import REPO_ROOT
 
 HEADER = "x,y,label\n"
@@ -206,3 +210,118 @@ def test_prepare_data_replaces_a_differing_data_csv_only_with_force(tmp_path, da
     again = _prepare("--dataset", dataset, "--data-dir", str(tmp_path))
     assert again.returncode == 0, again.stderr
     assert path.read_bytes() == written
+
+
+INPUTS = {"x": "float32", "n": "int64", "s": "string"}
+RANKS = {"x": 1, "n": 1, "s": 1}
+
+
+def _strict(**row):
+    return predict_guard.strict_body({"instances": [{"x": 1.0, "n": 1, "s": "a", **row}]},
+                                     INPUTS, RANKS)["instances"][0]
+
+
+@pytest.mark.parametrize(("row", "words"), [
+    ({"x": "1.5"}, "input 'x' takes a number, not the string \"1.5\""),
+    ({"x": False}, "input 'x' takes a number, not false"),
+    ({"x": None}, "input 'x' takes a number, not null"),
+    ({"x": 2**24}, "16777216 cannot be a float32 without loss of precision"),
+    ({"x": -(2**63)}, "cannot be a float32 without loss of precision"),
+    ({"x": 10**400}, "is outside the range of float32"),
+    ({"x": 3.5e38}, "is outside the range of float32"),
+    ({"n": 1.0}, "input 'n' takes an integer, not the decimal number 1.0"),
+    ({"n": float("nan")}, "input 'n' takes an integer, not the decimal number NaN"),
+    ({"n": "1"}, "input 'n' takes an integer, not the string \"1\""),
+    ({"n": 2**63}, "9223372036854775808 overflows int64"),
+    ({"n": -(2**63) - 1}, "overflows int64"),
+    ({"s": 1}, "input 's' takes a string, not the number 1"),
+    ({"s": {"b64": "YQ==", "x": 1}}, "input 's' takes a string, not the object"),
+    ({"s": {"b64": "not base64!"}}, "is not valid base64"),
+    ({"s": {"b64": "6Q=="}}, "decodes to bytes that are not UTF-8 text"),
+    ({"s": ["a"]}, "input 's' takes a single value, not lists 1 deep"),
+    ({"x": [[1.0]]}, "input 'x' takes a single value, not lists 1 deep"),
+])
+def test_request_values_tf_serving_refuses(row, words):
+    from pipeline.serving import RequestError
+
+    with pytest.raises(RequestError) as raised:
+        _strict(**row)
+    assert str(raised.value).startswith("instance 0: ")
+    assert words in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize(("row", "taken"), [
+    ({"x": 3}, {"x": 3}),
+    ({"x": 2**24 - 1}, {"x": 2**24 - 1}),
+    # Beyond (u)int64, rapidjson reads an integer as a double: in float32's range.
+    ({"x": 2**70}, {"x": 2**70}),
+    ({"x": -1e30}, {"x": -1e30}),
+    ({"n": -(2**63)}, {"n": -(2**63)}),
+    ({"s": {"b64": "w45sZQ=="}}, {"s": "Île"}),
+    ({"s": ""}, {"s": ""}),
+])
+def test_request_values_tf_serving_takes(row, taken):
+    assert _strict(**row) == {"x": 1.0, "n": 1, "s": "a", **taken}
+
+
+def test_nan_and_infinity_are_numbers_for_a_float_input():
+    import math
+
+    checked = _strict(x=float("nan"))
+    assert math.isnan(checked["x"])
+    assert _strict(x=float("-inf"))["x"] == float("-inf")
+
+
+def test_columnar_values_sit_at_the_input_rank():
+    from pipeline.serving import RequestError
+
+    body = {"inputs": {"x": [1.0, 2.0], "n": [1, 2], "s": ["a", {"b64": "Yg=="}]}}
+    assert predict_guard.strict_body(body, INPUTS, RANKS) == {
+        "inputs": {"x": [1.0, 2.0], "n": [1, 2], "s": ["a", "b"]}}
+    for column, words in (([[1.0], [2.0]], "takes lists 1 deep, not lists 2 deep"),
+                          (1.0, "takes a list of values, not the decimal number 1.0")):
+        with pytest.raises(RequestError, match=words):
+            predict_guard.strict_body({"inputs": {**body["inputs"], "x": column}}, INPUTS,
+                                      RANKS)
+
+
+def test_request_shapes_are_left_to_the_rest_format_check():
+    # Which keys and inputs a body has is serving.request_arrays's to judge.
+    for body in ([], {"instances": 1}, {"instances": [1]}, {"inputs": []},
+                 {"instances": [], "inputs": {}}):
+        assert predict_guard.strict_body(body, INPUTS, RANKS) == body
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("[" * 33 + "]" * 33, "more than 32 deep"),
+    ('{"a": ' * 40 + "1" + "}" * 40, "more than 32 deep"),
+    ('{"instances": [{"x": 1e999}]}', "the number 1e999 is too large for JSON"),
+    ('{"instances": [{"n": 1' + "0" * 5000 + "}]}",
+     "is not a JSON request body TF Serving takes"),
+])
+def test_pathological_json_is_refused(tmp_path, text, words):
+    from pipeline.serving import RequestError
+
+    with pytest.raises(RequestError, match=words):
+        predict_guard.parse_json(text.encode(), tmp_path / "r.json")
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting(tmp_path):
+    text = json.dumps({"instances": [{"s": "[" * 100 + '\\"{' * 50}]})
+    assert predict_guard.parse_json(text.encode(), tmp_path / "r.json") == json.loads(text)
+
+
+def test_a_body_is_read_no_further_than_the_limit(tmp_path, monkeypatch):
+    from pipeline.serving import RequestError
+
+    monkeypatch.setattr(predict_guard, "MAX_BODY_BYTES", 100)
+    path = tmp_path / "r.json"
+    path.write_bytes(b" " * 100)
+    assert predict_guard.read_body(path) == b" " * 100
+    path.write_bytes(b" " * 101)
+    with pytest.raises(RequestError, match="the largest request predict takes"):
+        predict_guard.read_body(path)
+    # A device that never ends (/dev/zero) is refused too.
+    with pytest.raises(RequestError, match="the largest request predict takes"):
+        predict_guard.read_body(Path("/dev/zero"))
