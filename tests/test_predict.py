@@ -14,6 +14,7 @@ import tensorflow as tf
 from models.features import CLASSIFICATION, REGRESSION, Label
 from pipeline import cli, predict_cli, predict_guard, workspace
 from pipeline.config import TAXI_LABEL
+from tests.published import record_push
 
 SHOP_HEADER = "sepal length (cm),2nd-plan,Région,churned"
 SHOP_SCHEMA = """
@@ -46,31 +47,6 @@ def _tiny_model(path, inputs):
     tf.saved_model.save(model, str(path), signatures={"serving_default": model.serve})
 
 
-def _record_push(output_dir, version_dir, check=None):
-    """What the Pusher leaves for a version it published (pipeline/pusher.py): its
-    archive copy of the version and a PushedModel in ML Metadata whose
-    `servable_check` is the check's report."""
-    from ml_metadata import metadata_store
-    from ml_metadata.proto import metadata_store_pb2
-
-    version = int(version_dir.name)
-    archive = output_dir / "tfx" / "Pusher" / "pushed_model" / str(version)
-    shutil.copytree(version_dir, archive)
-    config = metadata_store_pb2.ConnectionConfig()
-    config.sqlite.filename_uri = str(output_dir / "metadata.db")
-    config.sqlite.connection_mode = \
-        metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
-    store = metadata_store.MetadataStore(config)
-    type_id = store.put_artifact_type(metadata_store_pb2.ArtifactType(name="PushedModel"))
-    artifact = metadata_store_pb2.Artifact(type_id=type_id, uri=str(archive))
-    artifact.custom_properties["pushed"].int_value = 1
-    artifact.custom_properties["pushed_version"].string_value = str(version)
-    artifact.custom_properties["pushed_destination"].string_value = str(version_dir)
-    artifact.custom_properties["servable_check"].string_value = json.dumps(
-        check if check is not None else {"problems": [], "warmup_requests": 4})
-    store.put_artifacts([artifact])
-
-
 def _dataset(root, name, header, schema, label, inputs):
     """A data folder with one CSV and its schema, and an output directory whose
     dataset.json records it, with version 1 of a model pushed."""
@@ -84,7 +60,7 @@ def _dataset(root, name, header, schema, label, inputs):
         "label": label, "task": CLASSIFICATION, "data_dir": str(data_dir),
         "schema_path": str(data_dir / "schema.pbtxt"), "excluded_columns": []}))
     _tiny_model(output_dir / "serving" / label / "1", inputs)
-    _record_push(output_dir, output_dir / "serving" / label / "1")
+    record_push(output_dir, output_dir / "serving" / label / "1")
     return data_dir, output_dir
 
 
@@ -334,7 +310,7 @@ def test_a_version_without_a_passed_check_or_a_record_is_refused(tmp_path):
     (output_dir / "metadata.db").unlink()
     _refused(_predict(request, "--output-dir", output_dir), "records no push")
     (output_dir / "tfx").rename(output_dir / "old")
-    _record_push(output_dir, output_dir / "serving" / "churned" / "1",
+    record_push(output_dir, output_dir / "serving" / "churned" / "1",
                  check={"problems": ["warm-up request failed"]})
     _refused(_predict(request, "--output-dir", output_dir),
              "has no passed servable check on record")
@@ -359,7 +335,7 @@ def test_a_model_that_fails_the_servable_op_check_is_never_run(tmp_path):
     model = Model()
     tf.saved_model.save(model, str(version_dir), signatures={"serving_default": model.serve})
     # Even with a (forged) record of a passed check.
-    _record_push(output_dir, version_dir)
+    record_push(output_dir, version_dir)
     _refused(_predict(_request(tmp_path / "r.json", [ROW]), "--output-dir", output_dir),
              "version 2", "uses ops a standard TF Serving build does not have (EagerPyFunc)")
     assert not ran.exists()

@@ -22,6 +22,7 @@ from pipeline import cli, predict_cli, serving, serving_logs, workspace
 from pipeline.config import DEFAULT_SCHEMA_PATH, TAXI
 from pipeline.data import packaged_taxi_csv
 from pipeline.schema_file import load_schema
+from tests.published import record_push
 
 INPUTS = {"fare": tf.float32, "payment_type": tf.string, "trip_start_hour": tf.int64}
 COLUMNS = list(INPUTS)
@@ -284,6 +285,7 @@ def _workspace(root, version_dir):
         "label": "tipped", "task": "classification", "data_dir": str(data_dir),
         "schema_path": str(data_dir / "schema.pbtxt"), "excluded_columns": []}))
     shutil.copytree(version_dir, output_dir / "serving" / "tipped" / "3")
+    record_push(output_dir, output_dir / "serving" / "tipped" / "3")
     return output_dir
 
 
