@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from models.features import CLASSIFICATION, REGRESSION, Label
-from pipeline import cli, predict_cli, predict_guard, workspace
+from pipeline import cli, predict_cli, workspace
 from pipeline.config import TAXI_LABEL
 from tests.published import record_push
 
@@ -172,6 +172,8 @@ def _request(path, instances=None, **body):
     return path
 
 
+# The limits README's predict section documents.
+MAX_ROWS, MAX_BYTES = 10_000, 8 * 2**20
 ROW = {"sepal_length_cm": 2.0, "col_2nd_plan": 1, "Region": "Île"}
 
 
@@ -266,7 +268,7 @@ def test_values_tf_serving_takes_are_answered(datasets, tmp_path):
 def test_a_request_over_the_row_limit_is_refused_before_tensorflow(datasets, tmp_path,
                                                                    no_model_load):
     _, (_, output_dir), _ = datasets
-    count = predict_guard.MAX_ROWS + 1
+    count = MAX_ROWS + 1
     _refused(_predict(_request(tmp_path / "r.json", [ROW] * count), "--output-dir",
                       output_dir), f"{count:,} instances", "more than the 10,000")
     rows = tmp_path / "rows.csv"
@@ -282,7 +284,7 @@ def test_a_request_over_the_byte_limit_is_refused_before_tensorflow(datasets, tm
     _, (_, output_dir), _ = datasets
     # A valid one-row body, padded with JSON whitespace past the limit.
     path = tmp_path / "r.json"
-    path.write_text(json.dumps({"instances": [ROW]}) + " " * predict_guard.MAX_BODY_BYTES)
+    path.write_text(json.dumps({"instances": [ROW]}) + " " * MAX_BYTES)
     _refused(_predict(path, "--output-dir", output_dir), "larger than 8 MiB")
 
 
