@@ -341,3 +341,21 @@ def test_a_model_that_fails_the_servable_op_check_is_never_run(tmp_path):
     _refused(_predict(_request(tmp_path / "r.json", [ROW]), "--output-dir", output_dir),
              "version 2", "uses ops a standard TF Serving build does not have (EagerPyFunc)")
     assert not ran.exists()
+
+
+@pytest.mark.parametrize(("cell", "words"), [
+    ("1e30", ["instance 0: input 'col_2nd_plan' (column '2nd-plan')", "overflows int64"]),
+    ("inf", [":2: 2nd-plan='inf' is not a int64"]),
+])
+def test_csv_cells_beyond_an_integer_input_are_refused(datasets, tmp_path, cell, words,
+                                                       no_model_load):
+    _, (_, output_dir), _ = datasets
+    rows = tmp_path / "rows.csv"
+    rows.write_text(f"{SHOP_HEADER}\n2.0,{cell},Île,\n", encoding="utf-8")
+    _refused(_predict(rows, "--output-dir", output_dir), *words)
+
+
+def test_help_states_the_request_limits():
+    text = " ".join(cli._parser()._subparsers._group_actions[0].choices["predict"]
+                    .format_help().split())
+    assert "at most 8 MiB and 10,000 rows" in text
