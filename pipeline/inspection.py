@@ -684,17 +684,23 @@ def served_history(store, until_run: str | None = None) -> list[dict]:
                                    if begin <= start < end) if step is not None]
         chosen = max(steps, key=lambda step: (rank[step_action(step)],
                                               step["served_version"] or 0), default=None)
-        taken = step_action(chosen)
-        history.append({
-            "span": result.get("span"), "period": result.get("period"),
-            "verdict": result.get("verdict"), "served_before": result.get("served_version"),
-            "metrics": result.get("metrics") or {}, "monitor": result.get("name"),
-            "time": result.get("time"), "action": taken,
-            "served_version": (chosen["served_version"] if taken == TRAINED_PUSHED
-                               else result.get("served_version")),
-            "run_id": chosen["run_id"] if chosen else None,
-        })
+        history.append(history_row(result, chosen))
     return history
+
+
+def history_row(result: dict, step: dict | None = None) -> dict:
+    """One row of `served_history`: a monitor result (`monitoring.monitor`'s dict) and
+    the run that acted on it (`_run_step`; None: no run, the model was kept)."""
+    taken = step_action(step)
+    return {
+        "span": result.get("span"), "period": result.get("period"),
+        "verdict": result.get("verdict"), "served_before": result.get("served_version"),
+        "metrics": result.get("metrics") or {}, "monitor": result.get("name"),
+        "time": result.get("time"), "action": taken,
+        "served_version": (step["served_version"] if taken == TRAINED_PUSHED
+                           else result.get("served_version")),
+        "run_id": step["run_id"] if step else None,
+    }
 
 
 def models(store) -> list[dict]:

@@ -524,9 +524,10 @@ def _one_class_note(metrics: list[dict]) -> list[str]:
             "undefined (TFMA reports 0 for it).</p>"]
 
 
-def _history_section(history: list[dict]) -> list[str]:
-    """The served model judged span by span (`inspection.served_history`), up to this
-    run: the quality chart, or a sentence when `monitor` never judged it."""
+def history_section(history: list[dict], until: str = "this run") -> list[str]:
+    """The served model judged span by span (`inspection.served_history`) up to `until`:
+    the quality chart, or a sentence when `monitor` never judged it. The run report's
+    and the monitor report's."""
     title = "<h2>The served model over time</h2>"
     if not history:
         return [title, "<p class='note' id='served-history'>No monitor results yet: "
@@ -535,7 +536,8 @@ def _history_section(history: list[dict]) -> list[str]:
     metric = inspection.timeline_metric(history)
     return [title, f"<p class='note'>The served model's {_e(metric or 'quality')} on each "
             "span `monitor` judged it on, before the pipeline acted on that span, up to "
-            "this run.</p>", f"<div id='served-history'>{quality_chart(history, metric)}</div>"]
+            f"{_e(until)}.</p>",
+            f"<div id='served-history'>{quality_chart(history, metric)}</div>"]
 
 
 def render(details: dict) -> str:
@@ -597,7 +599,7 @@ def render(details: dict) -> str:
         _table(details["metrics"], metric_columns, "metrics", undefined="n/a"),
         *_one_class_note(details["metrics"]),
         *slice_charts(details["metrics"], thresholds=details.get("thresholds")),
-        *_history_section(details.get("served_history") or []),
+        *history_section(details.get("served_history") or []),
     ]
     if details["servable_check"]:
         check = details["servable_check"]
