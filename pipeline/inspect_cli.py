@@ -46,13 +46,21 @@ def _table(rows: list[dict], columns: list[tuple[str, str]], out) -> None:
 
 
 RUN_COLUMNS = [("run id", "run_id"), ("start", "start"), ("seconds", "seconds"),
-               ("status", "status"), ("span", "span"),
+               ("status", "status"), ("span", "span"), ("period", "period"),
                # The data gate's rows (anomalies and drift), as the run summary counts them.
                ("anomalies", "anomalies"), ("blocking", "blocking"),
                ("blessed", "blessed"), ("pushed version", "pushed_version"),
                ("served version", "served_version")]
 ANOMALY_COLUMNS = [("split", "split"), ("feature", "feature"), ("type", "type"),
                    ("description", "description")]
+
+
+def _run_columns(rows: list[dict]) -> list[tuple[str, str]]:
+    """RUN_COLUMNS, without the period column when no row's span has a recorded period
+    (data not made by `prepare-data --by`)."""
+    if any(row.get("period") for row in rows):
+        return RUN_COLUMNS
+    return [column for column in RUN_COLUMNS if column[1] != "period"]
 
 
 def _listing(rows: list[dict], empty: str, columns, args, out) -> None:
@@ -72,7 +80,8 @@ def _runs(store, args, out) -> None:
     # Monitor results are listed among the runs, in time order.
     rows = sorted(inspection.runs(store) + inspection.monitor_runs(store),
                   key=lambda row: row["start"])
-    _listing(rows, "no runs yet: run `python -m pipeline run` first", RUN_COLUMNS, args, out)
+    _listing(rows, "no runs yet: run `python -m pipeline run` first", _run_columns(rows),
+             args, out)
 
 
 def _show(store, args, out) -> None:
@@ -91,7 +100,7 @@ def _show(store, args, out) -> None:
     if args.json:
         print(json.dumps(details, indent=2), file=out)
         return
-    _table([details], RUN_COLUMNS, out)
+    _table([details], _run_columns([details]), out)
     print("\ncomponents", file=out)
     _table(details["components"], [("id", "id"), ("state", "state"),
                                    ("seconds", "seconds")], out)
@@ -168,7 +177,7 @@ def _anomalies(store, args, out) -> None:
         print(json.dumps({"run_id": details["run_id"], "anomalies": details["anomalies_list"],
                           "drift": details["drift"]}, indent=2), file=out)
         return
-    print(f"run {details['run_id']} (span {details['span']})", file=out)
+    print(f"run {details['run_id']} ({_span(details['span'], details['period'])})", file=out)
     if details["anomalies_list"]:
         _table(details["anomalies_list"], ANOMALY_COLUMNS, out)
     else:
@@ -206,7 +215,14 @@ def _last_monitor(monitors: list[dict]) -> str | None:
     if not monitors:
         return None
     last = monitors[-1]
-    return f"{last['verdict']} on span-{last['span']}"
+    return f"{last['verdict']} on {_span(last['span'], last.get('period'))}"
+
+
+def _span(span: int | None, period: str | None) -> str:
+    """A span as output names it: `span-3 (2013-Q3)`, or `span-3` without a period."""
+    from pipeline.periods import span_name
+
+    return span_name(span, {span: period} if period else {})
 
 
 def _serving_footer(state: dict, rollbacks: list[dict], out) -> None:
@@ -244,7 +260,8 @@ def _lineage(store, args, out) -> None:
     if args.json:
         print(json.dumps(found, indent=2), file=out)
         return
-    spans = ", ".join(f"span-{span}" for span in found["spans"]) or "-"
+    periods = found["periods"]
+    spans = ", ".join(_span(span, periods.get(str(span))) for span in found["spans"]) or "-"
     print(f"version {found['version']} was trained on {spans}", file=out)
     baseline = found["baseline"]
     if baseline:
@@ -261,7 +278,8 @@ def _lineage(store, args, out) -> None:
         source = f" reading {step['input_base']}" if "input_base" in step else ""
         print(f"\n{step['component']} (run {step['run_id']}){source}", file=out)
         for artifact in step["outputs"]:
-            span = f" span-{artifact['span']}" if "span" in artifact else ""
+            span = (f" {_span(artifact['span'], periods.get(str(artifact['span'])))}"
+                    if "span" in artifact else "")
             print(f"  -> {artifact['type']}{span}: {artifact['uri']}", file=out)
     print(f"\nserved by TF Serving now: {'yes' if found['served'] else 'no'}", file=out)
     for record in found["rollbacks"]:

@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 from pipeline import artifact_files, gate_rules, metadata, serving
+from pipeline.periods import span_periods
 
 # The ML Metadata execution type of a `rollback` (pipeline/rollback.py writes it): in
 # the pipeline's context, with the PushedModel it made TF Serving serve as input.
@@ -23,6 +24,13 @@ ROLLBACK_TYPE = "Rollback"
 # it): in the pipeline's context, with the served PushedModel as input, the result as
 # JSON in its `result` property.
 MONITOR_TYPE = "Monitor"
+# What the pipeline did after `monitor` judged the served model on a span (a step of
+# replay's timeline; `served_history` reads the same from ML Metadata): a run trained
+# and pushed a new version, trained one the Evaluator did not bless (or that was
+# already pushed), was stopped by the data gate, or no run: the served model was kept.
+TRAINED_PUSHED, NOT_BLESSED, DATA_STOPPED, KEPT = (
+    "trained-pushed", "trained-not-blessed", "data-stopped", "kept")
+ACTIONS = (TRAINED_PUSHED, NOT_BLESSED, DATA_STOPPED, KEPT)
 
 
 class NoRuns(LookupError):
@@ -121,12 +129,16 @@ def run_summary(store, run_id: str, outputs: dict | None = None,
     served = serving_state(store) if served is None else served
     pushed_version = (int(metadata.custom_str(pushed, "pushed_version"))
                       if pushed and metadata.custom_int(pushed, "pushed") else None)
+    span = (metadata.spans(examples) or [None])[-1]
     return {
         "run_id": run_id,
         "start": _time(start),
         "seconds": round((end - start) / 1000, 1),
         "status": _status(states, verdict, blessing, pushed),
-        "span": (metadata.spans(examples) or [None])[-1],
+        "span": span,
+        # The period the span holds (`prepare-data --by`), from the periods.json of
+        # the folder the run's CsvExampleGen read; None when none is recorded.
+        "period": _periods(input_base(e) for e in executions).get(span),
         "anomalies": (len(verdict.get("blocking", [])) + len(verdict.get("tolerated", []))
                       if verdict else None),
         "blocking": len(verdict.get("blocking", [])) if verdict else None,
@@ -139,6 +151,24 @@ def run_summary(store, run_id: str, outputs: dict | None = None,
         "newer_versions": [version for version in served["versions"]
                            if pushed_version and version > pushed_version],
     }
+
+
+def input_base(execution) -> str | None:
+    """The data folder an ExampleGen execution read (None for other executions)."""
+    for properties in (execution.properties, execution.custom_properties):
+        if "input_base" in properties:
+            return properties["input_base"].string_value
+    return None
+
+
+def _periods(folders) -> dict[int, str]:
+    """The periods of the spans of these data folders (`periods.span_periods`; a later
+    folder's record wins for a span both name)."""
+    found = {}
+    for folder in folders:
+        if folder:
+            found.update(span_periods(Path(folder)))
+    return found
 
 
 def runs(store) -> list[dict]:
@@ -470,6 +500,8 @@ def run_details(store, run_id: str) -> dict:
         "pushed_new": bool(summary["pushed_version"])
                       and outputs.get("Pusher", {}).get("state") == "executed",
         "servable_check": json.loads(check) if check else None,
+        # The served model judged span by span up to this run (`served_history`).
+        "served_history": served_history(store, run_id),
     }
 
 
@@ -559,6 +591,7 @@ def monitor_runs(store) -> list[dict]:
     id, `monitor: VERDICT` as status), oldest first."""
     return [{"run_id": record["name"], "start": record["time"], "seconds": None,
              "status": f"monitor: {record['verdict']}", "span": record["span"],
+             "period": record.get("period"),
              "anomalies": None, "blocking": None, "blessed": None, "pushed_version": None,
              "served_version": record["served_version"], "pinned_version": None,
              "newer_versions": []} for record in monitor_records(store)]
@@ -573,6 +606,101 @@ def monitor_record(store, name: str) -> dict:
         raise NoRuns(f"no single monitor result matches {name!r} (see `python -m pipeline "
                      "runs`)")
     return matches[0]
+
+
+def step_action(summary: dict | None) -> str:
+    """What a step did, from its run's summary (`run --json`, or `_run_step`; None: no
+    run): the data gate stopped it, or it trained and pushed a new version, or it
+    trained a model the Evaluator did not bless (or one the serving folder already
+    holds), or it kept the served model."""
+    if summary is None:
+        return KEPT
+    if not summary["data_passed"]:
+        return DATA_STOPPED
+    if summary["blessed"] and summary["pushed_new"]:
+        return TRAINED_PUSHED
+    return NOT_BLESSED
+
+
+def _run_step(store, run_id: str) -> dict | None:
+    """A run as `step_action` reads it (data_passed, blessed, pushed_new, the
+    served_version it pushed); None for a run that failed or has not finished: it did
+    nothing to the served model."""
+    outputs = metadata.run_outputs(store, run_id)
+    summary = run_summary(store, run_id, outputs, served={
+        "served_version": None, "pinned_version": None, "versions": []})
+    if summary["status"] in ("failed", "incomplete"):
+        return None
+    return {"data_passed": summary["status"] != "stopped by data gate",
+            "blessed": bool(summary["blessed"]),
+            # False when the Pusher was cached: an earlier run published the version.
+            "pushed_new": bool(summary["pushed_version"])
+                          and outputs.get("Pusher", {}).get("state") == "executed",
+            "served_version": summary["pushed_version"], "run_id": run_id}
+
+
+def timeline_metric(timeline: list[dict]) -> str | None:
+    """The metric a timeline (replay's, `served_history`) is read by: AUC when it was
+    measured, else the first metric measured on a span."""
+    names = [name for row in timeline for name in row["metrics"] if name != "example_count"]
+    if "auc" in names:
+        return "auc"
+    return names[0] if names else None
+
+
+def served_history(store, until_run: str | None = None) -> list[dict]:
+    """The served model's quality span by span, from ML Metadata: one row per recorded
+    `monitor` result (by `monitor` or `replay`), oldest first, shaped as replay's
+    timeline rows: span, period, verdict, served_before (the version judged), metrics
+    (on the span), monitor (the result's name), then `action`: what the runs started
+    after it and before the next result did (`step_action`; of several, a push counts
+    first, then a run not blessed, then one the data gate stopped), and
+    served_version: the version pushed, else the one judged. `until_run`: only what
+    was recorded before that run ended, so that a run's report shows the history as
+    it stood then. [] when nothing was ever monitored."""
+    monitors = sorted(store.get_executions_by_type(MONITOR_TYPE), key=lambda e: e.id)
+    if not monitors:
+        return []
+    runs_started = []
+    cutoff = None
+    for context in sorted(store.get_contexts_by_type("pipeline_run"), key=lambda c: c.id):
+        executions = store.get_executions_by_context(context.id)
+        start = min((e.create_time_since_epoch for e in executions),
+                    default=context.create_time_since_epoch)
+        runs_started.append((start, context.name))
+        if context.name == until_run:
+            cutoff = max((e.last_update_time_since_epoch for e in executions), default=start)
+    if cutoff is not None:
+        monitors = [e for e in monitors if e.create_time_since_epoch <= cutoff]
+        runs_started = [(start, name) for start, name in runs_started if start <= cutoff]
+    rank = {TRAINED_PUSHED: 3, NOT_BLESSED: 2, DATA_STOPPED: 1, KEPT: 0}
+    history = []
+    for index, execution in enumerate(monitors):
+        result = json.loads(execution.properties["result"].string_value or "{}")
+        begin = execution.create_time_since_epoch
+        end = (monitors[index + 1].create_time_since_epoch if index + 1 < len(monitors)
+               else math.inf)
+        steps = [step for step in (_run_step(store, name) for start, name in runs_started
+                                   if begin <= start < end) if step is not None]
+        chosen = max(steps, key=lambda step: (rank[step_action(step)],
+                                              step["served_version"] or 0), default=None)
+        history.append(history_row(result, chosen))
+    return history
+
+
+def history_row(result: dict, step: dict | None = None) -> dict:
+    """One row of `served_history`: a monitor result (`monitoring.monitor`'s dict) and
+    the run that acted on it (`_run_step`; None: no run, the model was kept)."""
+    taken = step_action(step)
+    return {
+        "span": result.get("span"), "period": result.get("period"),
+        "verdict": result.get("verdict"), "served_before": result.get("served_version"),
+        "metrics": result.get("metrics") or {}, "monitor": result.get("name"),
+        "time": result.get("time"), "action": taken,
+        "served_version": (step["served_version"] if taken == TRAINED_PUSHED
+                           else result.get("served_version")),
+        "run_id": step["run_id"] if step else None,
+    }
 
 
 def models(store) -> list[dict]:
@@ -607,7 +735,8 @@ def models(store) -> list[dict]:
     for row in found:
         # What `monitor` found of this version, oldest first.
         row["monitors"] = [{"name": record["name"], "time": record["time"],
-                            "span": record["span"], "verdict": record["verdict"]}
+                            "span": record["span"], "period": record.get("period"),
+                            "verdict": record["verdict"]}
                            for record in monitored
                            if record["served_version"] == row["version"]]
         row["served"] = row["version"] == state["served_version"]
@@ -651,10 +780,8 @@ def lineage(store, version: int | str) -> dict:
                 "inputs": [describe(key, a) for key, a in inputs],
                 "outputs": [describe(key, a) for key, a in outputs],
                 "execution_id": execution.id}
-        if "input_base" in execution.properties or "input_base" in execution.custom_properties:
-            value = (execution.properties.get("input_base")
-                     or execution.custom_properties.get("input_base"))
-            step["input_base"] = value.string_value
+        if input_base(execution) is not None:
+            step["input_base"] = input_base(execution)
         steps.append(step)
         for key, artifact in inputs:
             if node == "Trainer" and key == "examples":
@@ -673,7 +800,14 @@ def lineage(store, version: int | str) -> dict:
     # The rollbacks that made TF Serving serve this version or stop serving it.
     history = [record for record in rollbacks(store)
                if version in (record["served_version"], record["previous_served_version"])]
-    return {"version": version, "spans": sorted(set(spans)), "baseline": baseline,
+    periods = _periods(step.get("input_base") for step in steps)
+    return {"version": version, "spans": sorted(set(spans)),
+            # The period each span named here holds (`prepare-data --by`), by span.
+            "periods": {str(span): periods[span] for span in sorted(
+                set(spans) | {row["span"] for step in steps
+                              for row in step["inputs"] + step["outputs"] if "span" in row})
+                        if span in periods},
+            "baseline": baseline,
             "steps": steps, "served": serving_state(store)["served_version"] == version,
             "rollbacks": history}
 

@@ -76,7 +76,9 @@ def _serving(serving: dict | None) -> list[str]:
     ]
 
 
-def render(result: dict) -> str:
+def render(result: dict, history: list[dict] | None = None) -> str:
+    """The page; `history`: the served model judged span by span, this result last
+    (`inspection.served_history`), charted under the verdict (None: no chart)."""
     e = report._e
     span, trained = _spans(result)
     tone = "ok" if result["verdict"] == "healthy" else "bad"
@@ -125,9 +127,11 @@ def render(result: dict) -> str:
                      ("mean on the eval split", "reference_mean")], "prediction-drift"),
                  *_serving(result.get("serving")),
                  *_distributions(result, span)]
+    if history is not None:
+        sections += report.history_section(history, "this result")
     return report.page(f"Monitor {result['name']}", sections)
 
 
-def write(result: dict, folder: Path) -> Path:
+def write(result: dict, folder: Path, history: list[dict] | None = None) -> Path:
     """Renders the page to `folder/report.html`, replacing it atomically."""
-    return report.write_page(folder / "report.html", render(result))
+    return report.write_page(folder / "report.html", render(result, history))

@@ -547,7 +547,9 @@ def monitor(cfg, store, data_dir: Path | None = None, span: int | None = None,
     if record_result:
         from pipeline import monitor_report
 
-        result["report"] = str(monitor_report.write(result, work_dir))
+        # The served model's history as ML Metadata has it, and this result.
+        history = inspection.served_history(store) + [inspection.history_row(result)]
+        result["report"] = str(monitor_report.write(result, work_dir, history))
         result["execution_id"] = record(cfg, store, result, served["pushed_model"])
     return result
 

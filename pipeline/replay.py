@@ -23,16 +23,22 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+# The actions, `action` (what a run's summary says a step did) and `headline` (the
+# metric a timeline is read by) are inspection's: the run report reads the same steps
+# back from ML Metadata (`inspection.served_history`). Imported as replay's own names.
 from pipeline import safe_files
+from pipeline.inspection import ACTIONS as ACTIONS
+from pipeline.inspection import DATA_STOPPED as DATA_STOPPED
+from pipeline.inspection import KEPT, TRAINED_PUSHED
+from pipeline.inspection import NOT_BLESSED as NOT_BLESSED
+from pipeline.inspection import step_action as action
+from pipeline.inspection import timeline_metric as headline
 from pipeline.periods import PERIODS_FILE, span_name, span_periods
 
 ON_DECAY, EVERY_SPAN = "on-decay", "every-span"
 POLICIES = (ON_DECAY, EVERY_SPAN)
 # The verdict of a span that arrives while no model is served.
 NO_MODEL = "no-model"
-TRAINED_PUSHED, NOT_BLESSED, DATA_STOPPED, KEPT = (
-    "trained-pushed", "trained-not-blessed", "data-stopped", "kept")
-ACTIONS = (TRAINED_PUSHED, NOT_BLESSED, DATA_STOPPED, KEPT)
 
 
 class ReplayError(ValueError):
@@ -63,20 +69,6 @@ def should_train(policy: str, verdict: str) -> bool:
     raise ValueError(f"unknown policy {policy!r}; choose one of {', '.join(POLICIES)}")
 
 
-def action(summary: dict | None) -> str:
-    """What a step did, from its run's summary (`run --json`; None: no run): the data
-    gate stopped it, or it trained and pushed a new version, or it trained a model the
-    Evaluator did not bless (or one the serving folder already holds), or it kept the
-    served model."""
-    if summary is None:
-        return KEPT
-    if not summary["data_passed"]:
-        return DATA_STOPPED
-    if summary["blessed"] and summary["pushed_new"]:
-        return TRAINED_PUSHED
-    return NOT_BLESSED
-
-
 def entry(span: int, period: str | None, judged: dict | None, step_action: str,
           served_after: int | None, run: dict | None = None, seconds: float = 0.0) -> dict:
     """One timeline row: the span and its period, the verdict on it (`no-model` when
@@ -96,15 +88,6 @@ def entry(span: int, period: str | None, judged: dict | None, step_action: str,
         "run_metrics": run.get("metrics", {}) if run else {},
         "seconds": round(seconds, 1),
     }
-
-
-def headline(timeline: list[dict]) -> str | None:
-    """The metric the timeline is read by: AUC when it was measured, else the first
-    metric measured on a span."""
-    names = [name for row in timeline for name in row["metrics"] if name != "example_count"]
-    if "auc" in names:
-        return "auc"
-    return names[0] if names else None
 
 
 def _value(value) -> str:

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 from pipeline import inspection, safe_files
+from pipeline.periods import span_name
 
 _STYLE = """
 body { font-family: sans-serif; margin: 2em; color: #222; max-width: 70em; }
@@ -432,6 +433,77 @@ def feature_charts(distributions: list[dict]) -> list[str]:
             for name in sorted(first["features"])]
 
 
+# The quality chart's size and margins.
+_Q_WIDTH, _Q_HEIGHT, _Q_LEFT, _Q_RIGHT, _Q_TOP, _Q_BOTTOM = 640, 260, 56, 20, 30, 58
+
+
+def span_label(row: dict) -> str:
+    """A timeline row's span as the quality chart names it: its period, else span-N."""
+    return row["period"] or f"span-{row['span']}"
+
+
+def quality_chart(timeline: list[dict], metric: str | None) -> str:
+    """The served model's `metric` on each span before the step's action (a point per
+    span that had a served model and labels, joined by a line), a dashed line at each
+    span after which a retrained model was pushed, and a hollow mark at a run that
+    trained a model the pipeline did not push. `timeline`: rows shaped as replay's
+    (`replay.entry`) or as `inspection.served_history` reads them from ML Metadata."""
+    values = [row["metrics"].get(metric) if metric else None for row in timeline]
+    known = [value for value in values if value is not None]
+    lower, upper = scale(known) if known else (0.0, 1.0)
+    plot_width = _Q_WIDTH - _Q_LEFT - _Q_RIGHT
+    plot_height = _Q_HEIGHT - _Q_TOP - _Q_BOTTOM
+    step = plot_width / max(len(timeline), 1)
+
+    def x(index: int) -> float:
+        return _Q_LEFT + step * (index + 0.5)
+
+    def y(value: float) -> float:
+        return _Q_TOP + plot_height * (1 - (value - lower) / ((upper - lower) or 1))
+
+    parts = [f"<line x1='{_Q_LEFT}' y1='{_Q_TOP + plot_height}' x2='{_Q_WIDTH - _Q_RIGHT}' "
+             f"y2='{_Q_TOP + plot_height}' stroke='#888'/>",
+             f"<line x1='{_Q_LEFT}' y1='{_Q_TOP}' x2='{_Q_LEFT}' y2='{_Q_TOP + plot_height}' "
+             "stroke='#888'/>"]
+    tick = _nice_step((upper - lower) or 1)
+    value = lower
+    while value <= upper + 1e-9:
+        parts.append(_text(_Q_LEFT - 6, y(value) + 4, f"{value:g}", 10, text_anchor="end"))
+        parts.append(f"<line x1='{_Q_LEFT}' y1='{y(value):.1f}' x2='{_Q_WIDTH - _Q_RIGHT}' "
+                     f"y2='{y(value):.1f}' stroke='#eee'/>")
+        value += tick
+    points = []
+    for index, (row, measured) in enumerate(zip(timeline, values, strict=True)):
+        parts.append(_text(x(index), _Q_TOP + plot_height + 16, span_label(row), 10,
+                           text_anchor="middle"))
+        if row["action"] == inspection.TRAINED_PUSHED:
+            parts.append(f"<line class='retrain' x1='{x(index) + step / 2:.1f}' y1='{_Q_TOP}' "
+                         f"x2='{x(index) + step / 2:.1f}' y2='{_Q_TOP + plot_height}' "
+                         f"stroke='{_THRESHOLD}' stroke-dasharray='4 3'/>")
+            parts.append(_text(x(index) + step / 2, _Q_TOP - 6, f"v{row['served_version']}",
+                               10, text_anchor="middle", fill=_THRESHOLD))
+        elif row["action"] != inspection.KEPT:
+            parts.append(f"<circle class='not-pushed' cx='{x(index) + step / 2:.1f}' "
+                         f"cy='{_Q_TOP + 4}' r='4' fill='none' stroke='{_THRESHOLD}'>"
+                         f"<title>{_e(row['action'])}</title></circle>")
+        if measured is None:
+            continue
+        points.append((x(index), y(measured)))
+        parts.append(f"<circle class='served' cx='{x(index):.1f}' cy='{y(measured):.1f}' "
+                     f"r='4' fill='{_COLOURS[0]}'><title>{_e(span_label(row))}: "
+                     f"{_e(metric)} {measured:.4f} (version {_e(row['served_before'])}, "
+                     f"{_e(row['verdict'])})</title></circle>")
+    if len(points) > 1:
+        path = " ".join(f"{px:.1f},{py:.1f}" for px, py in points)
+        parts.insert(2, f"<polyline points='{path}' fill='none' "
+                        f"stroke='{_COLOURS[0]}' stroke-width='1.5'/>")
+    parts.append(_text(_Q_LEFT, _Q_HEIGHT - 18, f"dots: the served model's {metric} on "
+                       "each new span; dashed: retrained and pushed (the new version)", 10))
+    parts.append(_text(_Q_LEFT, _Q_HEIGHT - 5, "hollow: trained, not pushed "
+                       "(not blessed or stopped by the data gate)", 10))
+    return _svg(_Q_WIDTH, _Q_HEIGHT, f"served model's {metric} span by span", parts)
+
+
 def _distribution_section(distributions: list[dict]) -> list[str]:
     if not distributions:
         return []
@@ -450,6 +522,22 @@ def _one_class_note(metrics: list[dict]) -> list[str]:
         return []
     return ["<p class='note'>n/a: the slice's examples are all of one class, so AUC is "
             "undefined (TFMA reports 0 for it).</p>"]
+
+
+def history_section(history: list[dict], until: str = "this run") -> list[str]:
+    """The served model judged span by span (`inspection.served_history`) up to `until`:
+    the quality chart, or a sentence when `monitor` never judged it. The run report's
+    and the monitor report's."""
+    title = "<h2>The served model over time</h2>"
+    if not history:
+        return [title, "<p class='note' id='served-history'>No monitor results yet: "
+                "`python -m pipeline monitor` (or `replay`) judges the served model on each "
+                "new span, and this chart shows them.</p>"]
+    metric = inspection.timeline_metric(history)
+    return [title, f"<p class='note'>The served model's {_e(metric or 'quality')} on each "
+            "span `monitor` judged it on, before the pipeline acted on that span, up to "
+            f"{_e(until)}.</p>",
+            f"<div id='served-history'>{quality_chart(history, metric)}</div>"]
 
 
 def render(details: dict) -> str:
@@ -479,7 +567,8 @@ def render(details: dict) -> str:
     rows = ", ".join(f"{_e(split)} {count}" for split, count in details["rows"].items())
     key_numbers = [
         ("run", details["run_id"]), ("status", details["status"]),
-        ("span", details["span"]), ("rows", rows or "-"),
+        ("span", span_name(details["span"], {details["span"]: details["period"]})
+                 if details.get("period") else details["span"]), ("rows", rows or "-"),
         # The data gate's rows (anomalies and drift), as `runs` and the run summary
         # count them.
         ("anomalies", f"{inspection.format_value(details['anomalies'])} "
@@ -510,6 +599,7 @@ def render(details: dict) -> str:
         _table(details["metrics"], metric_columns, "metrics", undefined="n/a"),
         *_one_class_note(details["metrics"]),
         *slice_charts(details["metrics"], thresholds=details.get("thresholds")),
+        *history_section(details.get("served_history") or []),
     ]
     if details["servable_check"]:
         check = details["servable_check"]

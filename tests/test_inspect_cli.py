@@ -3,6 +3,8 @@ output directory of test_inspection: what each command prints, as text and JSON,
 the one-sentence refusals with exit code 2."""
 
 import argparse
+import csv
+import datetime
 import io
 import json
 import shutil
@@ -12,7 +14,13 @@ import pytest
 
 from pipeline import inspect_cli
 from pipeline.exit_codes import EXIT_OK, EXIT_USAGE
-from tests.test_inspection import RUN_ID, VERSION, recorded_store  # noqa: F401 - a fixture
+from tests.conftest import cli_in_process
+from tests.test_inspection import (  # noqa: F401 - a fixture
+    RUN_ID,
+    VERSION,
+    record_run,
+    recorded_store,
+)
 
 
 def _inspect(output_dir, *words: str) -> tuple[int, str, str]:
@@ -57,7 +65,7 @@ def test_show_prints_the_run_its_metrics_and_its_verdicts(recorded_store):  # no
 def test_anomalies_says_there_are_none_and_why_drift_was_not_checked(recorded_store):  # noqa: F811
     code, out, _ = _inspect(recorded_store, "anomalies")
     assert code == EXIT_OK
-    assert out.splitlines() == [f"run {RUN_ID} (span 1)",
+    assert out.splitlines() == [f"run {RUN_ID} (span-1)",
                                 "no anomalies against the curated schema",
                                 "drift: not checked (no previous span)"]
     code, out, _ = _inspect(recorded_store, "anomalies", "--json")
@@ -114,3 +122,63 @@ def test_a_deleted_artifact_file_is_one_sentence_and_exit_2(recorded_store, tmp_
     assert code == EXIT_USAGE
     assert err.startswith("error: cannot read the run's artifacts: ")
     assert "verdict.json is missing" in err and len(err.strip().splitlines()) == 1
+
+
+QUARTER_SPAN = 6
+
+
+@pytest.fixture(scope="module")
+def by_quarter(tmp_path_factory):
+    """A run recorded on one span of the taxi data as `prepare-data --by quarter` cut
+    it, and the quarter that span's trips truly fall in, from the rows themselves: the
+    year of their timestamps and the quarter of the CSV's own trip_start_month."""
+    root = tmp_path_factory.mktemp("by-quarter")
+    data_dir = root / "taxi-by-quarter"
+    done = cli_in_process("prepare-data", "--by", "quarter", "--data-dir", str(data_dir))
+    assert done.returncode == 0, done.stderr
+    with (data_dir / f"span-{QUARTER_SPAN}" / "data.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    years = {datetime.datetime.fromtimestamp(int(row["trip_start_timestamp"]),
+                                             datetime.UTC).year for row in rows}
+    quarters = {(int(row["trip_start_month"]) + 2) // 3 for row in rows}
+    assert len(rows) > 100 and len(years) == len(quarters) == 1, (years, quarters)
+    quarter = f"{years.pop()}-Q{quarters.pop()}"
+    return record_run(root / "out", input_base=data_dir, span=QUARTER_SPAN), quarter
+
+
+def test_runs_and_show_name_the_quarter_of_the_span(by_quarter):
+    out_dir, quarter = by_quarter
+    code, out, _ = _inspect(out_dir, "runs")
+    assert code == EXIT_OK
+    header, row = out.splitlines()
+    assert "period" in header.split()
+    #               status   span                 period
+    assert row.split()[3:6] == ["pushed", str(QUARTER_SPAN), quarter]
+    code, out, _ = _inspect(out_dir, "runs", "--json")
+    [run] = json.loads(out)
+    assert (run["span"], run["period"]) == (QUARTER_SPAN, quarter)
+    code, out, _ = _inspect(out_dir, "show", "--json")
+    assert json.loads(out)["period"] == quarter
+    code, out, _ = _inspect(out_dir, "anomalies")
+    assert out.splitlines()[0] == f"run {RUN_ID} (span-{QUARTER_SPAN} ({quarter}))"
+
+
+def test_lineage_names_the_quarter_of_the_training_span(by_quarter):
+    out_dir, quarter = by_quarter
+    code, out, _ = _inspect(out_dir, "lineage", "latest")
+    assert code == EXIT_OK
+    assert out.startswith(f"version {VERSION} was trained on span-{QUARTER_SPAN} "
+                          f"({quarter})\n")
+    assert f"-> Examples span-{QUARTER_SPAN} ({quarter}): " in out
+    code, out, _ = _inspect(out_dir, "lineage", "latest", "--json")
+    found = json.loads(out)
+    assert (found["spans"], found["periods"]) == ([QUARTER_SPAN], {str(QUARTER_SPAN): quarter})
+
+
+def test_without_recorded_periods_spans_are_named_by_number(recorded_store):  # noqa: F811
+    code, out, _ = _inspect(recorded_store, "runs")
+    assert "period" not in out.splitlines()[0].split()
+    code, out, _ = _inspect(recorded_store, "lineage", "latest", "--json")
+    assert json.loads(out)["periods"] == {}
+    code, out, _ = _inspect(recorded_store, "runs", "--json")
+    assert json.loads(out)[0]["period"] is None

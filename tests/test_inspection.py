@@ -165,11 +165,16 @@ class _Recorder:
         config.sqlite.connection_mode = mlmd.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
         self.store = metadata_store.MetadataStore(config)
         self.root = output_dir / "tfx"
-        run_type = self.store.put_context_type(mlmd.ContextType(name="pipeline_run"))
+        self.run_type = self.store.put_context_type(mlmd.ContextType(name="pipeline_run"))
         self.node_type = self.store.put_context_type(mlmd.ContextType(name="node"))
         self.execution_type = self.store.put_execution_type(mlmd.ExecutionType(name="comp"))
-        [run_id] = self.store.put_contexts([mlmd.Context(type_id=run_type, name=RUN_ID)])
-        self.run = self.store.get_contexts_by_id([run_id])[0]
+        self.start_run(RUN_ID)
+
+    def start_run(self, run_id: str) -> None:
+        """The executions recorded from now on belong to a new run."""
+        [context_id] = self.store.put_contexts([mlmd.Context(type_id=self.run_type,
+                                                             name=run_id)])
+        self.run = self.store.get_contexts_by_id([context_id])[0]
 
     def artifact(self, type_name: str, path: str, **custom) -> mlmd.Artifact:
         type_id = self.store.put_artifact_type(mlmd.ArtifactType(name=type_name))
@@ -182,31 +187,40 @@ class _Recorder:
         return artifact
 
     def execution(self, node: str, inputs=(), outputs=(), **custom) -> list[mlmd.Artifact]:
-        [node_id] = self.store.put_contexts(
-            [mlmd.Context(type_id=self.node_type, name=f"taxi.{node}")])
-        node_context = self.store.get_contexts_by_id([node_id])[0]
+        # One node context per component, shared by its executions in every run.
+        node_context = self.store.get_context_by_type_and_name("node", f"taxi.{node}")
+        if node_context is None:
+            [node_id] = self.store.put_contexts(
+                [mlmd.Context(type_id=self.node_type, name=f"taxi.{node}")])
+            node_context = self.store.get_contexts_by_id([node_id])[0]
         execution = mlmd.Execution(type_id=self.execution_type,
                                    last_known_state=mlmd.Execution.COMPLETE)
         for key, value in custom.items():
             execution.custom_properties[key].string_value = value
-        pairs = [(artifact, mlmd.Event(type=mlmd.Event.INPUT)) for artifact in inputs]
+        pairs = []
+        for artifact in inputs:
+            # Keyed as TFX keys a component's inputs (the Trainer's Examples: `examples`).
+            event = mlmd.Event(type=mlmd.Event.INPUT)
+            event.path.steps.add().key = self.store.get_artifact_types_by_id(
+                [artifact.type_id])[0].name.lower()
+            pairs.append((artifact, event))
         pairs += [(artifact, mlmd.Event(type=mlmd.Event.OUTPUT)) for artifact in outputs]
         _, artifact_ids, _ = self.store.put_execution(execution, pairs,
                                                       [self.run, node_context])
         return self.store.get_artifacts_by_id(artifact_ids[len(inputs):])
 
 
-@pytest.fixture(scope="module")
-def recorded_store(tmp_path_factory):
-    """An output directory with one recorded run: data, statistics of `SPLITS`, no
-    anomalies, a passed gate, a blessed model with metrics, a pushed version."""
+def record_run(out, input_base=None, span: int = 1):
+    """Records one run into a new output directory `out`: span `span` of the data
+    folder `input_base` (default: `out/data`), statistics of `SPLITS`, no anomalies, a
+    passed gate, a blessed model with metrics, a pushed version. Returns `out`."""
     from pipeline.gate_rules import DATA_VERDICT_TYPE, VERDICT_FILE
 
-    out = tmp_path_factory.mktemp("recorded")
+    out.mkdir(parents=True, exist_ok=True)
     record = _Recorder(out)
     [examples] = record.execution(
-        "CsvExampleGen", outputs=[record.artifact("Examples", "examples/1", span=1)],
-        input_base=str(out / "data"))
+        "CsvExampleGen", outputs=[record.artifact("Examples", "examples/1", span=span)],
+        input_base=str(input_base or out / "data"))
     statistics = record.artifact("ExampleStatistics", "statistics/2",
                                  split_names=json.dumps(list(SPLITS)))
     for split, text in SPLITS.items():
@@ -248,6 +262,12 @@ def recorded_store(tmp_path_factory):
         "PushedModel", "pushed/7", pushed=1, pushed_version=str(VERSION),
         pushed_destination=str(out / "serving" / "big_tipper" / str(VERSION)))])
     return out
+
+
+@pytest.fixture(scope="module")
+def recorded_store(tmp_path_factory):
+    """An output directory with one recorded run (`record_run`)."""
+    return record_run(tmp_path_factory.mktemp("recorded"))
 
 
 RUN_KEYS = ("run_id", "status", "span", "anomalies", "blessed", "pushed_version")

@@ -244,6 +244,25 @@ def test_report_of_a_labelled_result():
     unlabelled = monitor_report.render(_result("monitor-x", 3, 7, "healthy"))
     assert "<p class='note' id='not-measured'>performance not measured: x</p>" in unlabelled
     assert "<span class='ok'>healthy</span>" in unlabelled
+    assert "The served model over time" not in page
+
+
+def test_report_charts_the_history_with_this_result_last():
+    from pipeline import inspection, monitor_report
+
+    earlier = {**_result("monitor-a", 2, 5, "decayed"), "period": "2014",
+               "metrics": {"auc": 0.8}}
+    result = {**_result("monitor-b", 3, 7, "healthy"), "metrics": {"auc": 0.9}}
+    history = [inspection.history_row(earlier, {
+        "data_passed": True, "blessed": True, "pushed_new": True, "served_version": 7,
+        "run_id": "r"}), inspection.history_row(result)]
+    assert [(row["action"], row["served_version"]) for row in history] == [
+        (inspection.TRAINED_PUSHED, 7), (inspection.KEPT, 7)]
+    page = monitor_report.render(result, history)
+    section = page[page.index("<h2>The served model over time</h2>"):]
+    assert "up to this result" in section
+    assert section.count("class='served'") == 2 and section.count("class='retrain'") == 1
+    assert "2015: auc 0.9000 (version 7, healthy)" in section
 
 
 SERVING = {"log_dir": "/logs", "requests": 4, "instances": 1200,

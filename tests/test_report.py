@@ -54,3 +54,9 @@ def test_slice_chart_orders_numeric_values_numerically():
 def test_report_path_is_safe_for_any_run_id(tmp_path):
     path = report.path_for(tmp_path, "2026-11-26T10:00:00.000001")
     assert path == tmp_path / "reports" / "2026-11-26T10-00-00.000001" / "report.html"
+
+
+def test_the_span_is_named_with_its_period_when_one_is_recorded():
+    assert "<td id='span'>3</td>" in report.render(DETAILS)
+    assert "<td id='span'>span-3 (2014-Q2)</td>" in report.render(
+        {**DETAILS, "period": "2014-Q2"})

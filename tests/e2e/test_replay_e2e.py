@@ -67,3 +67,26 @@ def test_replay_writes_its_page_and_records_the_monitors(replayed):
     listed = json.loads(runs.stdout)
     assert sorted(row["run_id"] for row in listed if row["run_id"].startswith(
         "monitor-")) == sorted(row["monitor"] for row in replayed["timeline"][1:])
+
+
+def test_run_and_monitor_reports_chart_the_history_ml_metadata_records(replayed):
+    """The run reports and the monitor pages draw the served model's quality span by
+    span from ML Metadata, each up to itself: the first run before any monitor result;
+    the second after the decayed span 2, which it retrained on; span 3's monitor page
+    with both results and that retrain."""
+    from pipeline import report
+
+    out, timeline = Path(replayed["output_dir"]), replayed["timeline"]
+
+    def history(page: str) -> str:
+        return page[page.index("<h2>The served model over time</h2>"):]
+
+    first = history(report.path_for(out, timeline[0]["run_id"]).read_text())
+    assert "No monitor results yet" in first and "class='served'" not in first
+    second = history(report.path_for(out, timeline[1]["run_id"]).read_text())
+    assert second.count("class='served'") == 1 and second.count("class='retrain'") == 1
+    assert f">v{timeline[1]['served_version']}</text>" in second
+    assert f"auc {timeline[1]['metrics']['auc']:.4f} (version {timeline[0]['served_version']}" \
+        ", decayed)" in second
+    last = history((out / "monitor" / timeline[2]["monitor"] / "report.html").read_text())
+    assert last.count("class='served'") == 2 and last.count("class='retrain'") == 1
