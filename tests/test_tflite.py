@@ -107,3 +107,26 @@ def test_an_unconvertible_model_gets_a_reason_naming_the_op(models):
     assert "\n" not in report["reason"]
     # TF Serving still serves it: the servable check of the same model passes.
     assert serving.unservable_ops(models["unconvertible"]) == []
+
+
+def test_the_run_summary_says_where_the_tflite_model_is_or_why_there_is_none():
+    import io
+
+    from pipeline.summary import print_summary
+    from tests.test_summary import SUMMARY
+
+    def printed(report):
+        out = io.StringIO()
+        check = {"problems": [], "warmup_requests": 4, "max_difference": 1e-8,
+                 "tflite": report}
+        print_summary({**SUMMARY, "servable_check": check}, out)
+        return [line for line in out.getvalue().splitlines() if line.startswith("tflite:")]
+
+    assert printed({"written": False, "reason": "the model needs TensorFlow ops TFLite's "
+                    "builtins lack (UpperBound)"}) == [
+        "tflite:     none written: the model needs TensorFlow ops TFLite's builtins lack "
+        "(UpperBound)"]
+    [line] = printed({"written": True, "path": "assets.extra/model.tflite", "bytes": 3140,
+                      "examples": 16, "max_difference": 6e-8, "seconds": 1.2})
+    assert line.startswith("tflite:     assets.extra/model.tflite (3 KiB, builtin ops only")
+    assert "16 examples" in line
