@@ -130,3 +130,34 @@ def test_the_run_summary_says_where_the_tflite_model_is_or_why_there_is_none():
                       "examples": 16, "max_difference": 6e-8, "seconds": 1.2})
     assert line.startswith("tflite:     assets.extra/model.tflite (3 KiB, builtin ops only")
     assert "16 examples" in line
+
+
+def test_predict_tflite_answers_like_predict_and_refuses_a_version_without_one(tmp_path):
+    import json
+
+    from tests.test_predict import SHOP_HEADER, SHOP_INPUTS, SHOP_SCHEMA, _dataset, _predict
+
+    _, output_dir = _dataset(tmp_path, "shop", SHOP_HEADER, SHOP_SCHEMA, "churned",
+                             SHOP_INPUTS)
+    rows = tmp_path / "rows.csv"
+    rows.write_text(f"{SHOP_HEADER}\n2.0,1,Île,\n,,,\n-1.5,0,x,\n", encoding="utf-8")
+    version_dir = output_dir / "serving" / "churned" / "1"
+    code, _, err = _predict(rows, "--output-dir", output_dir, "--tflite")
+    assert code == 2
+    assert err.splitlines() == [
+        f"error: version 1 has no TFLite model ({tflite.TFLITE_FILE}): the run that pushed "
+        "it says why in its summary (`show`), or it was pushed before TFLite export"]
+    (version_dir / tflite.TFLITE_FILE).parent.mkdir(parents=True, exist_ok=True)
+    (version_dir / tflite.TFLITE_FILE).write_bytes(tflite.convert(version_dir))
+    code, saved_model_out, _ = _predict(rows, "--output-dir", output_dir)
+    assert code == 0
+    code, tflite_out, err = _predict(rows, "--output-dir", output_dir, "--tflite")
+    assert code == 0, err
+    expected = json.loads(saved_model_out)["predictions"]
+    assert np.allclose(json.loads(tflite_out)["predictions"], expected, atol=1e-6)
+    assert len({round(row[0], 4) for row in expected}) == 3
+    # A request TF Serving would refuse is refused the same way.
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"instances": [{"sepal_length_cm": "tall"}]}))
+    code, out, err = _predict(bad, "--output-dir", output_dir, "--tflite")
+    assert code == 2 and out == "" and err.startswith("error: ")
