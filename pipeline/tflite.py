@@ -122,12 +122,14 @@ def differences(runner, saved_model, inputs: dict[str, str],
     worst, excess = 0.0, -float("inf")
     for batch in [*([instance] for instance in instances), instances]:
         arrays, _ = serving.request_arrays({"instances": batch}, inputs)
-        expected = np.concatenate([value.numpy().reshape(-1) for value in
-                                   saved_model.signatures[JSON_SIGNATURE](**{
-                                       name: tf.constant(array)
-                                       for name, array in arrays.items()}).values()])
-        got = np.concatenate([np.asarray(value).reshape(-1)
-                              for value in run(runner, arrays).values()])
+        saved = saved_model.signatures[JSON_SIGNATURE](
+            **{name: tf.constant(array) for name, array in arrays.items()})
+        lite = run(runner, arrays)
+        if sorted(saved) != sorted(lite):
+            return float("inf"), float("inf")
+        # Outputs by name: the two dicts need not list them in the same order.
+        expected = np.concatenate([saved[name].numpy().reshape(-1) for name in sorted(saved)])
+        got = np.concatenate([np.asarray(lite[name]).reshape(-1) for name in sorted(lite)])
         if got.shape != expected.shape:
             return float("inf"), float("inf")
         difference = np.abs(got.astype(np.float64) - expected)
