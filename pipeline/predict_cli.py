@@ -25,6 +25,10 @@ def add_parser(commands) -> None:
                          help="the version to use (default: the one TF Serving serves: "
                          "the newest, unless `rollback` pinned one)")
     predict.add_argument("--output-dir", help="the runs to read (default: outputs)")
+    predict.add_argument("--tflite", action="store_true",
+                         help="score with the version's TFLite model "
+                         "(assets.extra/model.tflite) through tf.lite.Interpreter instead "
+                         "of the SavedModel TF Serving loads")
     predict.add_argument("--log-dir", type=Path, metavar="DIR",
                          help="also append the request and its response to DIR as a "
                          "PredictionLog TFRecord file (a refused request is not logged)")
@@ -103,6 +107,24 @@ def _request(path: Path, version_dir: Path, inputs: dict[str, str],
     return predict_guard.strict_body(body, inputs, ranks, columns), renamed
 
 
+class NoTFLiteModel(OSError):
+    """The version has no TFLite model; the message says so in one sentence."""
+
+
+def _tflite_answer(version_dir: Path, inputs: dict, body: dict, columns: dict) -> dict:
+    """`predict --tflite`: the answer of the version's TFLite model (pipeline.tflite),
+    in TF Serving's REST format like the SavedModel's."""
+    from pipeline import tflite
+
+    path = version_dir / tflite.TFLITE_FILE
+    if not path.is_file():
+        raise NoTFLiteModel(
+            f"version {version_dir.name} has no TFLite model ({tflite.TFLITE_FILE}): the "
+            "run that pushed it says why in its summary (`show`), or it was pushed "
+            "before TFLite export")
+    return tflite.predict_json(tflite.load(path), inputs, body, columns)
+
+
 def main(args, out, err) -> int:
     """Prints what TF Serving's REST `:predict` would answer, as JSON, and on stderr
     what its numbers are."""
@@ -153,14 +175,20 @@ def main(args, out, err) -> int:
     try:
         inputs = serving.signature_inputs(version_dir, serving.JSON_SIGNATURE)
         body, renamed = _request(args.file, version_dir, inputs, columns)
-        import tensorflow as tf
+        if args.tflite:
+            answer = _tflite_answer(version_dir, inputs, body, columns)
+        else:
+            import tensorflow as tf
 
-        model = tf.saved_model.load(str(version_dir), tags=["serve"])
-        answer = serving.predict_json(model, inputs, body, columns)
+            model = tf.saved_model.load(str(version_dir), tags=["serve"])
+            answer = serving.predict_json(model, inputs, body, columns)
         if args.log_dir:
             from pipeline import serving_logs
 
             serving_logs.append(args.log_dir.expanduser(), version_dir, body, answer)
+    except NoTFLiteModel as error:
+        print(f"error: {error}", file=err)
+        return EXIT_USAGE
     except OSError as error:
         print(f"error: {error.strerror}: {error.filename}", file=err)
         return EXIT_USAGE

@@ -4,14 +4,16 @@ TFX's Pusher copies the model file by file into `<base>/<version>/`, so a model 
 polling the folder can load a half-copied version, and nothing checks that the copy
 serves. This component keeps Pusher's inputs, blessing checks and PushedModel output,
 adds the eval examples its warm-up requests are made of, and publishes through
-`pipeline.serving.publish`: stage, write warm-up requests, check in a fresh process,
-rename. It also writes TF Serving's `models.config` next to the serving folder, keeping
-the version policy a `rollback` set.
+`pipeline.serving.publish`: stage, write warm-up requests and the checked TFLite copy
+(`pipeline.tflite`; a mismatch publishes nothing), check in a fresh process, rename.
+It also writes TF Serving's `models.config` next to the serving folder, keeping the
+version policy a `rollback` set.
 """
 
 import json
 from pathlib import Path
 
+from absl import logging
 from tfx.components.pusher import executor as pusher_executor
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.proto import pusher_pb2
@@ -20,7 +22,7 @@ from tfx.types.channel import Channel
 from tfx.types.component_spec import ChannelParameter
 from tfx.utils import io_utils, proto_utils
 
-from pipeline import serving
+from pipeline import serving, tflite
 
 EXAMPLES_KEY = "examples"
 # The split the warm-up requests and the check's sample are taken from.
@@ -52,6 +54,16 @@ def sample_examples(examples, split: str, count: int,
     return sample
 
 
+def export_tflite(model_dir: Path, sample: list[bytes]) -> tuple[bytes | None, dict]:
+    """`tflite.export`, with the one-line warning a model without a TFLite copy gets
+    in the run's log (the summary says it too)."""
+    model, report = tflite.export(model_dir, sample)
+    if model is None:
+        logging.warning("no TFLite model for this version (TF Serving gets it all the "
+                        "same): %s", report["reason"])
+    return model, report
+
+
 class Executor(pusher_executor.Executor):
     def Do(self, input_dict, output_dict, exec_properties) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
@@ -70,8 +82,13 @@ class Executor(pusher_executor.Executor):
         sample = sample_examples(
             artifact_utils.get_single_instance(input_dict[EXAMPLES_KEY]),
             SAMPLE_SPLIT, serving.SAMPLE_SIZE, config.get("hidden_columns", []))
+        model_dir = Path(self.GetModelPath(input_dict))
+        tflite_model, tflite_report = export_tflite(model_dir, sample)
         version, report = serving.publish(
-            Path(self.GetModelPath(input_dict)), model_serving_dir, model_name, sample)
+            model_dir, model_serving_dir, model_name, sample,
+            {tflite.TFLITE_FILE: tflite_model} if tflite_model else None)
+        # The run summary reads the TFLite outcome from the check's report.
+        report["tflite"] = tflite_report
         version_dir = model_serving_dir / str(version)
         # Keeps the entry's version policy: a version pinned by `rollback` stays served
         # until `rollback --to latest` (the run summary says so).

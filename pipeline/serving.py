@@ -485,9 +485,11 @@ def run_check(version_dir: Path, reference_dir: Path) -> dict:
 
 
 def publish(model_dir: Path, model_serving_dir: Path, model_name: str,
-            sample: list[bytes]) -> tuple[int, dict]:
-    """Copies a SavedModel into `<model_serving_dir>/<version>/` with warm-up requests,
-    checks it in a fresh process, and only then makes it visible with one rename.
+            sample: list[bytes], extra_files: dict[Path, bytes] | None = None
+            ) -> tuple[int, dict]:
+    """Copies a SavedModel into `<model_serving_dir>/<version>/` with warm-up requests
+    (and `extra_files`, by path inside the version), checks it in a fresh process, and
+    only then makes it visible with one rename.
 
     Raises ServingCheckFailed (nothing published) when the check finds a problem.
     """
@@ -506,6 +508,9 @@ def publish(model_dir: Path, model_serving_dir: Path, model_name: str,
     try:
         shutil.copytree(model_dir, staging, dirs_exist_ok=True)
         write_warmup(staging, warmup_logs(sample, staging, model_name))
+        for relative, content in (extra_files or {}).items():
+            (staging / relative).parent.mkdir(parents=True, exist_ok=True)
+            safe_files.write_bytes(staging / relative, content)
         report = run_check(staging, model_dir)
         if report["problems"]:
             raise ServingCheckFailed(

@@ -107,6 +107,10 @@ def print_summary(summary: dict, out, spans: bool = True, cfg=None) -> None:
     if check:
         print(f"servable:   yes ({check['warmup_requests']} warm-up and 2 REST requests; "
               f"scores within {check['max_difference']:.1g} of the evaluated model)", file=out)
+        if check.get("tflite"):
+            from pipeline.tflite import summary_line
+
+            print(f"tflite:     {summary_line(check['tflite'])}", file=out)
     print(f"report:     {summary['report']}", file=out)
     print(f"log:        {summary['log']}", file=out)
 

@@ -6,6 +6,7 @@ records what the serving folder shows at that moment and then runs the same chec
 in-process (`serving.check_servable`), so these tests need no TensorFlow start-up."""
 
 import json
+from pathlib import Path
 
 import pytest
 import tensorflow as tf
@@ -13,8 +14,9 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import proto_utils
 
-from pipeline import pusher, serving
+from pipeline import pusher, serving, tflite
 from tests.test_serving import SAMPLE, _save_model
+from tests.test_tflite import save_unconvertible
 
 MODEL_NAME = "m"
 HIDDEN = "answer"
@@ -42,10 +44,18 @@ def saved_model(tmp_path_factory):
     return uri
 
 
+@pytest.fixture(scope="module")
+def unconvertible_model(tmp_path_factory):
+    """A servable SavedModel TFLite's builtins cannot express (tests/test_tflite.py)."""
+    uri = tmp_path_factory.mktemp("trainer-regex") / "model"
+    save_unconvertible(uri / "Format-Serving")
+    return uri
+
+
 @pytest.fixture
 def push(tmp_path, saved_model):
-    """Runs the executor on a model with the given blessing; returns (pushed artifact,
-    serving folder)."""
+    """Runs the executor on a model (`saved_model` unless `model_uri` says otherwise)
+    with the given blessing; returns (pushed artifact, serving folder)."""
     examples = standard_artifacts.Examples()
     examples.uri = str(tmp_path / "examples")
     examples.split_names = artifact_utils.encode_split_names(["train", "eval"])
@@ -62,7 +72,8 @@ def push(tmp_path, saved_model):
                                      "code_fingerprint": "test"}),
     }
 
-    def run(blessed: int):
+    def run(blessed: int, model_uri=None):
+        model.uri = str(model_uri or saved_model)
         blessing = standard_artifacts.ModelBlessing()
         blessing.uri = str(tmp_path / "blessing")
         blessing.set_int_custom_property("blessed", blessed)
@@ -93,6 +104,7 @@ class _CheckHook:
             "checked": version_dir.name,
             "complete": (version_dir / "saved_model.pb").is_file()
             and (version_dir / serving.WARMUP_FILE).is_file(),
+            "tflite": (version_dir / tflite.TFLITE_FILE).is_file(),
         })
         if self.result is not None:
             return self.result
@@ -166,5 +178,50 @@ def test_a_failed_check_leaves_no_version_and_no_partial_folder(push, check):
         run(blessed=1)
     [call] = check.calls
     assert call["versions"] == []
+    assert serving.versions(serving_dir) == [] and _entries(serving_dir) == []
+    assert not serving.models_config_path(serving_dir).exists()
+
+
+def test_the_checked_tflite_model_is_staged_and_published_with_the_version(push, check):
+    run, serving_dir = push
+    pushed = run(blessed=1)
+    [call] = check.calls
+    # In the staging folder before the rename, like the rest of the version.
+    assert call["tflite"] and call["versions"] == []
+    [version] = serving.versions(serving_dir)
+    path = serving_dir / str(version) / tflite.TFLITE_FILE
+    report = json.loads(pushed.get_string_custom_property("servable_check"))["tflite"]
+    assert report["written"] and report["bytes"] == path.stat().st_size
+    assert report["examples"] == len(SAMPLE)
+    # Not where a TF Serving started with --prefer_tflite_model would load it instead.
+    assert not (serving_dir / str(version) / "model.tflite").exists()
+    # Pusher's archive copy has it too.
+    assert (Path(pushed.uri) / tflite.TFLITE_FILE).is_file()
+
+
+def test_an_unconvertible_model_is_published_without_tflite_and_says_why(
+        push, check, unconvertible_model, caplog):
+    run, serving_dir = push
+    pushed = run(blessed=1, model_uri=unconvertible_model)
+    [version] = serving.versions(serving_dir)
+    assert not (serving_dir / str(version) / tflite.TFLITE_FILE).exists()
+    assert (serving_dir / str(version) / "saved_model.pb").is_file()
+    report = json.loads(pushed.get_string_custom_property("servable_check"))
+    assert report["problems"] == []
+    assert report["tflite"]["written"] is False
+    assert "RegexFullMatch" in report["tflite"]["reason"]
+    [warning] = [record.getMessage() for record in caplog.records
+                 if record.levelname == "WARNING" and "TFLite" in record.getMessage()]
+    assert "\n" not in warning and "RegexFullMatch" in warning
+
+
+def test_a_tflite_model_that_scores_differently_publishes_nothing(push, check, monkeypatch,
+                                                                  tmp_path):
+    skewed = tflite.convert(_save_model(tmp_path / "skewed", offset=0.25))
+    monkeypatch.setattr(tflite, "convert", lambda saved_model_dir: skewed)
+    run, serving_dir = push
+    with pytest.raises(serving.ServingCheckFailed, match="TFLite model's scores differ"):
+        run(blessed=1)
+    assert check.calls == []
     assert serving.versions(serving_dir) == [] and _entries(serving_dir) == []
     assert not serving.models_config_path(serving_dir).exists()

@@ -1,0 +1,163 @@
+"""pipeline.tflite on tiny hand-made SavedModels: conversion of the raw-feature
+signature, the score check against the SavedModel (and its refusal of a perturbed
+TFLite model), the unconvertible path, and scoring a REST body with the TFLite model."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pipeline import serving, tflite
+from tests.test_serving import INPUTS, SAMPLE, _save_model
+
+
+def save_unconvertible(path):
+    """A SavedModel TF Serving serves but TFLite's builtins cannot express: its score
+    uses a regular expression (tf.strings.regex_full_match, a TF-only op); both
+    serving signatures score alike, so the servable check passes."""
+
+    def score(x, s):
+        match = tf.cast(tf.strings.regex_full_match(s, "a+"), tf.float32)
+        return tf.reshape(tf.sigmoid(x + match), [-1, 1])
+
+    class Scorer(tf.Module):
+        @tf.function(input_signature=[{name: tf.TensorSpec([None], dtype, name=name)
+                                       for name, dtype in INPUTS.items()}])
+        def serve_json(self, features):
+            x = tf.where(tf.math.is_nan(features["x"]), 0.0, features["x"])
+            return {"probability": score(x, features["s"])}
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+        def serve_examples(self, serialized):
+            parsed = tf.io.parse_example(serialized, {
+                "x": tf.io.FixedLenFeature([], tf.float32, default_value=0.0),
+                "s": tf.io.FixedLenFeature([], tf.string, default_value=""),
+            })
+            return {"probability": score(parsed["x"], parsed["s"])}
+
+    module = Scorer()
+    tf.saved_model.save(module, str(path), signatures={
+        "serving_default": module.serve_json, "from_examples": module.serve_examples})
+    return path
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tflite-models")
+    return {"good": _save_model(root / "good"),
+            # Same inputs, every score 0.25 higher: a TFLite model that drifted.
+            "skewed": _save_model(root / "skewed", offset=0.25),
+            "unconvertible": save_unconvertible(root / "unconvertible")}
+
+
+def test_a_convertible_model_is_exported_with_builtin_ops_and_matching_scores(models):
+    model, report = tflite.export(models["good"], SAMPLE)
+    assert model is not None and report["written"]
+    assert report["ops"] == "TFLITE_BUILTINS" and report["bytes"] == len(model)
+    assert report["examples"] == len(SAMPLE)
+    assert report["max_difference"] <= tflite.ABSOLUTE_TOLERANCE
+    # The TFLite model takes the raw, JSON-marked inputs of serving_default.
+    runner = tflite.load(model)
+    assert set(runner.get_input_details()) == set(INPUTS)
+
+
+def test_tflite_answers_a_rest_body_as_the_saved_model_does(models):
+    model, _ = tflite.export(models["good"], SAMPLE)
+    body = {"instances": serving.json_instances(SAMPLE, INPUTS)}
+    saved_model = tf.saved_model.load(str(models["good"]))
+    expected = serving.predict_json(saved_model, INPUTS, body)["predictions"]
+    answer = tflite.predict_json(tflite.load(model), INPUTS, body)["predictions"]
+    assert np.allclose(answer, expected, atol=1e-6)
+    # Not a constant answer: the three examples score differently.
+    assert len({round(row[0], 4) for row in answer}) == 3
+    columnar = {"inputs": {name: [row[name] for row in body["instances"]] for name in INPUTS}}
+    assert np.allclose(tflite.predict_json(tflite.load(model), INPUTS, columnar)["outputs"],
+                       expected, atol=1e-6)
+
+
+def test_a_tflite_model_that_scores_differently_is_refused(models, monkeypatch):
+    skewed = tflite.convert(models["skewed"])
+    monkeypatch.setattr(tflite, "convert", lambda saved_model_dir: skewed)
+    with pytest.raises(serving.ServingCheckFailed, match=r"differ .* by up to 0\.25"):
+        tflite.export(models["good"], SAMPLE)
+
+
+def test_a_difference_within_the_tolerance_passes_and_beyond_it_fails(models):
+    saved_model = tf.saved_model.load(str(models["good"]))
+    runner = tflite.load(tflite.convert(models["good"]))
+    worst, excess = tflite.differences(runner, saved_model, INPUTS, SAMPLE)
+    assert worst < 1e-5 and excess < 0
+    skewed = tflite.load(tflite.convert(_save_model_offset(models, 5e-5)))
+    worst, excess = tflite.differences(skewed, saved_model, INPUTS, SAMPLE)
+    assert worst == pytest.approx(5e-5, rel=0.05) and excess < 0
+    skewed = tflite.load(tflite.convert(_save_model_offset(models, 1e-3)))
+    worst, excess = tflite.differences(skewed, saved_model, INPUTS, SAMPLE)
+    assert worst == pytest.approx(1e-3, rel=0.05) and excess > 0
+
+
+def _save_model_offset(models, offset: float):
+    path = models["good"].parent / f"offset-{offset:g}"
+    return path if path.exists() else _save_model(path, offset=offset)
+
+
+def test_an_unconvertible_model_gets_a_reason_naming_the_op(models):
+    model, report = tflite.export(models["unconvertible"], SAMPLE)
+    assert model is None
+    assert report == {"written": False, "reason": report["reason"]}
+    assert "RegexFullMatch" in report["reason"]
+    assert "\n" not in report["reason"]
+    # TF Serving still serves it: the servable check of the same model passes.
+    assert serving.unservable_ops(models["unconvertible"]) == []
+
+
+def test_the_run_summary_says_where_the_tflite_model_is_or_why_there_is_none():
+    import io
+
+    from pipeline.summary import print_summary
+    from tests.test_summary import SUMMARY
+
+    def printed(report):
+        out = io.StringIO()
+        check = {"problems": [], "warmup_requests": 4, "max_difference": 1e-8,
+                 "tflite": report}
+        print_summary({**SUMMARY, "servable_check": check}, out)
+        return [line for line in out.getvalue().splitlines() if line.startswith("tflite:")]
+
+    assert printed({"written": False, "reason": "the model needs TensorFlow ops TFLite's "
+                    "builtins lack (UpperBound)"}) == [
+        "tflite:     none written: the model needs TensorFlow ops TFLite's builtins lack "
+        "(UpperBound)"]
+    [line] = printed({"written": True, "path": "assets.extra/model.tflite", "bytes": 3140,
+                      "examples": 16, "max_difference": 6e-8, "seconds": 1.2})
+    assert line.startswith("tflite:     assets.extra/model.tflite (3 KiB, builtin ops only")
+    assert "16 examples" in line
+
+
+def test_predict_tflite_answers_like_predict_and_refuses_a_version_without_one(tmp_path):
+    import json
+
+    from tests.test_predict import SHOP_HEADER, SHOP_INPUTS, SHOP_SCHEMA, _dataset, _predict
+
+    _, output_dir = _dataset(tmp_path, "shop", SHOP_HEADER, SHOP_SCHEMA, "churned",
+                             SHOP_INPUTS)
+    rows = tmp_path / "rows.csv"
+    rows.write_text(f"{SHOP_HEADER}\n2.0,1,Île,\n,,,\n-1.5,0,x,\n", encoding="utf-8")
+    version_dir = output_dir / "serving" / "churned" / "1"
+    code, _, err = _predict(rows, "--output-dir", output_dir, "--tflite")
+    assert code == 2
+    assert err.splitlines() == [
+        f"error: version 1 has no TFLite model ({tflite.TFLITE_FILE}): the run that pushed "
+        "it says why in its summary (`show`), or it was pushed before TFLite export"]
+    (version_dir / tflite.TFLITE_FILE).parent.mkdir(parents=True, exist_ok=True)
+    (version_dir / tflite.TFLITE_FILE).write_bytes(tflite.convert(version_dir))
+    code, saved_model_out, _ = _predict(rows, "--output-dir", output_dir)
+    assert code == 0
+    code, tflite_out, err = _predict(rows, "--output-dir", output_dir, "--tflite")
+    assert code == 0, err
+    expected = json.loads(saved_model_out)["predictions"]
+    assert np.allclose(json.loads(tflite_out)["predictions"], expected, atol=1e-6)
+    assert len({round(row[0], 4) for row in expected}) == 3
+    # A request TF Serving would refuse is refused the same way.
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"instances": [{"sepal_length_cm": "tall"}]}))
+    code, out, err = _predict(bad, "--output-dir", output_dir, "--tflite")
+    assert code == 2 and out == "" and err.startswith("error: ")
