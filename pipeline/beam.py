@@ -5,15 +5,22 @@ Transform, Evaluator) run, chosen with one name. Each profile turns into the
 - in-memory: DirectRunner in this process (default; fastest for small data): Beam's
   defaults, so TFX gets no arguments.
 - multi-processing: DirectRunner with `beam_workers` worker processes (0: one per core).
-- flink / spark: the portable runner, submitting to a Flink or Spark job server at
-  `job_endpoint`, with SDK workers of `beam_environment` type.
+- portable: Beam's PortableRunner, submitting to the job server at `job_endpoint` (Flink's,
+  Spark's, or Beam's own Python job service), with SDK workers of `beam_environment`
+  type. Flink and Spark take exactly the same arguments, so they are one profile.
 - dataflow: Google Cloud Dataflow in `dataflow_project` / `dataflow_region`, staging in
-  `temp_location`; workers install this project from its setup.py.
+  `temp_location`.
+
+The two remote profiles name this project's setup.py as the workers' dependency: it is
+what they need (the pipeline's and the model's code), and without a dependency flag TFX
+builds and stages an sdist of TFX itself before every Beam component.
 """
 
 from pipeline.config import REPO_ROOT, Config
 
-PROFILES = ("in-memory", "multi-processing", "flink", "spark", "dataflow")
+PROFILES = ("in-memory", "multi-processing", "portable", "dataflow")
+# Profile names of earlier versions, refused with the name to use instead.
+RENAMED = {"flink": "portable", "spark": "portable"}
 
 
 class ProfileError(ValueError):
@@ -35,15 +42,19 @@ def beam_pipeline_args(cfg: Config) -> list[str]:
         return ["--runner=DirectRunner", "--direct_running_mode=multi_processing",
                 f"--direct_num_workers={cfg.beam.workers}",
                 f"--setup_file={REPO_ROOT / 'setup.py'}"]
-    if profile in ("flink", "spark"):
+    if profile in RENAMED:
+        raise ProfileError(f"the {profile} profile is now part of the {RENAMED[profile]} "
+                           f"profile: use --beam {RENAMED[profile]} --job-endpoint HOST:PORT "
+                           f"with your {profile.capitalize()} job server's address")
+    if profile == "portable":
         if not cfg.beam.job_endpoint:
-            raise ProfileError(f"the {profile} profile needs a job endpoint (HOST:PORT of "
-                               f"the {profile.capitalize()} job server)")
+            raise ProfileError("the portable profile needs a job endpoint (HOST:PORT of the "
+                               "Flink, Spark or Beam job server)")
         args = ["--runner=PortableRunner", f"--job_endpoint={cfg.beam.job_endpoint}",
                 f"--environment_type={cfg.beam.environment}"]
         if cfg.beam.environment_config:
             args.append(f"--environment_config={cfg.beam.environment_config}")
-        return args
+        return [*args, f"--setup_file={REPO_ROOT / 'setup.py'}"]
     if profile == "dataflow":
         missing = [name for name, value in (("project", cfg.beam.dataflow_project),
                                             ("region", cfg.beam.dataflow_region),

@@ -12,12 +12,12 @@ pipeline/gate_rules.py.
 """
 
 import json
-import os
 
 # From their modules rather than tfx.v1, whose import pulls in google-cloud-aiplatform
 # (3 s of every run's start-up; see pipeline/definition.py).
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
+from tfx.dsl.io import fileio
 from tfx.types import artifact_utils
 from tfx.types.artifact import Artifact
 from tfx.types.standard_artifacts import ExampleAnomalies
@@ -45,6 +45,14 @@ def _drift_rows(anomalies) -> list[dict]:
         artifact_files.load_split_anomalies(anomalies.uri, sorted(pairs), pairs=True))
 
 
+def write_verdict(uri: str, result: dict) -> None:
+    """`verdict.json` in the artifact's folder, through TFX's filesystem layer: the
+    pipeline root may be a URI (gs://, file://) rather than a local folder."""
+    fileio.makedirs(uri)
+    with fileio.open(f"{uri.rstrip('/')}/{gate_rules.VERDICT_FILE}", "w") as handle:
+        handle.write(json.dumps(result, indent=2))
+
+
 @component
 def DataGate(  # noqa: N802 - TFX names components like classes
     anomalies: InputArtifact[ExampleAnomalies],
@@ -62,8 +70,5 @@ def DataGate(  # noqa: N802 - TFX names components like classes
     result = gate_rules.classify(
         _validation_rows(anomalies), json.loads(tolerated_anomalies),
         _drift_rows(drift) if drift is not None else [], bool(drift_blocks))
-    os.makedirs(verdict.uri, exist_ok=True)
-    with open(os.path.join(verdict.uri, gate_rules.VERDICT_FILE), "w",
-              encoding="utf-8") as handle:
-        json.dump(result, handle, indent=2)
+    write_verdict(verdict.uri, result)
     verdict.set_int_custom_property(gate_rules.PASSED, int(result[gate_rules.PASSED]))

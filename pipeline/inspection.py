@@ -76,7 +76,15 @@ def headline_names(rows: list[dict]) -> list[str]:
 def read_verdict(data_verdict) -> dict:
     """The DataGate's decision (pipeline/gate.py): passed, blocking and tolerated
     anomaly rows."""
-    with open(f"{data_verdict.uri}/{gate_rules.VERDICT_FILE}", encoding="utf-8") as handle:
+    path = f"{data_verdict.uri.rstrip('/')}/{gate_rules.VERDICT_FILE}"
+    if "://" in path:
+        # A pipeline root given as a URI: read through TFX's filesystem layer, imported
+        # only then (it imports TensorFlow, which local reads do without).
+        from tfx.dsl.io import fileio
+
+        with fileio.open(path) as handle:
+            return json.loads(handle.read())
+    with open(path, encoding="utf-8") as handle:
         return json.load(handle)
 
 

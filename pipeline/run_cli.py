@@ -28,17 +28,20 @@ def add_parser(commands) -> None:
     run.add_argument("--training-spans", type=positive_int, metavar="N",
                      help="train on the latest N spans (default: 1)")
     beam = run.add_argument_group("where Beam runs (see README: Scaling out)")
-    beam.add_argument("--beam", choices=PROFILES, dest="beam_profile",
-                      help="Beam runner profile (default: in-memory)")
+    # No argparse choices: a profile name of an earlier version (flink, spark) gets one
+    # sentence naming its replacement (pipeline/beam.py), not a usage dump.
+    beam.add_argument("--beam", metavar="PROFILE", dest="beam_profile",
+                      help=f"Beam runner profile: {', '.join(PROFILES)} (default: in-memory)")
     beam.add_argument("--beam-workers", type=non_negative_int, metavar="N",
                       help="multi-processing: worker processes, 0 = one per core (default: 0)")
     beam.add_argument("--job-endpoint", metavar="HOST:PORT",
-                      help="flink/spark: the job server to submit to")
+                      help="portable: the job server to submit to")
     beam.add_argument("--beam-environment", metavar="TYPE",
-                      help="flink/spark: SDK worker environment, DOCKER, PROCESS, EXTERNAL or "
+                      help="portable: SDK worker environment, DOCKER, PROCESS, EXTERNAL or "
                       "LOOPBACK (default: DOCKER)")
     beam.add_argument("--beam-environment-config", metavar="CONFIG",
-                      help="flink/spark: e.g. the SDK container image for DOCKER")
+                      help="portable: e.g. the SDK container image for DOCKER, or "
+                      "HOST:PORT of the worker pool for EXTERNAL")
     beam.add_argument("--dataflow-project", metavar="PROJECT")
     beam.add_argument("--dataflow-region", metavar="REGION")
     beam.add_argument("--temp-location", metavar="URI", help="dataflow: gs:// staging folder")

@@ -82,6 +82,15 @@ run_in_root() {
             mount --rbind /sys "$root/sys"
             mount --rbind /dev "$root/dev"
             mount -t tmpfs -o mode=1777 shm "$root/dev/shm"
+            # Beam SDK workers call the job service back by this machine name, which
+            # the root does not know (debootstrap writes no /etc/hosts): the root sees the
+            # host file plus that name, in this namespace only (unlinked once mounted).
+            hosts=$(mktemp)
+            { cat /etc/hosts 2>/dev/null; echo "127.0.0.1 localhost"
+              echo "127.0.0.1 $(uname -n)"; } >"$hosts"
+            [ -e "$root/etc/hosts" ] || : >"$root/etc/hosts"
+            mount --bind "$hosts" "$root/etc/hosts"
+            rm -f "$hosts"
             for dir in "${binds[@]}"; do
                 [ -d "$dir" ] || continue
                 mkdir -p "$root$dir"

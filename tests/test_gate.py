@@ -161,3 +161,23 @@ def test_a_new_class_of_a_label_column_is_a_schema_change():
     assert schema_can_accept(new_class, label_columns=("churned",))
     gone = {**MISSING_COLUMN, "feature": "churned"}
     assert not schema_can_accept(gone, label_columns=("churned",))
+
+
+@pytest.mark.parametrize("uri_form", ["path", "file-uri"])
+def test_verdict_file_is_written_and_read_through_a_uri(tmp_path, uri_form):
+    # A pipeline root on a filesystem all workers see is named by a URI; the verdict
+    # goes through TFX's filesystem layer both ways (a file:// URI here).
+    import json
+    import types
+
+    from pipeline.gate import write_verdict
+    from pipeline.gate_rules import VERDICT_FILE
+    from pipeline.inspection import read_verdict
+
+    folder = tmp_path / "DataGate" / "verdict" / "7"
+    uri = str(folder) if uri_form == "path" else f"file://{folder}"
+    result = {"passed": False, "blocking": [{"feature": "fare", "type": "NEW_VALUES"}],
+              "tolerated": []}
+    write_verdict(uri, result)
+    assert json.loads((folder / VERDICT_FILE).read_text()) == result
+    assert read_verdict(types.SimpleNamespace(uri=uri)) == result
