@@ -147,8 +147,13 @@ def test_predict_tflite_answers_like_predict_and_refuses_a_version_without_one(t
     assert err.splitlines() == [
         f"error: version 1 has no TFLite model ({tflite.TFLITE_FILE}): the run that pushed "
         "it says why in its summary (`show`), or it was pushed before TFLite export"]
-    (version_dir / tflite.TFLITE_FILE).parent.mkdir(parents=True, exist_ok=True)
-    (version_dir / tflite.TFLITE_FILE).write_bytes(tflite.convert(version_dir))
+    # As the Pusher leaves it: in the version and in its archive copy, which predict
+    # compares file for file (pipeline/predict_guard.py).
+    converted = tflite.convert(version_dir)
+    archive = output_dir / "tfx" / "Pusher" / "pushed_model" / "1"
+    for folder in (version_dir, archive):
+        (folder / tflite.TFLITE_FILE).parent.mkdir(parents=True, exist_ok=True)
+        (folder / tflite.TFLITE_FILE).write_bytes(converted)
     code, saved_model_out, _ = _predict(rows, "--output-dir", output_dir)
     assert code == 0
     code, tflite_out, err = _predict(rows, "--output-dir", output_dir, "--tflite")
