@@ -362,5 +362,6 @@ def _model_components(cfg: Config, examples, latest_examples, curated_schema) ->
         model_name=cfg.model_name,
         hidden_columns=list(cfg.label.hidden_columns),
         code_fingerprint=_code_fingerprint(cfg, ServingPusher),
+        tflite=cfg.tflite,
     ).with_id("Pusher")
     return [transform, trainer, baseline_resolver, evaluator, pusher]

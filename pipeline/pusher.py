@@ -83,12 +83,14 @@ class Executor(pusher_executor.Executor):
             artifact_utils.get_single_instance(input_dict[EXAMPLES_KEY]),
             SAMPLE_SPLIT, serving.SAMPLE_SIZE, config.get("hidden_columns", []))
         model_dir = Path(self.GetModelPath(input_dict))
-        tflite_model, tflite_report = export_tflite(model_dir, sample)
+        tflite_model, tflite_report = (export_tflite(model_dir, sample)
+                                       if config.get("tflite") else (None, None))
         version, report = serving.publish(
             model_dir, model_serving_dir, model_name, sample,
             {tflite.TFLITE_FILE: tflite_model} if tflite_model else None)
-        # The run summary reads the TFLite outcome from the check's report.
-        report["tflite"] = tflite_report
+        if tflite_report:
+            # The run summary reads the TFLite outcome from the check's report.
+            report["tflite"] = tflite_report
         version_dir = model_serving_dir / str(version)
         # Keeps the entry's version policy: a version pinned by `rollback` stays served
         # until `rollback --to latest` (the run summary says so).
@@ -106,7 +108,8 @@ class ServingPusher(base_component.BaseComponent):
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
 
     def __init__(self, model, model_blessing, examples, model_serving_dir: str,
-                 model_name: str, hidden_columns: list[str], code_fingerprint: str):
+                 model_name: str, hidden_columns: list[str], code_fingerprint: str,
+                 tflite: bool = False):
         super().__init__(spec=ServingPusherSpec(
             model=model,
             model_blessing=model_blessing,
@@ -117,6 +120,6 @@ class ServingPusher(base_component.BaseComponent):
             # The fingerprint makes a cached push re-run when this code changes.
             custom_config=json.dumps(
                 {"model_name": model_name, "hidden_columns": hidden_columns,
-                 "code_fingerprint": code_fingerprint}),
+                 "code_fingerprint": code_fingerprint, "tflite": tflite}),
             pushed_model=Channel(type=standard_artifacts.PushedModel),
         ))

@@ -69,7 +69,12 @@ def test_pusher_is_gated_by_the_evaluator_blessing(components, cfg):
     assert _producer(pusher.inputs["examples"]) == ("CsvExampleGen", "examples")
     config = json.loads(pusher.exec_properties["custom_config"])
     assert config == {"model_name": cfg.model_name, "hidden_columns": ["tips"],
-                      "code_fingerprint": cfg.fingerprint_of("pipeline.pusher")}
+                      "code_fingerprint": cfg.fingerprint_of("pipeline.pusher"),
+                      "tflite": False}
+    # run --tflite reaches the Pusher (a cache key too: turning it on pushes anew).
+    with_tflite = create_pipeline(dataclasses.replace(cfg, tflite=True))
+    [node] = [c for c in with_tflite.components if c.id == "Pusher"]
+    assert json.loads(node.exec_properties["custom_config"])["tflite"] is True
 
 
 def test_evaluator_compares_with_the_latest_blessed_model(components, cfg):

@@ -69,11 +69,13 @@ def push(tmp_path, saved_model):
     exec_properties = {
         "push_destination": proto_utils.proto_to_json(destination),
         "custom_config": json.dumps({"model_name": MODEL_NAME, "hidden_columns": [HIDDEN],
-                                     "code_fingerprint": "test"}),
+                                     "code_fingerprint": "test", "tflite": True}),
     }
 
-    def run(blessed: int, model_uri=None):
+    def run(blessed: int, model_uri=None, tflite=True):
         model.uri = str(model_uri or saved_model)
+        exec_properties["custom_config"] = json.dumps(
+            {**json.loads(exec_properties["custom_config"]), "tflite": tflite})
         blessing = standard_artifacts.ModelBlessing()
         blessing.uri = str(tmp_path / "blessing")
         blessing.set_int_custom_property("blessed", blessed)
@@ -197,6 +199,18 @@ def test_the_checked_tflite_model_is_staged_and_published_with_the_version(push,
     assert not (serving_dir / str(version) / "model.tflite").exists()
     # Pusher's archive copy has it too.
     assert (Path(pushed.uri) / tflite.TFLITE_FILE).is_file()
+
+
+def test_without_run_tflite_no_conversion_is_tried(push, check, monkeypatch):
+    def refuse(*_):
+        raise AssertionError("converted although the run did not ask for --tflite")
+
+    monkeypatch.setattr(tflite, "export", refuse)
+    run, serving_dir = push
+    pushed = run(blessed=1, tflite=False)
+    [version] = serving.versions(serving_dir)
+    assert not (serving_dir / str(version) / tflite.TFLITE_FILE).exists()
+    assert "tflite" not in json.loads(pushed.get_string_custom_property("servable_check"))
 
 
 def test_an_unconvertible_model_is_published_without_tflite_and_says_why(
