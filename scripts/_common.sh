@@ -93,12 +93,14 @@ run_in_root() {
             mount --bind /sys "$root/sys"
             mount -o remount,bind,ro,nosuid,nodev,noexec "$root/sys"
             mount -t tmpfs -o mode=755,nosuid dev "$root/dev"
-            for node in null zero full random urandom tty ptmx; do
+            for node in null zero full random urandom tty; do
                 touch "$root/dev/$node"
                 mount --bind "/dev/$node" "$root/dev/$node"
             done
+            # Pseudo-terminals of its own (apt, Jupyter terminals), not those of the host.
             mkdir -p "$root/dev/pts" "$root/dev/shm"
-            mount --bind /dev/pts "$root/dev/pts"
+            mount -t devpts -o newinstance,ptmxmode=0666,mode=620 devpts "$root/dev/pts"
+            ln -s pts/ptmx "$root/dev/ptmx"
             mount -t tmpfs -o mode=1777,nosuid,nodev shm "$root/dev/shm"
             ln -s /proc/self/fd "$root/dev/fd"
             ln -s /proc/self/fd/0 "$root/dev/stdin"
