@@ -114,7 +114,9 @@ def test_the_root_adds_the_security_suite_of_debootstraps_mirror(tmp_path):
     assert _bash('security_sources "$1"', str(sources)) == ""
     setup_env = _script("setup-env")
     upgrade = setup_env.index("apt-get full-upgrade")
-    assert setup_env.index("security_sources") < upgrade < setup_env.index(
+    added = re.search(r'^security_sources "\$build/etc/apt/sources.list" '
+                      r'>"\$build/etc/apt/sources.list.d/security.list"$', setup_env, re.M)
+    assert added and added.start() < upgrade < setup_env.index(
         "apt-get install -y -qq --no-install-recommends $ROOT_APT_PACKAGES")
     # A root built without the security suite is never reused.
     assert "+security" in _script("_common.sh").split("env_key()")[1].split("}")[0]
