@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -169,8 +170,11 @@ def test_the_running_environment_is_exactly_the_lock():
     if Path(sys.prefix) not in (ROOT_VENV, REPO_ROOT / ".venv"):
         pytest.skip("not the project's environment")
     locked, _ = lock_problems(LOCK.read_text(encoding="utf-8"))
+    # The venv's site-packages only: once setuptools is imported (some tests do), its
+    # vendored packages' metadata is on sys.path too.
+    site = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
     installed = {_canonical(dist.metadata["Name"]): dist.version
-                 for dist in importlib.metadata.distributions()}
+                 for dist in importlib.metadata.distributions(path=site)}
     if "pip" not in locked:  # the venv's own pip
         installed.pop("pip", None)
     assert installed == locked
