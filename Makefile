@@ -2,10 +2,15 @@
 # scripts/in-env, which creates it first when it is missing.
 IN_ENV := scripts/in-env
 
-.PHONY: setup run test unit e2e lint train evaluate deploy release cd monitor
+.PHONY: setup lock run test unit e2e lint train evaluate deploy release cd monitor
 
 setup:
 	scripts/setup-env
+
+# Rewrite requirements.lock (pins and sha256 hashes) from setup.py, keeping the pins that
+# still fit, then build the environment from it (README: Environment).
+lock:
+	scripts/setup-env --relock
 
 # `make run ARGS="--data-dir DIR --label COLUMN"` passes flags to the run. GNU make
 # itself exits 2 whenever a recipe fails (its only codes are 0, 1 and 2), so the

@@ -23,8 +23,15 @@ die() { echo "error: $*" >&2; exit 2; }
 say() { echo "[env] $*" >&2; }
 
 env_key() {
-    { grep -v "^#" "$LOCK_FILE" 2>/dev/null; echo "suite=$ROOT_SUITE apt=$ROOT_APT_PACKAGES"; } \
+    { grep -v "^#" "$LOCK_FILE" 2>/dev/null; echo "suite=$ROOT_SUITE+security apt=$ROOT_APT_PACKAGES"; } \
         | sha256sum | cut -c1-16
+}
+
+# security_sources SOURCES_LIST: the apt line for ROOT_SUITE's security suite on the
+# mirror that SOURCES_LIST (debootstrap's, which names the main suite only) uses.
+security_sources() {
+    sed -n "s#^deb \([^ ]*\) $ROOT_SUITE main\$#deb \1-security $ROOT_SUITE-security main#p" "$1" \
+        | head -n1
 }
 
 version_ge() {  # version_ge A B: true when A >= B (dotted numbers)
@@ -65,8 +72,12 @@ choose_kind() {
 }
 
 # run_in_root ROOT CWD CMD...: run CMD inside ROOT in a private mount namespace. The
-# checkout, ../shared, /tmp, /home and /root are bind-mounted at their own paths so every
-# path a user passes, and every path ML Metadata records, means the same inside and out.
+# checkout, ../shared, /tmp, /home and /root are bind-mounted read-write at their own
+# paths so every path a user passes, and every path ML Metadata records, means the same
+# inside and out. Besides them only what runs use: /proc, /sys read-only (without the
+# host's cgroup and other mounts below it), and of /dev the character devices programs
+# open, the pseudo-terminals and a private /dev/shm; no disks. This isolates libraries,
+# it is not a sandbox: the process is root on the host's kernel.
 run_in_root() {
     local root=$1 cwd=$2
     shift 2
@@ -78,10 +89,23 @@ run_in_root() {
             shift 3
             binds=("${@:1:$nbinds}")
             shift "$nbinds"
-            mount --rbind /proc "$root/proc"
-            mount --rbind /sys "$root/sys"
-            mount --rbind /dev "$root/dev"
-            mount -t tmpfs -o mode=1777 shm "$root/dev/shm"
+            mount --bind /proc "$root/proc"
+            mount --bind /sys "$root/sys"
+            mount -o remount,bind,ro,nosuid,nodev,noexec "$root/sys"
+            mount -t tmpfs -o mode=755,nosuid dev "$root/dev"
+            for node in null zero full random urandom tty; do
+                touch "$root/dev/$node"
+                mount --bind "/dev/$node" "$root/dev/$node"
+            done
+            # Pseudo-terminals of its own (apt, Jupyter terminals), not those of the host.
+            mkdir -p "$root/dev/pts" "$root/dev/shm"
+            mount -t devpts -o newinstance,ptmxmode=0666,mode=620 devpts "$root/dev/pts"
+            ln -s pts/ptmx "$root/dev/ptmx"
+            mount -t tmpfs -o mode=1777,nosuid,nodev shm "$root/dev/shm"
+            ln -s /proc/self/fd "$root/dev/fd"
+            ln -s /proc/self/fd/0 "$root/dev/stdin"
+            ln -s /proc/self/fd/1 "$root/dev/stdout"
+            ln -s /proc/self/fd/2 "$root/dev/stderr"
             # Beam SDK workers call the job service back by this machine name, which
             # the root does not know (debootstrap writes no /etc/hosts): the root sees the
             # host file plus that name, in this namespace only (unlinked once mounted).
