@@ -3,7 +3,9 @@ whole module), judged through the CLI on spans made from its own training rows: 
 random resample (healthy), the same inputs with labels that follow another rule
 (decayed), shifted fares (drifted), no label column (drift only); and the refusal
 when nothing is served. The results are recorded in ML Metadata and listed by `runs`,
-`show` and `models`."""
+`show` and `models`. The run and the commands go through the CLI in the test process
+(tests/conftest.py, `cli_in_process`); the two refusals, whose subject is the one line
+a real process writes, run in fresh processes."""
 
 import csv
 import json
@@ -15,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import REPO_ROOT
-from tests.conftest import run_pipeline, write_taxi_sample
+from tests.conftest import cli_in_process, run_pipeline_in_process, write_taxi_sample
 
 pytestmark = pytest.mark.e2e
 
@@ -71,15 +73,18 @@ def shifted_fares(rows: list[dict]) -> list[dict]:
 
 
 def monitor(output_dir: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline", "monitor", "--output-dir", str(output_dir), *args],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
+    return cli(output_dir, "monitor", *args)
 
 
 def cli(output_dir: Path, command: str, *args: str) -> subprocess.CompletedProcess:
+    return cli_in_process(command, "--output-dir", str(output_dir), *args)
+
+
+def refused(output_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    """`monitor` in a fresh process, as a user runs it: a refusal is one line."""
     return subprocess.run(
-        [sys.executable, "-m", "pipeline", command, "--output-dir", str(output_dir), *args],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+        [sys.executable, "-m", "pipeline", "monitor", "--output-dir", str(output_dir), *args],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +93,7 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("monitor")
     train, out, cases = root / "train", root / "out", root / "cases"
     write_taxi_sample(train, rows=ROWS)
-    result = run_pipeline(train, out, *GATE, "--json")
+    result = run_pipeline_in_process(train, out, *GATE, "--json")
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout)
     assert summary["pushed"], summary
@@ -194,14 +199,14 @@ def test_results_are_recorded_and_listed(trained, judged):
 
 
 def test_a_span_the_model_was_trained_on_is_refused(trained):
-    result = monitor(trained["out"], "--data-dir", str(trained["train"]))
+    result = refused(trained["out"], "--data-dir", str(trained["train"]))
     assert result.returncode == 2
     assert "was trained on span-1 of" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_no_served_model(tmp_path):
-    result = monitor(tmp_path / "empty")
+    result = refused(tmp_path / "empty")
     assert result.returncode == 2
     assert result.stderr.startswith("error: no model is served from")
     assert len(result.stderr.strip().splitlines()) == 1

@@ -6,14 +6,11 @@ that is better on the new rule, judged on span 3 and kept."""
 
 import json
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from pipeline.config import REPO_ROOT
-from tests.conftest import write_taxi_sample
+from tests.conftest import cli_in_process, write_taxi_sample
 from tests.e2e.test_monitor_e2e import GATE, _read, concept_drift, write_span
 
 pytestmark = pytest.mark.e2e
@@ -30,11 +27,9 @@ def replayed(tmp_path_factory):
     write_span(data, 1, header, rows[:ROWS])
     write_span(data, 2, header, concept_drift(rows[ROWS:2 * ROWS]))
     write_span(data, 3, header, concept_drift(rows[2 * ROWS:]))
-    result = subprocess.run(
-        [sys.executable, "-m", "pipeline", "replay", "--data-dir", str(data),
-         "--output-dir", str(root / "out"), "--policy", "on-decay", "--max-decay", "0.05",
-         "--run-args", " ".join(GATE), "--json"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=1800)
+    result = cli_in_process(
+        "replay", "--data-dir", str(data), "--output-dir", str(root / "out"), "--policy",
+        "on-decay", "--max-decay", "0.05", "--run-args", " ".join(GATE), "--json")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
     return json.loads(result.stdout)
@@ -61,9 +56,7 @@ def test_replay_writes_its_page_and_records_the_monitors(replayed):
     page = Path(replayed["report"]).read_text()
     assert page.count("class='retrain'") == 2 and page.count("class='served'") == 2
     out = replayed["output_dir"]
-    runs = subprocess.run([sys.executable, "-m", "pipeline", "runs", "--output-dir", out,
-                           "--json"], cwd=REPO_ROOT, capture_output=True, text=True,
-                          timeout=300)
+    runs = cli_in_process("runs", "--output-dir", out, "--json")
     listed = json.loads(runs.stdout)
     assert sorted(row["run_id"] for row in listed if row["run_id"].startswith(
         "monitor-")) == sorted(row["monitor"] for row in replayed["timeline"][1:])
