@@ -201,3 +201,34 @@ def test_wide_numeric_columns_each_get_their_own_column_and_buckets(tmp_path):
         assert set(ids) <= set(range(offsets[j], offsets[j] + 4)), name
         order = np.argsort(raw, kind="stable")
         assert (np.diff(ids[present][order]) >= 0).all(), name
+
+
+def test_bucket_ids_equal_tft_bucketize_elementwise(tmp_path):
+    """models.preprocessing._bucketize gives tft.bucketize's elementwise buckets, with
+    ties, a constant column and a value above every boundary in the data."""
+    import tensorflow as tf
+    import tensorflow_transform as tft
+
+    from models.preprocessing import _bucketize
+
+    rng = np.random.default_rng(1)
+    matrix = np.column_stack([
+        rng.normal(size=200), np.round(rng.exponential(size=200)), np.full(200, 3.0),
+        rng.integers(0, 5, size=200).astype(float)]).astype("float32")
+    schema = schema_pb2.Schema()
+    feature = schema.feature.add(name="m", type=schema_pb2.FLOAT)
+    feature.shape.dim.add().size = 4
+    feature.presence.min_fraction = 1.0
+
+    def fn(inputs):
+        x = tf.reshape(inputs["m"], [-1, 4])
+        return {"ours": _bucketize(x, 10), "tft": tft.bucketize(x, 10, elementwise=True)}
+
+    metadata = dataset_metadata.DatasetMetadata(schema)
+    with tft_beam.Context(temp_dir=str(tmp_path)):
+        (outputs, _), _ = ([{"m": row} for row in matrix], metadata) \
+            | tft_beam.AnalyzeAndTransformDataset(fn)
+    ours = np.array([out["ours"] for out in outputs])
+    theirs = np.array([out["tft"] for out in outputs])
+    assert np.array_equal(ours, theirs)
+    assert len(set(ours[:, 0])) == 10 and set(ours[:, 2]) <= {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}
