@@ -196,22 +196,59 @@ def from_schema(schema: schema_pb2.Schema, label: Label,
 
 def _check_model_names(features: Mapping[str, Feature], label: Label) -> None:
     """SchemaError when two columns would get the same name in the transformed data
-    (and so as serving inputs), e.g. `a b` and `a_b`, or `x`'s buckets and `x_bucket`."""
+    (and so as Keras inputs), e.g. categorical columns `a b` and `a_b`, or when a
+    categorical column would take the name of the numeric columns' matrices."""
+    numeric = numeric_columns(features)
+    matrices = {NUMERIC_KEY: bool(numeric), NUMERIC_BUCKETS_KEY: bool(bucketed_columns(features))}
     owners = {label.name: label.name}
-    for name, feature in features.items():
-        for key in (transformed_name(name), *([bucket_name(name)] if feature.buckets else [])):
-            if key in owners:
-                raise SchemaError(f"columns {owners[key]!r} and {name!r} would both be "
-                                  f"{key!r} in the model; rename one of them")
-            owners[key] = name
+    for name in features:
+        if name in numeric:
+            continue
+        key = transformed_name(name)
+        if matrices.get(key):
+            raise SchemaError(f"column {name!r} would be {key!r} in the model, the name of "
+                              "the numeric columns' matrix; rename it")
+        if key in owners:
+            raise SchemaError(f"columns {owners[key]!r} and {name!r} would both be "
+                              f"{key!r} in the model; rename one of them")
+        owners[key] = name
+    if matrices.get(label.name):
+        raise SchemaError(f"label {label.name!r} takes the name of the numeric columns' "
+                          "matrix in the model; rename it")
 
 
 def transformed_name(column: str) -> str:
-    """The name a raw column's encoding has in the transformed data (and as a Keras
+    """The name a categorical column's index has in the transformed data (and as a Keras
     input): built on its `input_name`, as any name there must be a TF name."""
     return f"{input_name(column)}_xf"
 
 
-def bucket_name(column: str) -> str:
-    """The name of a NUMERIC column's quantile-bucket index in the transformed data."""
-    return f"{input_name(column)}_bucket_xf"
+# Every NUMERIC column is one column of these [batch, columns] matrices in the
+# transformed data (and one Keras input each), in `numeric_columns` order: cost that
+# grows with the column count stays inside a few ops instead of thousands of tensors.
+# The z-scored values, float32:
+NUMERIC_KEY = "numeric_xf"
+# The quantile-bucket ids of the `bucketed_columns`, int64: column i's bucket b is id
+# `bucket_offsets(...)[i] + b`, so the ids of all columns are distinct and one multi-hot
+# encoding of them equals the one-hot encodings of each column side by side.
+NUMERIC_BUCKETS_KEY = "numeric_bucket_xf"
+
+
+def numeric_columns(features: Mapping[str, Feature]) -> tuple[str, ...]:
+    """The NUMERIC columns in the order of NUMERIC_KEY's columns (the features' order)."""
+    return tuple(name for name, feature in features.items()
+                 if feature.encoding is Encoding.NUMERIC)
+
+
+def bucketed_columns(features: Mapping[str, Feature]) -> tuple[str, ...]:
+    """The NUMERIC columns with quantile buckets, in the order of NUMERIC_BUCKETS_KEY's."""
+    return tuple(name for name in numeric_columns(features) if features[name].buckets)
+
+
+def bucket_offsets(features: Mapping[str, Feature]) -> tuple[tuple[int, ...], int]:
+    """Where each bucketed column's ids start, and the number of ids in all."""
+    offsets, total = [], 0
+    for name in bucketed_columns(features):
+        offsets.append(total)
+        total += features[name].buckets
+    return tuple(offsets), total

@@ -16,9 +16,13 @@ from tfx_bsl.public.tfxio import TensorFlowDatasetOptions
 
 from models.features import (
     CLASSIFICATION,
+    NUMERIC_BUCKETS_KEY,
+    NUMERIC_KEY,
     Encoding,
     ModelInputs,
-    bucket_name,
+    bucket_offsets,
+    bucketed_columns,
+    numeric_columns,
     transformed_name,
 )
 from models.preprocessing import INPUTS_KEY
@@ -46,12 +50,11 @@ SHUFFLE_ROWS = 10_000
 
 def category_sizes(inputs: ModelInputs,
                    tf_transform_output: tft.TFTransformOutput) -> dict[str, int]:
-    """Number of distinct indices of every categorical input of the model."""
+    """Number of distinct indices of every categorical (VOCABULARY, INTEGER_CATEGORY)
+    input of the model; the numeric columns' buckets are counted by `bucket_offsets`."""
     sizes = {}
     for name, feature in inputs.features.items():
-        if feature.encoding is Encoding.NUMERIC and feature.buckets:
-            sizes[bucket_name(name)] = feature.buckets
-        elif feature.encoding is Encoding.VOCABULARY:
+        if feature.encoding is Encoding.VOCABULARY:
             # +1 for the out-of-vocabulary bucket.
             sizes[transformed_name(name)] = tf_transform_output.vocabulary_size_by_name(
                 input_name(name)) + 1
@@ -85,18 +88,32 @@ def _head(inputs: ModelInputs, label_scale: tuple[float, float]):
 
 def build_model(model_inputs: ModelInputs, sizes: Mapping[str, int], seed: int = 0,
                 label_scale: tuple[float, float] = (0.0, 1.0)) -> tf.keras.Model:
-    """A feed-forward network over z-scored numerics and one-hot categories."""
+    """A feed-forward network over z-scored numerics and one-hot categories.
+
+    All numeric columns come in as one [batch, columns] input and their bucket ids as
+    one more, multi-hot encoded in one layer (the same vector as a one-hot per column
+    side by side): a Keras input and layer per column made building, tracing and
+    saving the model grow with the column count (bench/WIDE.md). Each categorical
+    column (`sizes`) keeps its own input and one-hot encoding."""
     tf.keras.utils.set_random_seed(seed)
+    features = model_inputs.features
     inputs, encoded = {}, []
-    for name, feature in model_inputs.features.items():
-        if feature.encoding is Encoding.NUMERIC:
-            key = transformed_name(name)
-            inputs[key] = tf.keras.Input(shape=(1,), name=key, dtype=tf.float32)
-            encoded.append(inputs[key])
+    numeric = numeric_columns(features)
+    if numeric:
+        inputs[NUMERIC_KEY] = tf.keras.Input(shape=(len(numeric),), name=NUMERIC_KEY,
+                                             dtype=tf.float32)
+        encoded.append(inputs[NUMERIC_KEY])
+    bucketed = bucketed_columns(features)
+    if bucketed:
+        _, total = bucket_offsets(features)
+        inputs[NUMERIC_BUCKETS_KEY] = tf.keras.Input(
+            shape=(len(bucketed),), name=NUMERIC_BUCKETS_KEY, dtype=tf.int64)
+        encoded.append(tf.keras.layers.CategoryEncoding(total, output_mode="multi_hot")(
+            inputs[NUMERIC_BUCKETS_KEY]))
     for key, size in sizes.items():
         inputs[key] = tf.keras.Input(shape=(1,), name=key, dtype=tf.int64)
         encoded.append(tf.keras.layers.CategoryEncoding(size, output_mode="one_hot")(inputs[key]))
-    x = tf.keras.layers.Concatenate()(encoded)
+    x = tf.keras.layers.Concatenate()(encoded) if len(encoded) > 1 else encoded[0]
     for units in HIDDEN_UNITS:
         x = tf.keras.layers.Dense(units, activation="relu")(x)
     head, loss, metrics = _head(model_inputs, label_scale)

@@ -5,16 +5,22 @@ apply exactly the same encoding (no training/serving skew). Which columns there 
 how each is encoded comes from `custom_config["inputs"]` (models.features.ModelInputs).
 """
 
+from collections.abc import Mapping
+
 import tensorflow as tf
 import tensorflow_transform as tft
 
 from models.features import (
     CLASSIFICATION,
+    NUMERIC_BUCKETS_KEY,
+    NUMERIC_KEY,
     Encoding,
     Feature,
     Label,
     ModelInputs,
-    bucket_name,
+    bucket_offsets,
+    bucketed_columns,
+    numeric_columns,
     transformed_name,
 )
 from models.signatures import input_name
@@ -30,39 +36,93 @@ def _to_dense(x, default):
     return tf.reshape(x, [-1])
 
 
-def _value_and_presence(x):
-    """A rank-1 float32 column (missing values as 0) and whether each value is there."""
-    if isinstance(x, tf.sparse.SparseTensor):
-        present = _to_dense(tf.SparseTensor(x.indices, tf.ones_like(x.values, tf.float32),
-                                            x.dense_shape), 0.0)
-        return _to_dense(tf.SparseTensor(x.indices, tf.cast(x.values, tf.float32),
-                                         x.dense_shape), 0.0), present
-    value = tf.cast(_to_dense(x, 0), tf.float32)
-    return value, tf.ones_like(value)
+def _numeric_matrix(inputs, names: tuple[str, ...]):
+    """The numeric columns `names` as one [batch, columns] float32 matrix (missing
+    values as 0) and the matching matrix of presence (1.0 where a value is there).
+
+    Built with a few ops per column (a size, and a cast for integer columns) and
+    one scatter for all optional columns together, so the graph grows slowly with the
+    column count; an optional column holds at most one value (models.features)."""
+    sparse = [index for index, name in enumerate(names)
+              if isinstance(inputs[name], tf.sparse.SparseTensor)]
+    dense = sorted(set(range(len(names))) - set(sparse))
+    parts, presence, order = [], [], []
+    if sparse:
+        columns = [inputs[names[index]] for index in sparse]
+        batch = columns[0].dense_shape[0]
+        # One slice of all the indices, not one per column (4 graph ops each).
+        rows = tf.concat([column.indices for column in columns], axis=0)[:, 0]
+        counts = tf.stack([tf.size(column.values, out_type=tf.int64) for column in columns])
+        positions = tf.repeat(tf.range(len(columns), dtype=tf.int64), counts)
+        indices = tf.stack([rows, positions], axis=1)
+        values = tf.concat([tf.cast(column.values, tf.float32) for column in columns], axis=0)
+        shape = tf.stack([batch, len(columns)])
+        parts.append(tf.scatter_nd(indices, values, shape))
+        presence.append(tf.scatter_nd(indices, tf.ones_like(values), shape))
+        order += sparse
+    if dense:
+        matrix = tf.stack([tf.cast(tf.reshape(inputs[names[index]], [-1]), tf.float32)
+                           for index in dense], axis=1)
+        parts.append(matrix)
+        presence.append(tf.ones_like(matrix))
+        order += dense
+    matrix, present = tf.concat(parts, axis=1), tf.concat(presence, axis=1)
+    if order != sorted(order):
+        # Back to the order of `names`: column j of the result is names[j].
+        where = [order.index(index) for index in range(len(names))]
+        matrix, present = tf.gather(matrix, where, axis=1), tf.gather(present, where, axis=1)
+    return matrix, present
 
 
-def _numeric(inputs, features: dict[str, Feature], outputs: dict) -> None:
-    """Every numeric column at once, as the columns of one [batch, columns] matrix:
-    missing values get the mean of the present ones (0 for a column without any), then
-    z-score, and quantile buckets where the Feature asks for them. One elementwise
-    analyzer per statistic instead of one per column: Transform's cost grows with the
-    number of analyzers (30 numeric columns took 50 s with one each)."""
-    names = list(features)
-    pairs = [_value_and_presence(inputs[name]) for name in names]
-    matrix = tf.stack([value for value, _ in pairs], axis=1)
-    present = tf.stack([presence for _, presence in pairs], axis=1)
+def _bucketize(matrix, count: int):
+    """Each column's quantile bucket (0 to count - 1), int64, like
+    `tft.bucketize(matrix, count, elementwise=True)` (same analyzer, same epsilon, same
+    `tf.searchsorted(side="right")` as its `apply_buckets`) but in three ops:
+    tft.bucketize applies the boundaries column by column in a Python loop, about 40
+    graph ops per column, which made it most of the Transform graph of wide data
+    (bench/WIDE.md)."""
+    columns = matrix.shape[1]
+    boundaries = tft.quantiles(matrix, count, epsilon=min(1.0 / count, 0.01),
+                               reduce_instance_dims=False)
+    boundaries = tf.reshape(boundaries, [columns, -1])
+    # searchsorted looks each row of its second argument up in the same row of the
+    # first: one row per column here.
+    return tf.transpose(tf.searchsorted(boundaries, tf.transpose(matrix), side="right",
+                                        out_type=tf.int64))
+
+
+def _numeric(inputs, features: Mapping[str, Feature], outputs: dict) -> None:
+    """Every numeric column at once, as the columns of the NUMERIC_KEY matrix: missing
+    values get the mean of the present ones (0 for a column without any), then z-score;
+    quantile buckets where the Feature asks for them, as the NUMERIC_BUCKETS_KEY
+    matrix of ids. One elementwise analyzer per statistic instead of one per column,
+    and two output tensors instead of one or two per column: Transform's and the
+    Trainer's cost grew with the number of analyzers and of tensors (30 numeric
+    columns took 50 s with one analyzer each; see bench/WIDE.md for 2,000)."""
+    names = numeric_columns(features)
+    position = {name: index for index, name in enumerate(names)}
+    matrix, present = _numeric_matrix(inputs, names)
     mean = tf.math.divide_no_nan(tft.sum(matrix * present, reduce_instance_dims=False),
                                  tft.sum(present, reduce_instance_dims=False))
     filled = tf.where(present > 0, matrix, mean)
-    scaled = tft.scale_to_z_score(filled, elementwise=True)
-    for index, name in enumerate(names):
-        outputs[transformed_name(name)] = scaled[:, index]
-    for count in sorted({feature.buckets for feature in features.values()} - {0}):
-        bucketed = [name for name in names if features[name].buckets == count]
-        columns = [names.index(name) for name in bucketed]
-        buckets = tft.bucketize(tf.gather(filled, columns, axis=1), count, elementwise=True)
-        for index, name in enumerate(bucketed):
-            outputs[bucket_name(name)] = buckets[:, index]
+    outputs[NUMERIC_KEY] = tft.scale_to_z_score(filled, elementwise=True)
+    bucketed = bucketed_columns(features)
+    if not bucketed:
+        return
+    offsets, _ = bucket_offsets(features)
+    ids = []
+    # One quantiles analyzer per distinct bucket count (one for the taxi data).
+    for count in sorted({features[name].buckets for name in bucketed}):
+        group = [index for index, name in enumerate(bucketed) if features[name].buckets == count]
+        columns = [position[bucketed[index]] for index in group]
+        buckets = _bucketize(tf.gather(filled, columns, axis=1), count)
+        ids.append((group, buckets))
+    order = [index for group, _ in ids for index in group]
+    matrix = tf.concat([buckets for _, buckets in ids], axis=1)
+    if order != sorted(order):
+        matrix = tf.gather(matrix, [order.index(index) for index in range(len(bucketed))],
+                           axis=1)
+    outputs[NUMERIC_BUCKETS_KEY] = tf.cast(matrix, tf.int64) + tf.constant(offsets, tf.int64)
 
 
 def _label(inputs, label: Label):
@@ -89,10 +149,8 @@ def preprocessing_fn(inputs, custom_config):
     """Encodes every feature of the ModelInputs and computes the label."""
     model_inputs = ModelInputs.from_json(custom_config[INPUTS_KEY])
     outputs = {}
-    numeric = {name: feature for name, feature in model_inputs.features.items()
-               if feature.encoding is Encoding.NUMERIC}
-    if numeric:
-        _numeric(inputs, numeric, outputs)
+    if numeric_columns(model_inputs.features):
+        _numeric(inputs, model_inputs.features, outputs)
     for name, feature in model_inputs.features.items():
         column = inputs[name]
         if feature.encoding is Encoding.NUMERIC:

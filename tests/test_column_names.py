@@ -7,7 +7,7 @@ import re
 import pytest
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from models.features import Label, SchemaError, bucket_name, from_schema, transformed_name
+from models.features import NUMERIC_KEY, Label, SchemaError, from_schema, transformed_name
 from models.signatures import input_name
 from pipeline import data
 from pipeline.config import make_config
@@ -47,7 +47,7 @@ def test_safe_names_and_every_taxi_column_keep_their_name():
         assert input_name(column) == column
     features = make_config().inputs.features
     assert all(input_name(column) == column for column in features)
-    assert transformed_name("fare") == "fare_xf" and bucket_name("fare") == "fare_bucket_xf"
+    assert transformed_name("fare") == "fare_xf"
 
 
 def test_tensorflow_keeps_the_input_names_as_signature_inputs(tmp_path):
@@ -105,10 +105,11 @@ def test_duplicate_and_colliding_headers_are_refused_in_one_sentence(tmp_path, h
 
 
 def test_columns_that_would_share_a_name_in_the_model_are_refused():
+    """A categorical column may not take the name of the numeric columns' matrix."""
     schema = schema_pb2.Schema()
-    for name in ("x", "x_bucket"):
-        schema.feature.add(name=name, type=schema_pb2.FLOAT)
+    schema.feature.add(name="x", type=schema_pb2.FLOAT)
+    schema.feature.add(name="numeric", type=schema_pb2.BYTES)
     label = schema.feature.add(name="y", type=schema_pb2.INT)
     label.int_domain.min, label.int_domain.max = 0, 1
-    with pytest.raises(SchemaError, match="'x' and 'x_bucket' would both be 'x_bucket_xf'"):
+    with pytest.raises(SchemaError, match=f"'numeric' would be '{NUMERIC_KEY}'"):
         from_schema(schema, Label("y"))

@@ -7,7 +7,18 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from models.features import REGRESSION, Encoding, Label, transformed_name
+from models.features import (
+    NUMERIC_BUCKETS_KEY,
+    NUMERIC_KEY,
+    REGRESSION,
+    Encoding,
+    Feature,
+    Label,
+    ModelInputs,
+    bucket_offsets,
+    numeric_columns,
+    transformed_name,
+)
 from models.model import (
     BATCH_SIZE,
     MAX_EPOCHS,
@@ -22,23 +33,27 @@ TAXI_INPUTS = make_config().inputs
 
 
 def _sizes(inputs):
-    sizes = {}
-    for name, feature in inputs.features.items():
-        if feature.encoding is Encoding.NUMERIC and feature.buckets:
-            sizes[f"{name}_bucket_xf"] = feature.buckets
-        elif feature.encoding is not Encoding.NUMERIC:
-            sizes[transformed_name(name)] = feature.num_values + 1
-    return sizes
+    """Categorical input -> number of indices, as category_sizes gives them."""
+    return {transformed_name(name): feature.num_values + 1
+            for name, feature in inputs.features.items()
+            if feature.encoding is not Encoding.NUMERIC}
 
 
 def _batch(inputs, sizes, labels, rows=32, seed=0):
+    """A random transformed batch as the Transform graph gives it: the numeric matrix,
+    the bucket ids (column i's in [offset_i, offset_i + buckets_i)) and categories."""
     rng = np.random.default_rng(seed)
-    features = {
-        transformed_name(name): rng.normal(size=(rows, 1)).astype("float32")
-        for name, feature in inputs.features.items() if feature.encoding is Encoding.NUMERIC
-    }
-    features.update({key: rng.integers(0, size, size=(rows, 1)) for key, size in sizes.items()})
-    return features, labels(rng, rows)
+    features = inputs.features
+    numeric = numeric_columns(features)
+    batch = {NUMERIC_KEY: rng.normal(size=(rows, len(numeric))).astype("float32")}
+    offsets, _ = bucket_offsets(features)
+    if offsets:
+        counts = [features[name].buckets for name in numeric if features[name].buckets]
+        batch[NUMERIC_BUCKETS_KEY] = np.stack(
+            [offset + rng.integers(0, count, size=rows)
+             for offset, count in zip(offsets, counts, strict=True)], axis=1)
+    batch.update({key: rng.integers(0, size, size=(rows, 1)) for key, size in sizes.items()})
+    return batch, labels(rng, rows)
 
 
 def test_binary_model_fits_one_step_and_outputs_probabilities():
@@ -127,3 +142,58 @@ def test_train_steps_stop_small_data_after_max_passes():
     assert train_steps(50, _raw_batches(rows)) == 50  # fewer asked for: fewer run
     enough = math.ceil(200 * BATCH_SIZE / MAX_EPOCHS)
     assert train_steps(200, _raw_batches(enough, sparse=True)) == 200
+
+
+def test_taxi_model_takes_the_numeric_columns_as_two_matrices_and_categories_one_each():
+    sizes = _sizes(TAXI_INPUTS)
+    model = build_model(TAXI_INPUTS, sizes)
+    numeric = numeric_columns(TAXI_INPUTS.features)
+    _, total = bucket_offsets(TAXI_INPUTS.features)
+    shapes = {tensor.name.split(":")[0]: tuple(tensor.shape) for tensor in model.inputs}
+    assert shapes[NUMERIC_KEY] == (None, len(numeric))
+    assert shapes[NUMERIC_BUCKETS_KEY] == (None, len(numeric))  # classifier: all bucketed
+    assert {key: shapes[key] for key in sizes} == {key: (None, 1) for key in sizes}
+    assert len(shapes) == 2 + len(sizes)
+    # The first hidden layer sees every numeric value, every bucket id and every category.
+    first = next(layer for layer in model.layers if isinstance(layer, tf.keras.layers.Dense))
+    assert first.kernel.shape[0] == len(numeric) + total + sum(sizes.values())
+
+
+def _wide_inputs(columns: int, buckets: int) -> ModelInputs:
+    features = {f"x{index:04d}": Feature(Encoding.NUMERIC, buckets=buckets)
+                for index in range(columns)}
+    return ModelInputs(features, Label("target", classes=("0", "1")))
+
+
+def test_a_wide_model_has_a_fixed_number_of_layers_whatever_the_column_count():
+    narrow, wide = build_model(_wide_inputs(20, 10), {}), build_model(_wide_inputs(2000, 10), {})
+    assert len(narrow.layers) == len(wide.layers)
+    assert [tuple(tensor.shape) for tensor in wide.inputs] == [(None, 2000), (None, 2000)]
+
+
+def test_every_numeric_column_and_bucket_moves_the_output():
+    """Changing one column's value, or only its bucket id, changes the prediction: no
+    column of the matrices is dropped on the way to the first layer."""
+    columns, buckets = 50, 4
+    inputs = _wide_inputs(columns, buckets)
+    model = build_model(inputs, {})
+    features, _ = _batch(inputs, {}, lambda rng, n: rng.integers(0, 2, size=(n,)), rows=1)
+    offsets, _ = bucket_offsets(inputs.features)
+    # Row 0 as drawn; row 1 + i: column i's value moved; row 1 + columns + i: its bucket.
+    rows = {key: np.repeat(array, 1 + 2 * columns, axis=0) for key, array in features.items()}
+    for column in range(columns):
+        rows[NUMERIC_KEY][1 + column, column] += 3.0
+        ids = rows[NUMERIC_BUCKETS_KEY]
+        ids[1 + columns + column, column] = offsets[column] + (
+            ids[0, column] - offsets[column] + 1) % buckets
+    predictions = model.predict(rows, verbose=0)[:, 0]
+    assert (np.abs(predictions[1:] - predictions[0]) > 1e-7).all()
+
+
+def test_a_regression_model_without_buckets_has_no_bucket_input():
+    inputs = dataclasses.replace(_wide_inputs(30, 0), label=Label("target", REGRESSION))
+    model = build_model(inputs, {})
+    assert [tensor.name.split(":")[0] for tensor in model.inputs] == [NUMERIC_KEY]
+    features, labels = _batch(inputs, {}, lambda rng, n: rng.normal(size=(n,)))
+    history = model.fit(features, labels, epochs=1, steps_per_epoch=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])

@@ -9,11 +9,16 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 from tensorflow_transform.tf_metadata import dataset_metadata
 
 from models.features import (
+    NUMERIC_BUCKETS_KEY,
+    NUMERIC_KEY,
     REGRESSION,
     Encoding,
+    Feature,
     Label,
-    bucket_name,
+    ModelInputs,
+    bucket_offsets,
     from_schema,
+    numeric_columns,
     transformed_name,
 )
 from models.preprocessing import INPUTS_KEY, preprocessing_fn
@@ -56,18 +61,35 @@ def test_label_is_big_tipper(transformed):
     assert {out[TAXI_LABEL.name] for out in outputs} == {0, 1}
 
 
+def _column(outputs, key, inputs, name):
+    """Column `name` of the numeric matrix `key`, one value per row."""
+    index = numeric_columns(inputs.features).index(name)
+    return np.array([out[key][index] for out in outputs])
+
+
 def test_numeric_features_are_scaled_and_missing_values_get_the_mean(transformed):
     rows, outputs = transformed
-    fares = np.array([out[transformed_name("fare")] for out in outputs])
+    numeric = numeric_columns(TAXI_INPUTS.features)
+    assert np.shape(outputs[0][NUMERIC_KEY]) == (len(numeric),)
+    fares = _column(outputs, NUMERIC_KEY, TAXI_INPUTS, "fare")
     assert abs(fares.mean()) < 1e-4 and abs(fares.std() - 1) < 1e-2
-    missing = [out for row, out in zip(rows, outputs, strict=True)
-               if row["dropoff_latitude"] == ""]
+    # The matrix's columns are the numeric columns in order: fare's is not another's.
+    miles = _column(outputs, NUMERIC_KEY, TAXI_INPUTS, "trip_miles")
+    raw = np.array([float(row["fare"]) for row in rows])
+    assert np.corrcoef(fares, raw)[0, 1] > 0.999 and not np.allclose(fares, miles)
+    missing = [index for index, row in enumerate(rows) if row["dropoff_latitude"] == ""]
     assert missing, "the sample should contain a row without dropoff_latitude"
-    for out in missing:
-        # The mean of the present values scales to 0.
-        assert abs(out[transformed_name("dropoff_latitude")]) < 1e-4
-    buckets = {out[bucket_name("fare")] for out in outputs}
-    assert buckets <= set(range(TAXI_INPUTS.features["fare"].buckets)) and len(buckets) > 3
+    latitudes = _column(outputs, NUMERIC_KEY, TAXI_INPUTS, "dropoff_latitude")
+    # The mean of the present values scales to 0.
+    assert (abs(latitudes[missing]) < 1e-4).all()
+    offsets, _ = bucket_offsets(TAXI_INPUTS.features)
+    count = TAXI_INPUTS.features["fare"].buckets
+    offset = offsets[numeric.index("fare")]
+    buckets = set(_column(outputs, NUMERIC_BUCKETS_KEY, TAXI_INPUTS, "fare"))
+    assert buckets <= set(range(offset, offset + count)) and len(buckets) > 3
+    # Buckets follow the value: a larger fare never gets a smaller bucket.
+    ids = _column(outputs, NUMERIC_BUCKETS_KEY, TAXI_INPUTS, "fare")
+    assert (np.diff(ids[np.argsort(raw, kind="stable")]) >= 0).all()
 
 
 def test_strings_get_vocabulary_indices_by_frequency(transformed):
@@ -128,7 +150,7 @@ def test_regression_label_stays_a_number(tmp_path):
     outputs = _transform(tmp_path, rows, schema, inputs)
     assert [out["target"] for out in outputs] == pytest.approx([151.5, 75.0])
     # No quantile buckets for a regression model (models/features.py).
-    assert set(outputs[0]) == {"target", transformed_name("size")}
+    assert set(outputs[0]) == {"target", NUMERIC_KEY}
 
 
 def test_a_column_without_any_value_in_training_does_not_poison_the_features(tmp_path):
@@ -138,4 +160,75 @@ def test_a_column_without_any_value_in_training_does_not_poison_the_features(tmp
     inputs = from_schema(schema, Label("target", REGRESSION))
     rows = [{"size": str(i), "empty": "", "target": str(i * 2.0)} for i in range(5)]
     outputs = _transform(tmp_path, rows, schema, inputs)
-    assert all(np.isfinite(out[transformed_name("empty")]) for out in outputs)
+    assert all(np.isfinite(out[NUMERIC_KEY]).all() for out in outputs)
+
+
+def test_wide_numeric_columns_each_get_their_own_column_and_buckets(tmp_path):
+    """120 columns, integer and float, each optional with gaps in different rows, and a
+    column that is never missing: column j of both matrices is column j's own encoding,
+    whatever order sparse and dense columns came in."""
+    columns = 120
+    schema = schema_pb2.Schema()
+    names = [f"x{index:03d}" for index in range(columns)]
+    for index, name in enumerate(names):
+        feature = schema.feature.add(
+            name=name, type=schema_pb2.INT if index % 3 == 0 else schema_pb2.FLOAT)
+        feature.value_count.max = 1
+        if index == 7:  # required: a dense column among the optional (sparse) ones
+            feature.shape.dim.add().size = 1
+            feature.presence.min_fraction = 1.0
+    label = schema.feature.add(name="target", type=schema_pb2.INT)
+    label.value_count.max = 1
+    label.int_domain.min, label.int_domain.max = 0, 1
+    rng = np.random.default_rng(0)
+    values = rng.integers(-50, 50, size=(40, columns)) * (1 + np.arange(columns))
+    rows = [{**{name: "" if (r + j) % 11 == 0 and j != 7 else str(values[r, j])
+                for j, name in enumerate(names)}, "target": str(r % 2)} for r in range(40)]
+    inputs = ModelInputs({name: Feature(Encoding.NUMERIC, buckets=4) for name in names},
+                         Label("target", classes=("0", "1")))
+    outputs = _transform(tmp_path, rows, schema, inputs)
+    assert set(outputs[0]) == {NUMERIC_KEY, NUMERIC_BUCKETS_KEY, "target"}
+    offsets, total = bucket_offsets(inputs.features)
+    assert total == 4 * columns
+    for j, name in enumerate(names):
+        present = np.array([row[name] != "" for row in rows])
+        raw = values[present, j].astype(float)
+        # Missing values get the mean of the present ones, then all are z-scored.
+        filled = np.where(present, values[:, j], raw.mean())
+        scaled = _column(outputs, NUMERIC_KEY, inputs, name)
+        assert np.allclose(scaled, (filled - filled.mean()) / filled.std(), atol=1e-4), name
+        ids = _column(outputs, NUMERIC_BUCKETS_KEY, inputs, name)
+        assert set(ids) <= set(range(offsets[j], offsets[j] + 4)), name
+        order = np.argsort(raw, kind="stable")
+        assert (np.diff(ids[present][order]) >= 0).all(), name
+
+
+def test_bucket_ids_equal_tft_bucketize_elementwise(tmp_path):
+    """models.preprocessing._bucketize gives tft.bucketize's elementwise buckets, with
+    ties, a constant column and a value above every boundary in the data."""
+    import tensorflow as tf
+    import tensorflow_transform as tft
+
+    from models.preprocessing import _bucketize
+
+    rng = np.random.default_rng(1)
+    matrix = np.column_stack([
+        rng.normal(size=200), np.round(rng.exponential(size=200)), np.full(200, 3.0),
+        rng.integers(0, 5, size=200).astype(float)]).astype("float32")
+    schema = schema_pb2.Schema()
+    feature = schema.feature.add(name="m", type=schema_pb2.FLOAT)
+    feature.shape.dim.add().size = 4
+    feature.presence.min_fraction = 1.0
+
+    def fn(inputs):
+        x = tf.reshape(inputs["m"], [-1, 4])
+        return {"ours": _bucketize(x, 10), "tft": tft.bucketize(x, 10, elementwise=True)}
+
+    metadata = dataset_metadata.DatasetMetadata(schema)
+    with tft_beam.Context(temp_dir=str(tmp_path)):
+        (outputs, _), _ = ([{"m": row} for row in matrix], metadata) \
+            | tft_beam.AnalyzeAndTransformDataset(fn)
+    ours = np.array([out["ours"] for out in outputs])
+    theirs = np.array([out["tft"] for out in outputs])
+    assert np.array_equal(ours, theirs)
+    assert len(set(ours[:, 0])) == 10 and set(ours[:, 2]) <= {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}
