@@ -120,8 +120,8 @@ def _tflite_answer(version_dir: Path, inputs: dict, body: dict, columns: dict) -
     if not path.is_file():
         raise NoTFLiteModel(
             f"version {version_dir.name} has no TFLite model ({tflite.TFLITE_FILE}): the "
-            "run that pushed it says why in its summary (`show`), or it was pushed "
-            "before TFLite export")
+            "run that pushed it did not ask for one (run --tflite), or its model did not "
+            "convert (`show` says why)")
     return tflite.predict_json(tflite.load(path), inputs, body, columns)
 
 
