@@ -207,7 +207,7 @@ def test_inspection_commands_describe_the_first_run(first_run, workspace):
     assert code == 0 and len(runs) == 1
     assert runs[0] | {"start": None, "seconds": None} == {
         "run_id": summary["run_id"], "start": None, "seconds": None, "status": "pushed",
-        "span": 1, "anomalies": 0, "blocking": 0, "blessed": True,
+        "span": 1, "period": None, "anomalies": 0, "blocking": 0, "blessed": True,
         "pushed_version": summary["pushed_version"],
         "served_version": summary["pushed_version"], "pinned_version": None,
         "newer_versions": []}
