@@ -74,7 +74,8 @@ def check_in_process(monkeypatch):
     """publish's servable check in this process: the same check_servable, its report
     through JSON as the check process prints it, without a fresh TensorFlow process per
     publish (test_check_runs_in_a_fresh_process_and_reports_json and
-    test_publish_checks_then_adds_a_newer_version_with_warmup run the real process).
+    test_a_prestarted_check_process_imports_tensorflow_before_the_check run the real
+    process through run_check, the function publish calls).
     Returns the (version_dir, reference_dir) pairs checked, so a publish that skipped
     the check fails the test."""
     import json
@@ -221,11 +222,16 @@ def test_models_config_lists_the_model_and_keeps_others(tmp_path):
     assert entries["big_tipper"].model_platform == "tensorflow"
 
 
-def test_publish_checks_then_adds_a_newer_version_with_warmup(tmp_path, good_model):
+def test_publish_checks_then_adds_a_newer_version_with_warmup(tmp_path, good_model,
+                                                             check_in_process):
     model_dir = tmp_path / "serving" / "m"
     (model_dir / "9").mkdir(parents=True)
     (model_dir / ".staging-5").mkdir()  # left by a killed run
     version, report = serving.publish(good_model, model_dir, "m", SAMPLE)
+    # Checked once, in a staging folder next to the versions, against the given model.
+    ((staged, reference),) = check_in_process
+    assert staged.parent == model_dir and staged.name.startswith(serving.STAGING_PREFIX)
+    assert reference == good_model and report["warmup_requests"] == 4
     assert serving.versions(model_dir) == [9, version] and version > 9
     assert [p.name for p in model_dir.iterdir() if p.name.startswith(".")] == []
     assert report["problems"] == [] and report["examples"] == len(SAMPLE)
