@@ -13,6 +13,7 @@ import pytest
 
 from pipeline import data, predict_guard
 from pipeline.config import REPO_ROOT
+from tests.conftest import cli_in_process
 
 HEADER = "x,y,label\n"
 
@@ -188,8 +189,10 @@ def test_a_csv_name_with_a_line_break_cannot_write_into_the_inferred_schema(tmp_
 
 
 def _prepare(*args):
-    return subprocess.run([sys.executable, "-m", "pipeline", "prepare-data", *args],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    """`prepare-data` through the CLI in this process (tests/conftest.py): its subject
+    is which file it writes, not the process (the wine data's scikit-learn import cost
+    a fresh interpreter 1.5 s per call, three calls per case)."""
+    return cli_in_process("prepare-data", *args)
 
 
 @pytest.mark.parametrize("dataset, target", [("wine", "data.csv"),

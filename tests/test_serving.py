@@ -69,6 +69,28 @@ def good_model(tmp_path_factory):
     return _save_model(tmp_path_factory.mktemp("models") / "good")
 
 
+@pytest.fixture
+def check_in_process(monkeypatch):
+    """publish's servable check in this process: the same check_servable, its report
+    through JSON as the check process prints it, without a fresh TensorFlow process per
+    publish (test_check_runs_in_a_fresh_process_and_reports_json and
+    test_a_prestarted_check_process_imports_tensorflow_before_the_check run the real
+    process through run_check, the function publish calls).
+    Returns the (version_dir, reference_dir) pairs checked, so a publish that skipped
+    the check fails the test."""
+    import json
+
+    checked = []
+
+    def run_check(version_dir, reference_dir):
+        checked.append((Path(version_dir), Path(reference_dir)))
+        report = serving.check_servable(Path(version_dir), Path(reference_dir))
+        return json.loads(json.dumps(report, allow_nan=True))
+
+    monkeypatch.setattr(serving, "run_check", run_check)
+    return checked
+
+
 def test_examples_become_instances_with_missing_markers():
     instances = serving.json_instances(SAMPLE, INPUTS)
     assert instances[0] == {"x": 0.5, "n": 3, "s": "a"}
@@ -200,11 +222,16 @@ def test_models_config_lists_the_model_and_keeps_others(tmp_path):
     assert entries["big_tipper"].model_platform == "tensorflow"
 
 
-def test_publish_checks_then_adds_a_newer_version_with_warmup(tmp_path, good_model):
+def test_publish_checks_then_adds_a_newer_version_with_warmup(tmp_path, good_model,
+                                                             check_in_process):
     model_dir = tmp_path / "serving" / "m"
     (model_dir / "9").mkdir(parents=True)
     (model_dir / ".staging-5").mkdir()  # left by a killed run
     version, report = serving.publish(good_model, model_dir, "m", SAMPLE)
+    # Checked once, in a staging folder next to the versions, against the given model.
+    ((staged, reference),) = check_in_process
+    assert staged.parent == model_dir and staged.name.startswith(serving.STAGING_PREFIX)
+    assert reference == good_model and report["warmup_requests"] == 4
     assert serving.versions(model_dir) == [9, version] and version > 9
     assert [p.name for p in model_dir.iterdir() if p.name.startswith(".")] == []
     assert report["problems"] == [] and report["examples"] == len(SAMPLE)
@@ -218,24 +245,27 @@ def test_publish_checks_then_adds_a_newer_version_with_warmup(tmp_path, good_mod
     assert sizes == [1, 1, len(SAMPLE), len(SAMPLE)]
 
 
-def test_version_with_a_python_op_is_not_published(tmp_path, good_model):
+def test_version_with_a_python_op_is_not_published(tmp_path, good_model, check_in_process):
     model_dir = tmp_path / "serving" / "m"
     shutil.copytree(good_model, model_dir / "100")
     bad = _save_model(tmp_path / "bad", python_op=True)
     assert "EagerPyFunc" in serving.unservable_ops(bad)
     # The static scan's finding: without the scan, the warm-up request to the Python op
-    # fails in the fresh process with a message that names EagerPyFunc too.
+    # fails in the fresh check process with a message that names EagerPyFunc too (in
+    # this process, where the op's Python function exists, it would even succeed).
     with pytest.raises(serving.ServingCheckFailed,
                        match="a static scan of the serving graph found ops .*: EagerPyFunc$"):
         serving.publish(bad, model_dir, "m", SAMPLE)
     assert sorted(p.name for p in model_dir.iterdir()) == ["100"]
+    assert [reference for _, reference in check_in_process] == [bad]
 
 
-def test_json_signature_that_scores_differently_is_not_published(tmp_path):
+def test_json_signature_that_scores_differently_is_not_published(tmp_path, check_in_process):
     skewed = _save_model(tmp_path / "skewed", offset=0.1)
     with pytest.raises(serving.ServingCheckFailed, match="differ from the evaluated model"):
         serving.publish(skewed, tmp_path / "serving" / "m", "m", SAMPLE)
     assert serving.versions(tmp_path / "serving" / "m") == []
+    assert [reference for _, reference in check_in_process] == [skewed]
 
 
 def _staged(tmp_path, model):
@@ -293,7 +323,7 @@ def test_a_check_process_without_a_request_exits_quietly():
 
 
 def test_publish_never_writes_through_a_planted_staging_symlink(tmp_path, good_model,
-                                                                 monkeypatch):
+                                                                 monkeypatch, check_in_process):
     model_dir = tmp_path / "serving" / "m"
     model_dir.mkdir(parents=True)
     outside = tmp_path / "outside"
@@ -306,3 +336,7 @@ def test_publish_never_writes_through_a_planted_staging_symlink(tmp_path, good_m
     assert [p.name for p in outside.iterdir()] == ["keep.txt"]
     assert [p.name for p in model_dir.iterdir()] == [str(version)]
     assert (model_dir / str(version) / "saved_model.pb").is_file()
+    # The check ran on a fresh staging folder, not through the planted link.
+    ((staged, reference),) = check_in_process
+    assert staged.parent == model_dir and staged.name != f"{serving.STAGING_PREFIX}1700000000"
+    assert reference == good_model
