@@ -2,7 +2,9 @@
 metrics and validation result) without importing TensorFlow, TFX or Beam, and turns
 TFMA's metrics into rows. Given an artifact's URI (and its splits), never ML Metadata
 (pipeline/metadata.py finds the artifacts); a leaf that imports nothing from the
-project, so that every component and command can use it.
+project but pipeline.uris (another leaf), so that every component and command can use
+it. An artifact under a pipeline root given as a URI is read through TFX's filesystem
+layer (`uris`), which does import TensorFlow.
 
 TFDV's and TFMA's own loaders (`tfdv.load_stats_binary`, `tfma.load_metrics`, ...) import
 TensorFlow, 7-15 s before the first answer; the inspection commands read a few kilobytes.
@@ -14,6 +16,7 @@ classes and its own reader of the TFRecord framing (`tfrecords`).
 import functools
 import glob
 import importlib.util
+import io
 import struct
 import sys
 from collections.abc import Iterator
@@ -22,6 +25,8 @@ from pathlib import Path
 import google_crc32c
 from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
 
+from pipeline import uris
+
 
 @functools.lru_cache(maxsize=16)
 def load_statistics(path: str) -> statistics_pb2.DatasetFeatureStatisticsList:
@@ -29,7 +34,7 @@ def load_statistics(path: str) -> statistics_pb2.DatasetFeatureStatisticsList:
     Kept for the next caller: a run's details read each split for its row counts, its
     feature table and its charts, and TFX never rewrites an artifact. Do not modify
     the returned proto."""
-    return statistics_pb2.DatasetFeatureStatisticsList.FromString(Path(path).read_bytes())
+    return statistics_pb2.DatasetFeatureStatisticsList.FromString(uris.read_bytes(path))
 
 
 def row_counts(uri: str, splits: list[str]) -> dict[str, int]:
@@ -42,7 +47,7 @@ def row_counts(uri: str, splits: list[str]) -> dict[str, int]:
 def load_anomalies(path: str) -> anomalies_pb2.Anomalies:
     """A validator's SchemaDiff.pb (what TFDV's `anomalies_util.load_anomalies_binary`
     reads)."""
-    return anomalies_pb2.Anomalies.FromString(Path(path).read_bytes())
+    return anomalies_pb2.Anomalies.FromString(uris.read_bytes(path))
 
 
 def load_split_anomalies(uri: str, names: list[str], pairs: bool = False
@@ -69,7 +74,10 @@ def tfrecords(path: str) -> Iterator[bytes]:
     against its CRC-32C like TensorFlow's reader does. Each record is framed as
     uint64 length, uint32 masked CRC of the length, the data, uint32 masked CRC of the
     data; all little-endian."""
-    with open(path, "rb") as handle:
+    # A pipeline root given as a URI: the whole file through TFX's filesystem layer
+    # (TFMA's files are small); a local file is read as it streams.
+    with (io.BytesIO(uris.read_bytes(path)) if uris.is_uri(path)
+          else open(path, "rb")) as handle:
         while True:
             header = handle.read(12)
             if not header:
@@ -121,6 +129,8 @@ def tfma_protos():
 def _evaluator_files(uri: str, prefix: str) -> list[str]:
     # TFMA's file patterns (metrics_plots_and_validations_writer): `metrics*.tfrecord`,
     # else `metrics*`; `validations*`.
+    if uris.is_uri(uri):
+        return (uris.glob(f"{uri}/{prefix}*.tfrecord") or uris.glob(f"{uri}/{prefix}*"))
     return (sorted(glob.glob(f"{glob.escape(uri)}/{prefix}*.tfrecord"))
             or sorted(glob.glob(f"{glob.escape(uri)}/{prefix}*")))
 

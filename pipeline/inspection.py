@@ -14,7 +14,7 @@ import math
 import re
 from pathlib import Path
 
-from pipeline import artifact_files, gate_rules, metadata, serving
+from pipeline import artifact_files, gate_rules, metadata, serving, uris
 from pipeline.periods import span_periods
 
 # The ML Metadata execution type of a `rollback` (pipeline/rollback.py writes it): in
@@ -76,16 +76,8 @@ def headline_names(rows: list[dict]) -> list[str]:
 def read_verdict(data_verdict) -> dict:
     """The DataGate's decision (pipeline/gate.py): passed, blocking and tolerated
     anomaly rows."""
-    path = f"{data_verdict.uri.rstrip('/')}/{gate_rules.VERDICT_FILE}"
-    if "://" in path:
-        # A pipeline root given as a URI: read through TFX's filesystem layer, imported
-        # only then (it imports TensorFlow, which local reads do without).
-        from tfx.dsl.io import fileio
-
-        with fileio.open(path) as handle:
-            return json.loads(handle.read())
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
+    # A pipeline root given as a URI is read through TFX's filesystem layer (uris).
+    return uris.read_json(f"{data_verdict.uri.rstrip('/')}/{gate_rules.VERDICT_FILE}")
 
 
 def resolve_run(store, run_id: str | None) -> str:
@@ -175,7 +167,7 @@ def _periods(folders) -> dict[int, str]:
     found = {}
     for folder in folders:
         if folder:
-            found.update(span_periods(Path(folder)))
+            found.update(span_periods(folder))
     return found
 
 
@@ -311,8 +303,7 @@ def thresholds(evaluation) -> dict[str, dict]:
     Evaluator ran with: `lower` or `upper` (a finite value bound) and `change` (the
     allowed difference from the baseline model, signed as TFMA applies it: baseline +
     change is the limit)."""
-    with open(f"{evaluation.uri}/eval_config.json", encoding="utf-8") as handle:
-        config = json.load(handle)["evalConfig"]
+    config = uris.read_json(f"{evaluation.uri}/eval_config.json")["evalConfig"]
     found = {}
     for spec in config.get("metricsSpecs", []):
         if "binarize" in spec or "aggregate" in spec:

@@ -220,9 +220,9 @@ def pushed_artifacts(store) -> dict[int, object]:
             if custom_int(artifact, "pushed")}
 
 
-def serving_location(store) -> tuple[Path, str] | None:
-    """The model folder the Pusher publishes to and the model's name, as the newest
-    Pusher execution recorded them (None: no Pusher ran yet)."""
+def serving_location(store) -> tuple[Path | str, str] | None:
+    """The model folder the Pusher publishes to (a str when it is a URI) and the model's
+    name, as the newest Pusher execution recorded them (None: no Pusher ran yet)."""
     newest = None
     for node in store.get_contexts_by_type("node"):
         if node.name.rsplit(".", 1)[-1] != "Pusher":
@@ -239,4 +239,6 @@ def serving_location(store) -> tuple[Path, str] | None:
         return None
     config = newest.custom_properties.get("custom_config")
     name = json.loads(config.string_value or "{}").get("model_name") if config else None
+    if "://" in base:  # a Path would turn file:///x into file:/x
+        return base.rstrip("/"), name or base.rstrip("/").rsplit("/", 1)[-1]
     return Path(base), name or Path(base).name

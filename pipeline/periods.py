@@ -14,7 +14,7 @@ import datetime
 import json
 from pathlib import Path
 
-from pipeline import safe_files
+from pipeline import safe_files, uris
 
 PERIODS = ("year", "quarter", "month")
 TIME_COLUMN = "trip_start_timestamp"
@@ -113,7 +113,7 @@ def span_periods(data_dir: Path) -> dict[int, str]:
     """The period each span of `data_dir` holds, from its periods.json ({}: none
     recorded, or unreadable: the spans are then named by number alone)."""
     try:
-        record = json.loads((Path(data_dir) / PERIODS_FILE).read_text(encoding="utf-8"))
+        record = uris.read_json(uris.join(data_dir, PERIODS_FILE))
         return {int(span): str(period) for span, period in record["spans"].items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return {}

@@ -22,7 +22,7 @@ from tfx.types.channel import Channel
 from tfx.types.component_spec import ChannelParameter
 from tfx.utils import io_utils, proto_utils
 
-from pipeline import serving, tflite
+from pipeline import serving, tflite, uris
 
 EXAMPLES_KEY = "examples"
 # The split the warm-up requests and the check's sample are taken from.
@@ -42,8 +42,9 @@ def sample_examples(examples, split: str, count: int,
     the label (serving clients do not have them)."""
     import tensorflow as tf
 
-    split_dir = Path(artifact_utils.get_split_uri([examples], split))
-    files = sorted(str(path) for path in split_dir.glob("*.gz"))
+    split_dir = artifact_utils.get_split_uri([examples], split)
+    files = (uris.glob(f"{split_dir}/*.gz") if uris.is_uri(split_dir)
+             else sorted(str(path) for path in Path(split_dir).glob("*.gz")))
     sample = []
     for record in tf.data.TFRecordDataset(files, compression_type="GZIP").take(count):
         example = tf.train.Example.FromString(record.numpy())
@@ -75,14 +76,17 @@ class Executor(pusher_executor.Executor):
         destination = pusher_pb2.PushDestination()
         proto_utils.json_to_proto(
             exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination)
-        model_serving_dir = Path(destination.filesystem.base_directory)
+        # A URI (file://, gs://) stays a str: a Path would turn file:///x into file:/x.
+        base = destination.filesystem.base_directory
+        model_serving_dir = base if uris.is_uri(base) else Path(base)
         config = json.loads(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY)
                             or "{}")
-        model_name = config.get("model_name", model_serving_dir.name)
+        model_name = config.get("model_name", base.rstrip("/").rsplit("/", 1)[-1])
         sample = sample_examples(
             artifact_utils.get_single_instance(input_dict[EXAMPLES_KEY]),
             SAMPLE_SPLIT, serving.SAMPLE_SIZE, config.get("hidden_columns", []))
-        model_dir = Path(self.GetModelPath(input_dict))
+        model_dir = self.GetModelPath(input_dict)
+        model_dir = model_dir if uris.is_uri(model_dir) else Path(model_dir)
         tflite_model, tflite_report = (export_tflite(model_dir, sample)
                                        if config.get("tflite") else (None, None))
         version, report = serving.publish(
@@ -91,7 +95,7 @@ class Executor(pusher_executor.Executor):
         if tflite_report:
             # The run summary reads the TFLite outcome from the check's report.
             report["tflite"] = tflite_report
-        version_dir = model_serving_dir / str(version)
+        version_dir = uris.join(model_serving_dir, str(version))
         # Keeps the entry's version policy: a version pinned by `rollback` stays served
         # until `rollback --to latest` (the run summary says so).
         serving.write_models_config(

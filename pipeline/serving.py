@@ -12,6 +12,7 @@ The runner starts that process as soon as the Trainer has a new model
 import csv
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -26,7 +27,7 @@ from models.signatures import (
     MISSING_VALUES,
     input_name,
 )
-from pipeline import safe_files
+from pipeline import safe_files, uris
 
 # TF Serving replays every record of this file when it loads a version.
 WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
@@ -66,8 +67,12 @@ class ModelsConfigError(ValueError):
     """models.config cannot be read; the message says which file and why."""
 
 
-def versions(model_dir: Path) -> list[int]:
-    """The published versions under `<serving>/<model_name>/`, oldest first."""
+def versions(model_dir: Path | str) -> list[int]:
+    """The published versions under `<serving>/<model_name>/`, oldest first (a local
+    folder, or a URI's)."""
+    if uris.is_uri(model_dir):
+        return sorted(int(name) for name in uris.children(model_dir)
+                      if name.isdigit() and uris.is_dir(f"{model_dir}/{name}"))
     if not model_dir.is_dir():
         return []
     return sorted(int(child.name) for child in model_dir.iterdir()
@@ -492,7 +497,11 @@ def publish(model_dir: Path, model_serving_dir: Path, model_name: str,
     only then makes it visible with one rename.
 
     Raises ServingCheckFailed (nothing published) when the check finds a problem.
+    A serving folder given as a URI is published to by `_publish_to_uri`.
     """
+    if uris.is_uri(model_serving_dir):
+        return _publish_to_uri(str(model_dir), model_serving_dir, model_name, sample,
+                               extra_files)
     model_serving_dir.mkdir(parents=True, exist_ok=True)
     for leftover in model_serving_dir.glob(STAGING_PREFIX + "*"):
         # From a run killed mid-push; a symlink is removed, never what it points to.
@@ -506,16 +515,7 @@ def publish(model_dir: Path, model_serving_dir: Path, model_name: str,
                                     dir=model_serving_dir))
     target = model_serving_dir / str(version)
     try:
-        shutil.copytree(model_dir, staging, dirs_exist_ok=True)
-        write_warmup(staging, warmup_logs(sample, staging, model_name))
-        for relative, content in (extra_files or {}).items():
-            (staging / relative).parent.mkdir(parents=True, exist_ok=True)
-            safe_files.write_bytes(staging / relative, content)
-        report = run_check(staging, model_dir)
-        if report["problems"]:
-            raise ServingCheckFailed(
-                f"version {version} is not servable, so it was not pushed: "
-                + "; ".join(report["problems"]))
+        report = _assemble(model_dir, staging, version, model_name, sample, extra_files)
         if os.path.lexists(target):
             raise ServingCheckFailed(f"{target} appeared during the push, so version "
                                      f"{version} was not pushed: remove it and run again")
@@ -525,9 +525,63 @@ def publish(model_dir: Path, model_serving_dir: Path, model_name: str,
     return version, report
 
 
-def models_config_path(model_serving_dir: Path) -> Path:
+def _assemble(model_dir: Path, staging: Path, version: int, model_name: str,
+              sample: list[bytes], extra_files: dict[Path, bytes] | None) -> dict:
+    """Copies the model into the local folder `staging` with its warm-up requests and
+    `extra_files`, and checks it (ServingCheckFailed: not servable)."""
+    shutil.copytree(model_dir, staging, dirs_exist_ok=True)
+    write_warmup(staging, warmup_logs(sample, staging, model_name))
+    for relative, content in (extra_files or {}).items():
+        (staging / relative).parent.mkdir(parents=True, exist_ok=True)
+        safe_files.write_bytes(staging / relative, content)
+    report = run_check(staging, model_dir)
+    if report["problems"]:
+        raise ServingCheckFailed(
+            f"version {version} is not servable, so it was not pushed: "
+            + "; ".join(report["problems"]))
+    return report
+
+
+def _publish_to_uri(model_dir: str, model_serving_dir: str, model_name: str,
+                    sample: list[bytes], extra_files: dict[Path, bytes] | None
+                    ) -> tuple[int, dict]:
+    """`publish` to a serving folder that is a URI (a shared mount as file://, gs://),
+    through TFX's filesystem layer. The version is assembled and checked in a local
+    temporary folder, copied to a staging name in the serving folder (which TF Serving
+    ignores), then renamed to its version number. On a filesystem (file://, a mount) the
+    rename is atomic; on an object store it is a copy and a delete per file, so the
+    version folder can be seen partly renamed for that long (README: Scaling out)."""
+    from tfx.dsl.io import fileio
+    from tfx.utils import io_utils
+
+    fileio.makedirs(model_serving_dir)
+    for leftover in uris.glob(f"{model_serving_dir}/{STAGING_PREFIX}*"):
+        fileio.rmtree(leftover)  # from a run killed mid-push
+    version = max([int(time.time()), *(v + 1 for v in versions(model_serving_dir))])
+    target = f"{model_serving_dir}/{version}"
+    staging = f"{model_serving_dir}/{STAGING_PREFIX}{version}-{secrets.token_hex(6)}"
+    with tempfile.TemporaryDirectory(prefix="pipeline-publish-") as local:
+        local_model, local_version = Path(local) / "model", Path(local) / "version"
+        io_utils.copy_dir(model_dir, str(local_model))
+        report = _assemble(local_model, local_version, version, model_name, sample,
+                           extra_files)
+        try:
+            io_utils.copy_dir(str(local_version), staging)
+            if fileio.exists(target):
+                raise ServingCheckFailed(f"{target} appeared during the push, so version "
+                                         f"{version} was not pushed: remove it and run again")
+            fileio.rename(staging, target)
+        finally:
+            if fileio.exists(staging):
+                fileio.rmtree(staging)
+    return version, report
+
+
+def models_config_path(model_serving_dir: Path | str) -> Path | str:
     """TF Serving's --model_config_file for a model folder: next to it, in the serving
     folder, shared by the models published there."""
+    if uris.is_uri(model_serving_dir):
+        return f"{model_serving_dir.rstrip('/').rsplit('/', 1)[0]}/{MODELS_CONFIG}"
     return model_serving_dir.parent / MODELS_CONFIG
 
 
@@ -539,7 +593,7 @@ def _read_models_config(path: Path):
 
     config = model_server_config_pb2.ModelServerConfig()
     try:
-        text_format.Parse(path.read_text(encoding="utf-8"), config)
+        text_format.Parse(uris.read_bytes(path).decode("utf-8"), config)
     except FileNotFoundError:
         pass
     except (OSError, UnicodeDecodeError, text_format.ParseError) as error:
@@ -600,7 +654,10 @@ def write_models_config(path: Path, model_name: str, base_path: Path,
         entry.ClearField("model_version_policy")
     elif pinned is not _KEEP_POLICY:
         entry.model_version_policy.specific.versions[:] = [int(pinned)]
-    safe_files.write_text(path, text_format.MessageToString(config))
+    if uris.is_uri(path):
+        uris.write_text(path, text_format.MessageToString(config))
+    else:
+        safe_files.write_text(path, text_format.MessageToString(config))
 
 
 def _main(argv: list[str]) -> int:

@@ -10,7 +10,7 @@ from pipeline.config import PROJECT_PACKAGES, REPO_ROOT
 
 # Shared by the DataGate, the inspection commands and the CLI: a project import here
 # would tie them together again (or pull TFX into the inspection commands).
-LEAVES = ("pipeline.gate_rules", "pipeline.artifact_files")
+LEAVES = ("pipeline.gate_rules", "pipeline.artifact_files", "pipeline.uris")
 
 
 def _modules() -> dict[str, ast.Module]:
@@ -88,5 +88,5 @@ def test_a_circle_would_be_found(monkeypatch):
 
 
 @pytest.mark.parametrize("leaf", LEAVES)
-def test_the_shared_leaf_modules_import_nothing_from_the_project(leaf):
-    assert imports(leaf) == set()
+def test_the_shared_leaf_modules_import_nothing_from_the_project_but_leaves(leaf):
+    assert imports(leaf) <= set(LEAVES) - {leaf}

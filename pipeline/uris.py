@@ -1,0 +1,125 @@
+"""Locations that are URIs (`gs://bucket/x`, `file:///shared/x`) rather than local
+paths: telling them apart, refusing a scheme the pipeline cannot use, and reading and
+writing them through TFX's filesystem layer (`tfx.dsl.io.fileio`, TensorFlow's gfile).
+
+A local path keeps the project's local rules (pathlib, safe_files' symlink-safe writes):
+`fileio` is imported only for a URI, because it imports TensorFlow, which the
+inspection commands do without. A leaf module: it imports nothing from the project, so
+that artifact_files (another leaf) and every command can use it.
+"""
+
+import json
+import re
+import secrets
+from pathlib import Path
+
+# RFC 3986's scheme, as Beam's FileSystems reads it.
+_URI = re.compile(r"^(?P<scheme>[a-zA-Z][-a-zA-Z0-9+.]*)://")
+# Schemes a run can read and write: TensorFlow's gfile (TFX's fileio, the Trainer, the
+# Pusher) and Beam's FileSystems (ExampleGen, StatisticsGen, Transform, the Evaluator) must
+# both know them. `file` is Beam's through pipeline/file_scheme.py; `gs` needs Beam's gcp
+# extra, which the environment installs (`apache-beam[gcp]` for the Dataflow profile).
+SCHEMES = ("file", "gs")
+
+
+class UnsupportedLocation(ValueError):
+    """A location that is a URI the pipeline cannot read or write; one sentence."""
+
+
+def is_uri(location) -> bool:
+    """Whether `location` (a str or Path) names a URI rather than a local path."""
+    return isinstance(location, str) and _URI.match(location) is not None
+
+
+def scheme(location: str) -> str | None:
+    match = _URI.match(location)
+    return match.group("scheme").lower() if match else None
+
+
+def checked(location: str, flag: str) -> str:
+    """`location` with no trailing slash when it is a URI the pipeline can use;
+    UnsupportedLocation (one sentence naming `flag`) when not."""
+    name = scheme(location)
+    if name not in SCHEMES:
+        raise UnsupportedLocation(
+            f"{flag} {location}: the {name}:// scheme is not supported; use a local path, "
+            f"{' or '.join(s + '://' for s in SCHEMES)}")
+    if name == "file" and not location.startswith("file:///"):
+        raise UnsupportedLocation(
+            f"{flag} {location}: a file:// URI names an absolute path, file:///folder "
+            "(no host)")
+    if location.rstrip("/") == f"{name}:/" or location.rstrip("/").endswith(":/"):
+        raise UnsupportedLocation(f"{flag} {location}: name a folder, not the whole store")
+    return location.rstrip("/")
+
+
+def join(location, *parts: str):
+    """`location`/`parts`: a str for a URI, a Path for a local path."""
+    if is_uri(location):
+        return "/".join([location.rstrip("/"), *parts])
+    return Path(location).joinpath(*parts)
+
+
+def _fileio():
+    from tfx.dsl.io import fileio
+
+    return fileio
+
+
+def read_bytes(location) -> bytes:
+    """A file's content; FileNotFoundError when it is not there (for a URI too)."""
+    if not is_uri(location):
+        return Path(location).read_bytes()
+    fileio = _fileio()
+    if not fileio.exists(location):
+        raise FileNotFoundError(2, "No such file or directory", location)
+    with fileio.open(location, "rb") as handle:
+        return handle.read()
+
+
+def read_json(location):
+    return json.loads(read_bytes(location).decode("utf-8"))
+
+
+def exists(location) -> bool:
+    return _fileio().exists(location) if is_uri(location) else Path(location).exists()
+
+
+def is_dir(location) -> bool:
+    return _fileio().isdir(location) if is_uri(location) else Path(location).is_dir()
+
+
+def glob(pattern: str) -> list[str]:
+    """Sorted matches of a pattern in a URI folder (`fileio.glob`)."""
+    return sorted(_fileio().glob(pattern))
+
+
+def children(location: str) -> list[str]:
+    """The names in a URI folder (no trailing slashes; [] when it is missing)."""
+    fileio = _fileio()
+    if not fileio.isdir(location):
+        return []
+    return sorted(name.rstrip("/") for name in fileio.listdir(location))
+
+
+def write_bytes(location: str, content: bytes) -> None:
+    """Replaces a URI's file: written under a fresh hidden name in the same folder,
+    then renamed over it. Atomic where the store's rename is (a local or mounted
+    filesystem); on an object store (gs://) a rename is a copy and a delete, but a
+    reader still never sees a partly written object."""
+    fileio = _fileio()
+    folder, name = location.rsplit("/", 1)
+    fileio.makedirs(folder)
+    temporary = f"{folder}/.{name}.{secrets.token_hex(6)}.partial"
+    try:
+        with fileio.open(temporary, "wb") as handle:
+            handle.write(content)
+        fileio.rename(temporary, location, overwrite=True)
+    except BaseException:
+        if fileio.exists(temporary):
+            fileio.remove(temporary)
+        raise
+
+
+def write_text(location: str, text: str) -> None:
+    write_bytes(location, text.encode("utf-8"))
