@@ -14,6 +14,10 @@ Transform, Evaluator) run, chosen with one name. Each profile turns into the
 The two remote profiles name this project's setup.py as the workers' dependency: it is
 what they need (the pipeline's and the model's code), and without a dependency flag TFX
 builds and stages an sdist of TFX itself before every Beam component.
+
+A run whose locations are `file://` URIs names pipeline/file_scheme.py as a Beam plugin
+in every profile with worker processes: Beam's SDK worker imports `--beam_plugins`
+before it runs a step, and only that module gives Beam the `file` scheme.
 """
 
 from pipeline.config import REPO_ROOT, Config
@@ -27,7 +31,26 @@ class ProfileError(ValueError):
     """A profile that lacks a setting it needs; the message is one sentence."""
 
 
+FILE_SCHEME_PLUGIN = "pipeline.file_scheme"
+
+
+def uses_file_scheme(cfg: Config) -> bool:
+    """Whether the data, the pipeline root or the serving folder is a file:// URI."""
+    return any(location.startswith("file://") for location in (
+        cfg.locations.data_location, cfg.locations.pipeline_root_location,
+        cfg.model_serving_location))
+
+
 def beam_pipeline_args(cfg: Config) -> list[str]:
+    args = _profile_args(cfg)
+    if args and uses_file_scheme(cfg):
+        # In memory (no arguments), the steps run in this process, where
+        # pipeline/definition.py imported the plugin.
+        args.append(f"--beam_plugins={FILE_SCHEME_PLUGIN}")
+    return args
+
+
+def _profile_args(cfg: Config) -> list[str]:
     profile = cfg.beam.profile
     if profile == "in-memory":
         # Beam's defaults are exactly this profile (DirectRunner, in memory, one

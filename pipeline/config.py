@@ -20,6 +20,7 @@ from models.features import (
     SchemaError,
     from_schema,
 )
+from pipeline import uris
 from pipeline.schema_file import load_schema
 
 BASELINE_STRATEGIES = ("before-candidate", "latest-blessed")
@@ -67,7 +68,14 @@ TAXI = {
 
 @dataclasses.dataclass(frozen=True)
 class Locations:
-    """Where the pipeline reads its data and schema and writes its outputs."""
+    """Where the pipeline reads its data and schema and writes its outputs.
+
+    `data_dir` and `schema_path` are a Path, or a uris.UriPath for a URI (`run
+    --data-dir gs://...`, read through TFX's filesystem layer). `output_dir` is always
+    local: ML Metadata's SQLite file, the run lock and the logs cannot live on an object
+    store. An `--output-dir` URI becomes `output_uri`, with the pipeline root and the
+    serving folder under it, and `output_dir` a local folder of its own
+    (`local_state_dir`)."""
 
     data_dir: Path
     output_dir: Path
@@ -79,6 +87,9 @@ class Locations:
     data_uri: str | None = None
     schema_uri: str | None = None
     serving_uri: str | None = None
+    # `run --output-dir URI`: where the pipeline root, the serving folder and the run
+    # reports go (None: all under output_dir).
+    output_uri: str | None = None
 
     @property
     def pipeline_root(self) -> Path:
@@ -89,8 +100,16 @@ class Locations:
         return self.output_dir / "metadata.db"
 
     @property
-    def serving_dir(self) -> Path:
+    def serving_dir(self):
+        """The serving folder: a Path, or a UriPath when it is a URI."""
+        if self.serving_uri:
+            return uris.location(self.serving_uri, "--serving-dir")
         return self.output_dir / "serving"
+
+    @property
+    def report_dir(self):
+        """Where the run reports go: the output folder (a UriPath when a URI)."""
+        return uris.UriPath(self.output_uri) if self.output_uri else self.output_dir
 
     @property
     def log_dir(self) -> Path:
@@ -327,12 +346,27 @@ def _name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_.-") or "dataset"
 
 
+def _location(value):
+    """A location as Config holds it: a UriPath for a URI, else an absolute Path."""
+    if isinstance(value, uris.UriPath):
+        return value
+    return uris.location(str(value), "a location")
+
+
+def local_state_dir(output_uri: str) -> Path:
+    """The local folder that holds ML Metadata, the run lock and the logs of an output
+    folder given as a URI: under outputs/uri/, named after the URI, so that every
+    command given the same --output-dir finds it."""
+    digest = hashlib.sha256(output_uri.encode()).hexdigest()[:8]
+    return DEFAULT_OUTPUT_DIR / "uri" / f"{_name(output_uri.split('://', 1)[1])}-{digest}"
+
+
 def dataset_defaults(data_dir: Path | str, label: str | None,
                      task: str | None = None) -> dict:
     """The configuration a run starts from: the taxi one when no label column is
     named, else one for the dataset in `data_dir` with `label` as its label column
     (named after the folder, schema next to the CSVs, outputs in outputs/<name>/)."""
-    data_dir = Path(data_dir).expanduser().resolve()
+    data_dir = _location(data_dir)
     if label is None:
         if task not in (None, CLASSIFICATION):
             raise ValueError("the taxi label is a class; name a --label column for "
@@ -367,7 +401,12 @@ def make_config(label: str | None = None, task: str | None = None, **overrides) 
     }
     values.update({key: value for key, value in overrides.items() if value is not None})
     for key in ("data_dir", "output_dir", "schema_path"):
-        values[key] = Path(values[key]).expanduser().resolve()
+        values[key] = _location(values[key])
+    if isinstance(values["output_dir"], uris.UriPath):
+        output_uri = str(values.pop("output_dir"))
+        values.update(output_dir=local_state_dir(output_uri), output_uri=output_uri)
+        values.setdefault("pipeline_root_uri", f"{output_uri}/tfx")
+        values.setdefault("serving_uri", f"{output_uri}/serving")
     values["inputs"] = from_schema(load_schema(values["schema_path"]), values.pop("label"),
                                    values.get("excluded_columns", ()))
     return Config(**_grouped(values))
@@ -410,7 +449,14 @@ def validated_config(args, *, data_required: bool = True, log=None, **fixed) -> 
         return getattr(args, name, None)
 
     log = log or sys.stderr
-    data_dir = Path(args.data_dir).expanduser().resolve() if args.data_dir else DEFAULT_DATA_DIR
+    try:
+        data_dir = (uris.location(args.data_dir, "--data-dir") if args.data_dir
+                    else DEFAULT_DATA_DIR)
+        for name in ("output_dir", "serving_dir"):
+            if flag(name):
+                uris.location(flag(name), f"--{name.replace('_', '-')}")
+    except uris.UnsupportedLocation as error:
+        raise data.DataError(str(error)) from None
     read_data = data_required or args.data_dir is not None
     if read_data and args.data_dir is None and not data_dir.is_dir():
         target = data.prepare_default_data(data_dir)
@@ -434,6 +480,11 @@ def validated_config(args, *, data_required: bool = True, log=None, **fixed) -> 
         data.check_label(csv_files, label.source_columns, None if label.ratio else label.name,
                          label.task)
         if args.label and args.schema is None and not schema_path.is_file():
+            if uris.is_uri(schema_path):
+                raise data.DataError(f"no schema at {schema_path}: a run on a data folder "
+                                     "given as a URI does not write one there; pass "
+                                     "--schema FILE (e.g. inferred by a run on a local "
+                                     "copy)")
             # Imported here: TFDV imports TensorFlow, which the checks above do not need.
             from pipeline import schema_review
             from pipeline.quiet import captured_output
@@ -452,6 +503,8 @@ def validated_config(args, *, data_required: bool = True, log=None, **fixed) -> 
         cfg = make_config(**{
             "data_dir": data_dir, "spans": spans, "output_dir": flag("output_dir"),
             "training_spans": flag("training_spans"),
+            "serving_uri": (str(uris.location(flag("serving_dir"), "--serving-dir"))
+                            if flag("serving_dir") else None),
             "input_pattern": None if spans else FLAT_PATTERN, **overrides, **fixed})
     except SchemaError as error:
         raise data.DataError(f"{error} (schema: {schema_path})") from None

@@ -44,6 +44,9 @@ from tfx.proto import distribution_validator_pb2, example_gen_pb2, range_config_
 from tfx.types import channel_utils, standard_artifacts
 from tfx.types.channel import Channel
 
+# Registers Beam's filesystem for file:// URIs in this process, where LocalDagRunner
+# runs the components (workers import it as a Beam plugin: pipeline/beam.py).
+import pipeline.file_scheme  # noqa: F401
 from models.features import CLASSIFICATION, Encoding
 from models.model import run_fn
 from models.preprocessing import INPUTS_KEY, preprocessing_fn

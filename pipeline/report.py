@@ -11,7 +11,7 @@ import math
 import re
 from pathlib import Path
 
-from pipeline import inspection, safe_files
+from pipeline import inspection, safe_files, uris
 from pipeline.periods import span_name
 
 _STYLE = """
@@ -619,7 +619,11 @@ def page(title: str, sections: list[str]) -> str:
 
 
 def write_page(path: Path, html_text: str) -> Path:
-    """Replaces the page at `path` atomically, never through a symlink (safe_files)."""
+    """Replaces the page at `path` atomically, never through a symlink (safe_files);
+    a URI's page (uris.UriPath) through TFX's filesystem layer."""
+    if uris.is_uri(path):
+        uris.write_text(str(path), html_text)
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     safe_files.write_text(path, html_text)
     return path

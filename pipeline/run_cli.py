@@ -18,11 +18,17 @@ from pipeline.flags import add_dataset_flags, add_model_flags, non_negative_int,
 
 def add_parser(commands) -> None:
     run = commands.add_parser("run", help="run the pipeline end to end")
-    run.add_argument("--data-dir", help="folder of CSV files, or of span-<N>/ folders of them "
-                     "(default: data/taxi, prepared from the tfx package when missing)")
+    run.add_argument("--data-dir", help="folder of CSV files, or of span-<N>/ folders of them, "
+                     "a path or a file:// or gs:// URI (default: data/taxi, prepared from "
+                     "the tfx package when missing)")
     run.add_argument("--output-dir",
                      help="pipeline root, metadata.db and serving/ (default: outputs for the "
-                     "taxi data, else outputs/<data folder name>)")
+                     "taxi data, else outputs/<data folder name>); a file:// or gs:// URI "
+                     "keeps metadata.db, the lock and the logs in a local folder "
+                     "(README: Scaling out)")
+    run.add_argument("--serving-dir", metavar="DIR",
+                     help="where the Pusher publishes <model>/<version>/ and models.config, "
+                     "a path or URI (default: serving/ in the output directory)")
     add_dataset_flags(run)
     add_model_flags(run)
     run.add_argument("--training-spans", type=positive_int, metavar="N",

@@ -34,7 +34,7 @@ def _write_report(cfg: Config) -> Path | None:
     try:
         store = metadata.open_store(cfg.locations.metadata_path)
         run_id = metadata.latest_run_id(store)
-        return report.write(inspection.run_details(store, run_id), cfg.locations.output_dir) \
+        return report.write(inspection.run_details(store, run_id), cfg.locations.report_dir) \
             if run_id else None
     except Exception:  # the run's own error is the one to report
         traceback.print_exc()
@@ -96,7 +96,7 @@ def run(cfg: Config, *, verbose: bool = False, progress_to_stderr: bool = False,
     cannot be used, workspace.Busy when another run holds it (unless `wait`), and
     ComponentFailed when a component fails.
     """
-    workspace.check_writable(cfg.locations.output_dir)
+    workspace.check_writable(cfg.locations.output_dir, cfg.locations.output_uri)
     with workspace.exclusive(cfg.locations.output_dir, wait=wait):
         # Under the lock: a running pipeline's open transaction is not damage.
         workspace.check_metadata(cfg.locations.metadata_path)
@@ -142,7 +142,7 @@ def _run_exclusive(cfg: Config, verbose: bool, progress_to_stderr: bool) -> dict
         store = metadata.open_store(cfg.locations.metadata_path)
         details = inspection.run_details(store, metadata.latest_run_id(store))
         summary = summarize(details, progress.components)
-        summary["report"] = str(report.write(details, cfg.locations.output_dir))
+        summary["report"] = str(report.write(details, cfg.locations.report_dir))
     summary["log"] = str(log_path)
     return summary
 

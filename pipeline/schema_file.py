@@ -8,15 +8,16 @@ from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from models.features import SchemaError
+from pipeline import uris
 
 
 def load_schema(path: Path) -> schema_pb2.Schema:
     """A TFMD schema from its text form (FileNotFoundError when there is none; SchemaError,
     in one sentence, for a folder or a file that is not a schema)."""
-    if Path(path).is_dir():
+    if uris.is_dir(path):
         raise SchemaError(f"{path} is a folder; a schema is a schema.pbtxt file")
     try:
-        return text_format.Parse(Path(path).read_text(encoding="utf-8"), schema_pb2.Schema())
+        return text_format.Parse(uris.read_bytes(path).decode("utf-8"), schema_pb2.Schema())
     except FileNotFoundError:
         raise
     except (OSError, UnicodeDecodeError) as error:

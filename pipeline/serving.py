@@ -500,7 +500,7 @@ def publish(model_dir: Path, model_serving_dir: Path, model_name: str,
     A serving folder given as a URI is published to by `_publish_to_uri`.
     """
     if uris.is_uri(model_serving_dir):
-        return _publish_to_uri(str(model_dir), model_serving_dir, model_name, sample,
+        return _publish_to_uri(str(model_dir), str(model_serving_dir), model_name, sample,
                                extra_files)
     model_serving_dir.mkdir(parents=True, exist_ok=True)
     for leftover in model_serving_dir.glob(STAGING_PREFIX + "*"):
@@ -581,7 +581,7 @@ def models_config_path(model_serving_dir: Path | str) -> Path | str:
     """TF Serving's --model_config_file for a model folder: next to it, in the serving
     folder, shared by the models published there."""
     if uris.is_uri(model_serving_dir):
-        return f"{model_serving_dir.rstrip('/').rsplit('/', 1)[0]}/{MODELS_CONFIG}"
+        return f"{str(model_serving_dir).rstrip('/').rsplit('/', 1)[0]}/{MODELS_CONFIG}"
     return model_serving_dir.parent / MODELS_CONFIG
 
 
@@ -655,7 +655,7 @@ def write_models_config(path: Path, model_name: str, base_path: Path,
     elif pinned is not _KEEP_POLICY:
         entry.model_version_policy.specific.versions[:] = [int(pinned)]
     if uris.is_uri(path):
-        uris.write_text(path, text_format.MessageToString(config))
+        uris.write_text(str(path), text_format.MessageToString(config))
     else:
         safe_files.write_text(path, text_format.MessageToString(config))
 

@@ -8,6 +8,7 @@ inspection commands do without. A leaf module: it imports nothing from the proje
 that artifact_files (another leaf) and every command can use it.
 """
 
+import io
 import json
 import re
 import secrets
@@ -27,7 +28,10 @@ class UnsupportedLocation(ValueError):
 
 
 def is_uri(location) -> bool:
-    """Whether `location` (a str or Path) names a URI rather than a local path."""
+    """Whether `location` (a str, Path or UriPath) names a URI rather than a local
+    path."""
+    if isinstance(location, UriPath):
+        return True
     return isinstance(location, str) and _URI.match(location) is not None
 
 
@@ -56,7 +60,7 @@ def checked(location: str, flag: str) -> str:
 def join(location, *parts: str):
     """`location`/`parts`: a str for a URI, a Path for a local path."""
     if is_uri(location):
-        return "/".join([location.rstrip("/"), *parts])
+        return "/".join([str(location).rstrip("/"), *parts])
     return Path(location).joinpath(*parts)
 
 
@@ -70,7 +74,7 @@ def read_bytes(location) -> bytes:
     """A file's content; FileNotFoundError when it is not there (for a URI too)."""
     if not is_uri(location):
         return Path(location).read_bytes()
-    fileio = _fileio()
+    location, fileio = str(location), _fileio()
     if not fileio.exists(location):
         raise FileNotFoundError(2, "No such file or directory", location)
     with fileio.open(location, "rb") as handle:
@@ -82,11 +86,11 @@ def read_json(location):
 
 
 def exists(location) -> bool:
-    return _fileio().exists(location) if is_uri(location) else Path(location).exists()
+    return _fileio().exists(str(location)) if is_uri(location) else Path(location).exists()
 
 
 def is_dir(location) -> bool:
-    return _fileio().isdir(location) if is_uri(location) else Path(location).is_dir()
+    return _fileio().isdir(str(location)) if is_uri(location) else Path(location).is_dir()
 
 
 def glob(pattern: str) -> list[str]:
@@ -123,3 +127,99 @@ def write_bytes(location: str, content: bytes) -> None:
 
 def write_text(location: str, text: str) -> None:
     write_bytes(location, text.encode("utf-8"))
+
+
+class _GFileReader(io.RawIOBase):
+    """A binary GFile as a raw stream, so that io's buffered and text readers (and the
+    csv module) read a URI's file as it streams, not all at once."""
+
+    def __init__(self, handle):
+        super().__init__()
+        self._handle = handle
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._handle.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._handle.close()
+        super().close()
+
+
+class UriPath:
+    """The part of pathlib's API the data checks use (pipeline/data.py: `/`, name,
+    parent, is_dir, iterdir, glob, open), for a folder or file named by a URI, read
+    through TFX's filesystem layer. No `__fspath__`: a plain `open()` of it fails
+    rather than reading a local path of the same name."""
+
+    def __init__(self, uri: str):
+        self.uri = uri.rstrip("/")
+
+    def __str__(self) -> str:
+        return self.uri
+
+    def __repr__(self) -> str:
+        return f"UriPath({self.uri!r})"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, UriPath) and other.uri == self.uri
+
+    def __hash__(self) -> int:
+        return hash(self.uri)
+
+    def __lt__(self, other) -> bool:
+        return self.uri < other.uri
+
+    def __truediv__(self, name: str) -> "UriPath":
+        return UriPath(f"{self.uri}/{name}")
+
+    @property
+    def name(self) -> str:
+        return self.uri.rsplit("/", 1)[-1]
+
+    @property
+    def parent(self) -> "UriPath":
+        return UriPath(self.uri.rsplit("/", 1)[0])
+
+    def exists(self) -> bool:
+        return exists(self.uri)
+
+    def is_dir(self) -> bool:
+        return is_dir(self.uri)
+
+    def is_file(self) -> bool:
+        return exists(self.uri) and not is_dir(self.uri)
+
+    def iterdir(self):
+        return [self / name for name in children(self.uri)]
+
+    def glob(self, pattern: str):
+        return [UriPath(match) for match in glob(f"{self.uri}/{pattern}")]
+
+    def read_bytes(self) -> bytes:
+        return read_bytes(self.uri)
+
+    def read_text(self, encoding: str = "utf-8") -> str:
+        return self.read_bytes().decode(encoding)
+
+    def open(self, mode: str = "r", newline=None, encoding=None):
+        if mode not in ("r", "rb"):
+            raise ValueError(f"{self.uri}: UriPath opens files for reading only")
+        if not exists(self.uri):
+            raise FileNotFoundError(2, "No such file or directory", self.uri)
+        raw = io.BufferedReader(_GFileReader(_fileio().open(self.uri, "rb")))
+        if mode == "rb":
+            return raw
+        return io.TextIOWrapper(raw, encoding=encoding or "utf-8", newline=newline)
+
+
+def location(text: str, flag: str):
+    """A location flag's value: a checked URI as a UriPath, else a local Path made
+    absolute (UnsupportedLocation for a URI the pipeline cannot use)."""
+    if is_uri(text):
+        return UriPath(checked(text, flag))
+    return Path(text).expanduser().resolve()

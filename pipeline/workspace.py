@@ -17,7 +17,7 @@ import shutil
 import time
 from pathlib import Path
 
-from pipeline import safe_files
+from pipeline import safe_files, uris
 
 LOCK_FILE = ".run.lock"
 # What the runs in a directory predict, and from which data (see `claim_dataset`).
@@ -49,8 +49,20 @@ def describe_os_error(error: BaseException, path: Path) -> str | None:
     return None
 
 
-def check_writable(output_dir: Path) -> None:
-    """Creates the folder and a probe file in it; checks the free space."""
+def check_writable(output_dir: Path, output_uri: str | None = None) -> None:
+    """Creates the folder and a probe file in it; checks the free space. An output
+    folder given as a URI (`output_uri`) gets a probe file too, through TFX's
+    filesystem layer (a store has no free space to ask for)."""
+    if output_uri:
+        probe_uri = f"{output_uri}/.write-probe-{os.getpid()}"
+        try:
+            uris.write_text(probe_uri, "")
+            from tfx.dsl.io import fileio
+
+            fileio.remove(probe_uri)
+        except Exception as error:  # gfile raises its own error types, not OSError
+            raise OutputDirError(f"cannot write to {output_uri}: "
+                                 f"{str(error).strip().splitlines()[0]}") from None
     probe = output_dir / f".write-probe-{os.getpid()}"
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -100,7 +112,7 @@ def missing_artifacts(metadata_path: Path) -> int:
     for node in metadata.run_outputs(store, run_id).values():
         for artifacts in node["artifacts"].values():
             missing += sum(1 for artifact in artifacts
-                           if artifact.uri and not os.path.exists(artifact.uri))
+                           if artifact.uri and not uris.exists(artifact.uri))
     return missing
 
 
@@ -172,9 +184,10 @@ def recorded_dataset(output_dir: Path) -> dict:
 def workspace_config(output_dir: Path):
     """The Config of the dataset whose runs `output_dir` holds (the taxi one when no run
     recorded another): what commands that read runs (predict, schema-diff) use."""
-    from pipeline.config import make_config
+    from pipeline.config import local_state_dir, make_config
 
-    record = recorded_dataset(output_dir)
+    record = recorded_dataset(local_state_dir(str(output_dir)) if uris.is_uri(output_dir)
+                              else output_dir)
     return make_config(output_dir=output_dir, data_dir=record.get("data_dir"),
                        label=record.get("label"), task=record.get("task"),
                        schema_path=record.get("schema_path"),
@@ -186,7 +199,11 @@ def flag_config(output_dir: str | None):
     outputs/), as `workspace_config` reads it."""
     from pipeline.config import DEFAULT_OUTPUT_DIR
 
-    return workspace_config(Path(output_dir or DEFAULT_OUTPUT_DIR).expanduser().resolve())
+    try:
+        return workspace_config(uris.location(str(output_dir or DEFAULT_OUTPUT_DIR),
+                                              "--output-dir"))
+    except uris.UnsupportedLocation as error:
+        raise OutputDirError(str(error)) from None
 
 
 def model_dirs_for(path: Path, names, roots) -> list[Path]:
@@ -227,10 +244,13 @@ def config_with_runs(output_dir):
     path and folders); OutputDirError when no run has been made there."""
     from pipeline.config import make_config
 
-    cfg = make_config(output_dir=output_dir)
+    try:
+        cfg = make_config(output_dir=output_dir)
+    except uris.UnsupportedLocation as error:
+        raise OutputDirError(str(error)) from None
     if not cfg.locations.metadata_path.exists():
-        raise OutputDirError(f"no runs in {cfg.locations.output_dir}: run `python -m pipeline run` "
-                             "first")
+        where = cfg.locations.output_uri or cfg.locations.output_dir
+        raise OutputDirError(f"no runs in {where}: run `python -m pipeline run` first")
     return cfg
 
 
