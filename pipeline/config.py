@@ -457,6 +457,13 @@ def validated_config(args, *, data_required: bool = True, log=None, **fixed) -> 
                 uris.location(flag(name), f"--{name.replace('_', '-')}")
     except uris.UnsupportedLocation as error:
         raise data.DataError(str(error)) from None
+    if any(uris.is_uri(flag(name)) for name in ("data_dir", "output_dir", "serving_dir")):
+        # The checks read URIs through TFX's filesystem layer: TensorFlow's start-up
+        # lines would come before the run's first line.
+        from pipeline.quiet import quiet_tensorflow
+
+        with quiet_tensorflow():
+            from tfx.dsl.io import fileio  # noqa: F401
     read_data = data_required or args.data_dir is not None
     if read_data and args.data_dir is None and not data_dir.is_dir():
         target = data.prepare_default_data(data_dir)

@@ -92,7 +92,7 @@ def main(args, out, err) -> int:
     window = ", ".join(f"span-{span}" for span in cfg.training_window) or "its CSV files"
     label = cfg.label.name if cfg.label.ratio else f"{cfg.label.name}, {cfg.label.task}"
     print(f"running pipeline '{cfg.pipeline_name}' on {cfg.locations.data_dir} ({window}; label "
-          f"{label}) -> {cfg.locations.output_dir}", file=progress)
+          f"{label}) -> {cfg.locations.output_uri or cfg.locations.output_dir}", file=progress)
     try:
         summary = runner.run(cfg, verbose=args.verbose, progress_to_stderr=args.json,
                              wait=args.wait)

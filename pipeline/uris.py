@@ -52,7 +52,7 @@ def checked(location: str, flag: str) -> str:
         raise UnsupportedLocation(
             f"{flag} {location}: a file:// URI names an absolute path, file:///folder "
             "(no host)")
-    if location.rstrip("/") == f"{name}:/" or location.rstrip("/").endswith(":/"):
+    if not location.split("://", 1)[1].strip("/"):
         raise UnsupportedLocation(f"{flag} {location}: name a folder, not the whole store")
     return location.rstrip("/")
 
