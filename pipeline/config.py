@@ -459,10 +459,12 @@ def validated_config(args, *, data_required: bool = True, log=None, **fixed) -> 
         raise data.DataError(str(error)) from None
     if any(uris.is_uri(flag(name)) for name in ("data_dir", "output_dir", "serving_dir")):
         # The checks read URIs through TFX's filesystem layer: TensorFlow's start-up
-        # lines would come before the run's first line.
-        from pipeline.quiet import quiet_tensorflow
+        # lines would come before the run's first line. Not quiet_tensorflow: its
+        # filter on absl's logger would hide the component records the progress
+        # lines are made of (pipeline/runner.py).
+        from pipeline.quiet import captured_output
 
-        with quiet_tensorflow():
+        with captured_output(Path(os.devnull), verbose=bool(flag("verbose"))):
             from tfx.dsl.io import fileio  # noqa: F401
     read_data = data_required or args.data_dir is not None
     if read_data and args.data_dir is None and not data_dir.is_dir():

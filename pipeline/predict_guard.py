@@ -31,6 +31,8 @@ import os
 import re
 from pathlib import Path
 
+from pipeline import uris
+
 # A request body (JSON or CSV file) larger than this is refused before it is parsed.
 MAX_BODY_BYTES = 8 * 2**20
 # More instances (JSON rows, CSV rows, or values per input of the columnar format).
@@ -257,9 +259,34 @@ def strict_body(body, inputs: dict[str, str], ranks: dict[str, int | None],
                                for name, value in given.items()}}
 
 
+def _uri_tree_problem(version_dir: str, archive: str) -> str | None:
+    """`_tree_problem` for a version in a serving folder given as a URI, read through
+    TFX's filesystem layer (a URI has no symbolic links to refuse)."""
+    from tfx.dsl.io import fileio
+
+    if not fileio.isdir(archive):
+        return f"the Pusher's copy to compare it with, {archive}, is gone"
+    trees = []
+    for root in (version_dir, archive):
+        files = set()
+        for folder, _, names in fileio.walk(root):
+            relative = str(folder)[len(root):].strip("/")
+            files.update(f"{relative}/{name}".lstrip("/") for name in names)
+        trees.append(files)
+    if trees[0] != trees[1]:
+        changed = sorted(trees[0] ^ trees[1])
+        return f"its files differ from the published ones ({changed[0]})"
+    for name in sorted(trees[0]):
+        if uris.read_bytes(f"{version_dir}/{name}") != uris.read_bytes(f"{archive}/{name}"):
+            return f"{name} differs from the published one"
+    return None
+
+
 def _tree_problem(version_dir: Path, archive: Path) -> str | None:
     """Why `version_dir` is not file for file the Pusher's archived copy (None: it
     is)."""
+    if uris.is_uri(version_dir) or uris.is_uri(archive):
+        return _uri_tree_problem(str(version_dir), str(archive))
     if version_dir.is_symlink():
         return "it is a symbolic link"
     if not archive.is_dir():
@@ -314,7 +341,8 @@ def check_published(cfg, version: int, version_dir: Path) -> None:
     if not isinstance(check, dict) or check.get("problems") != []:
         raise Unpublished(f"version {version} in {model_dir} has no passed servable check "
                           "on record, so predict does not load it")
-    problem = _tree_problem(version_dir, Path(artifact.uri))
+    problem = _tree_problem(version_dir, artifact.uri if uris.is_uri(artifact.uri)
+                            else Path(artifact.uri))
     if problem:
         raise Unpublished(f"version {version} in {model_dir} is not as the Pusher published "
                           f"it ({problem}), so predict does not load it")

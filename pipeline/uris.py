@@ -95,12 +95,12 @@ def is_dir(location) -> bool:
 
 def glob(pattern: str) -> list[str]:
     """Sorted matches of a pattern in a URI folder (`fileio.glob`)."""
-    return sorted(_fileio().glob(pattern))
+    return sorted(_fileio().glob(str(pattern)))
 
 
 def children(location: str) -> list[str]:
     """The names in a URI folder (no trailing slashes; [] when it is missing)."""
-    fileio = _fileio()
+    location, fileio = str(location), _fileio()
     if not fileio.isdir(location):
         return []
     return sorted(name.rstrip("/") for name in fileio.listdir(location))

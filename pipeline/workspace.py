@@ -144,14 +144,19 @@ def exclusive(output_dir: Path, wait: bool = False):
 
 
 def _dataset_record(cfg) -> dict:
-    """The make_config arguments that choose cfg's dataset and label. The taxi
-    configuration records no paths: its schema is the checkout's, wherever that is."""
+    """The make_config arguments that choose cfg's dataset and label, and a serving
+    folder that `run --serving-dir` moved out of the output directory (so that predict
+    and the other commands find its versions). The taxi configuration records no
+    other paths: its schema is the checkout's, wherever that is."""
     label = cfg.label
+    serving = cfg.locations.serving_uri
+    moved = ({"serving_dir": serving}
+             if serving and serving != f"{cfg.locations.output_uri}/serving" else {})
     if label.ratio:
-        return {"label": None, "task": label.task}
+        return {"label": None, "task": label.task, **moved}
     return {"label": label.name, "task": label.task, "data_dir": str(cfg.locations.data_dir),
             "schema_path": str(cfg.locations.schema_path),
-            "excluded_columns": list(cfg.excluded_columns)}
+            "excluded_columns": list(cfg.excluded_columns), **moved}
 
 
 def claim_dataset(cfg) -> None:
@@ -191,6 +196,7 @@ def workspace_config(output_dir: Path):
     return make_config(output_dir=output_dir, data_dir=record.get("data_dir"),
                        label=record.get("label"), task=record.get("task"),
                        schema_path=record.get("schema_path"),
+                       serving_uri=record.get("serving_dir"),
                        excluded_columns=tuple(record.get("excluded_columns") or ()) or None)
 
 

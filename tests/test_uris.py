@@ -138,6 +138,34 @@ def test_file_uris_name_the_beam_plugin_for_worker_processes(tmp_path):
     assert args(uri_cfg, "in-memory") == []
 
 
+@pytest.mark.parametrize("plugin", [True, False])
+def test_beam_worker_processes_know_file_uris_through_the_plugin(plugin, tmp_path):
+    """What the multi-processing, portable and Dataflow profiles rely on: an SDK worker
+    process knows file:// only when the plugin is named (the launching process, this
+    one, has imported it either way)."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    import pipeline.file_scheme  # noqa: F401
+
+    args = ["--direct_running_mode=multi_processing", "--direct_num_workers=1",
+            *([f"--beam_plugins={FILE_SCHEME_PLUGIN}"] if plugin else [])]
+
+    def write():
+        with beam.Pipeline(options=PipelineOptions(args)) as pipeline:
+            _ = (pipeline | beam.Create(["a", "b"])
+                 | beam.io.WriteToText(f"file://{tmp_path}/out/part"))
+
+    if not plugin:
+        with pytest.raises(Exception, match="Unable to get filesystem"):
+            write()
+        return
+    write()
+    lines = [line for path in (tmp_path / "out").glob("part*")
+             for line in path.read_text().split()]
+    assert sorted(lines) == ["a", "b"]
+
+
 def test_serving_side_reads_and_writes_a_uri_folder(tmp_path):
     model_dir = f"file://{tmp_path}/serving/big_tipper"
     for name in ("3", "12", ".staging-13-abc", "notes"):
@@ -150,3 +178,20 @@ def test_serving_side_reads_and_writes_a_uri_folder(tmp_path):
     assert serving.pinned_versions(config_path, "big_tipper") == [3]
     text = (tmp_path / "serving" / "models.config").read_text()
     assert f'base_path: "{model_dir}"' in text
+
+
+def test_a_moved_serving_folder_is_recorded_for_the_other_commands(tmp_path):
+    from pipeline import workspace
+
+    serving_uri = f"file://{tmp_path}/shared/serving"
+    cfg = config.make_config(output_dir=tmp_path / "out", serving_uri=serving_uri)
+    cfg.locations.output_dir.mkdir()
+    workspace.claim_dataset(cfg)
+    # What predict, show and rollback build their Config from.
+    found = workspace.flag_config(str(tmp_path / "out"))
+    assert str(found.model_serving_dir) == f"{serving_uri}/big_tipper"
+    plain = config.make_config(output_dir=tmp_path / "plain")
+    plain.locations.output_dir.mkdir()
+    workspace.claim_dataset(plain)
+    assert workspace.flag_config(str(tmp_path / "plain")).model_serving_dir == (
+        tmp_path / "plain" / "serving" / "big_tipper")
