@@ -12,7 +12,6 @@ older one, instead of crashing the Evaluator; with none left, the candidate is j
 by the value thresholds alone, as the first model is.
 """
 
-from pathlib import Path
 
 from absl import logging
 from google.protobuf.message import DecodeError
@@ -23,7 +22,7 @@ from tfx.types.standard_artifacts import Model
 from tfx.utils import path_utils
 
 from models.signatures import EXAMPLES_SIGNATURE
-from pipeline import serving
+from pipeline import serving, uris
 
 CANDIDATE_KEY = "candidate"
 
@@ -31,7 +30,7 @@ CANDIDATE_KEY = "candidate"
 def usable_baseline(model: Model) -> bool:
     """Whether the Evaluator can score with this model: its SavedModel is on disk and
     has the signature the EvalConfig names."""
-    saved_model = Path(path_utils.serving_model_path(model.uri))
+    saved_model = uris.as_path(path_utils.serving_model_path(model.uri))
     try:
         usable = EXAMPLES_SIGNATURE in serving.signature_names(saved_model)
     except (OSError, DecodeError, serving.ServingCheckFailed):

@@ -97,9 +97,10 @@ def main(args, out, err) -> int:
     print(f"  data:          {data}", file=out)
     print(f"  schema:        {cfg.locations.schema_location}", file=out)
     print(f"  serving:       {cfg.model_serving_location}", file=out)
-    if "://" in cfg.model_serving_location:
-        print("note: the Pusher publishes with local file operations, so this serving "
-              "location fails at run time; see README (Kubeflow Pipelines / Vertex AI)",
-              file=out)
+    if "://" in cfg.model_serving_location and not cfg.model_serving_location.startswith(
+            "file://"):
+        print("note: on an object store the Pusher's final rename of a version copies it "
+              "file by file, so TF Serving may see it half-published; see README "
+              "(Locations all workers can see: URIs)", file=out)
     return EXIT_OK
 

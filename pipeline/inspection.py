@@ -12,7 +12,6 @@ import datetime
 import json
 import math
 import re
-from pathlib import Path
 
 from pipeline import artifact_files, gate_rules, metadata, serving, uris
 from pipeline.periods import span_periods
@@ -727,7 +726,7 @@ def models(store) -> list[dict]:
             "metrics": metrics,
         })
     recorded = {row["version"] for row in found}
-    found.extend({"version": version, "path": str(Path(state["model_dir"]) / str(version)),
+    found.extend({"version": version, "path": str(uris.join(state["model_dir"], str(version))),
                   "run_id": None, "metrics": {}}
                  for version in state["versions"] if version not in recorded)
     monitored = monitor_records(store)

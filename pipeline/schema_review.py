@@ -24,7 +24,7 @@ from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 
 from models.features import CLASSIFICATION, MAX_CATEGORY_VALUES, Label
-from pipeline import artifact_files, gate_rules, metadata, safe_files
+from pipeline import artifact_files, gate_rules, metadata, safe_files, uris
 from pipeline.schema_file import load_schema
 
 
@@ -137,7 +137,7 @@ def latest_inferred_schema(metadata_path: Path, pipeline_name: str
     artifact = _newest(metadata_path, pipeline_name, "SchemaGen", "Schema",
                        "an inferred schema")
     path = f"{artifact.uri}/schema.pbtxt"
-    return load_schema(Path(path)), path
+    return load_schema(uris.as_path(path)), path
 
 
 # The feature name of dataset-level anomalies.

@@ -217,6 +217,12 @@ class UriPath:
         return io.TextIOWrapper(raw, encoding=encoding or "utf-8", newline=newline)
 
 
+def as_path(location: str):
+    """An artifact's path as a UriPath when it is a URI, else a Path (a Path would
+    turn file:///x into file:/x)."""
+    return UriPath(location) if is_uri(location) else Path(location)
+
+
 def location(text: str, flag: str):
     """A location flag's value: a checked URI as a UriPath, else a local Path made
     absolute (UnsupportedLocation for a URI the pipeline cannot use)."""

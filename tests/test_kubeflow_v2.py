@@ -90,8 +90,8 @@ def test_cli_says_what_it_wrote(compiled, cfg):
     assert f"  pipeline root: {ROOT}" in lines
     assert f"  image:         {IMAGE}" in lines
     assert f"  serving:       {ROOT}/serving/big_tipper" in lines
-    # The Pusher cannot publish to a gs:// location (README: Kubeflow Pipelines / Vertex AI).
-    assert lines[-1].startswith("note: the Pusher publishes with local file operations")
+    # What publishing to a gs:// location guarantees (README: Locations ... URIs).
+    assert lines[-1].startswith("note: on an object store the Pusher's final rename")
 
 
 def test_every_component_is_a_task(tasks, cfg):

@@ -195,3 +195,15 @@ def test_a_moved_serving_folder_is_recorded_for_the_other_commands(tmp_path):
     workspace.claim_dataset(plain)
     assert workspace.flag_config(str(tmp_path / "plain")).model_serving_dir == (
         tmp_path / "plain" / "serving" / "big_tipper")
+
+
+def test_an_output_uri_that_cannot_be_written_is_refused_before_the_run(tmp_path):
+    from pipeline import workspace
+
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the output folder should be")
+    with pytest.raises(workspace.OutputDirError, match=f"cannot write to file://{blocked}/out"):
+        workspace.check_writable(tmp_path / "local", f"file://{blocked}/out")
+    workspace.check_writable(tmp_path / "local", f"file://{tmp_path}/out")
+    # The probe is gone again.
+    assert list((tmp_path / "out").iterdir()) == []

@@ -56,9 +56,19 @@ def test_a_run_on_file_uris_publishes_a_servable_version(tmp_path, monkeypatch):
     scores = json.loads(predict.stdout.splitlines()[0])["predictions"]
     assert len(scores) == 3 and all(0 <= score[0] <= 1 for score in scores)
 
+    # A second model is compared with the first, read back from the URI pipeline root
+    # (pipeline/baseline.py checks the baseline's signatures there).
+    again = cli_in_process("run", "--data-dir", data, "--output-dir", out, "--serving-dir",
+                           serving, "--train-steps", "60", "--min-auc", "0.5",
+                           "--min-accuracy", "0.5", "--json")
+    assert again.returncode == 0, again.stderr[-3000:]
+    second = json.loads(again.stdout)
+    assert second["baseline_metrics"]["auc"] == pytest.approx(summary["metrics"]["auc"])
+    assert second["run_id"] != summary["run_id"]
+
     runs = cli_in_process("runs", "--output-dir", out)
     assert runs.returncode == 0, runs.stderr
-    assert summary["run_id"] in runs.stdout
+    assert summary["run_id"] in runs.stdout and second["run_id"] in runs.stdout
     show = cli_in_process("show", "--output-dir", out)
     assert show.returncode == 0, show.stderr
-    assert version in show.stdout
+    assert f"served: {second['pushed_version']}, the pushed version" in show.stdout
