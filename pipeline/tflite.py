@@ -63,8 +63,12 @@ def convert(saved_model_dir: Path) -> bytes:
     builtin ops only; NotConvertible when that is impossible."""
     import tensorflow as tf
 
-    converter = tf.lite.TFLiteConverter.from_saved_model(
-        str(saved_model_dir), signature_keys=[JSON_SIGNATURE])
+    saved_model = tf.saved_model.load(str(saved_model_dir))
+    # From the loaded signature, not from_saved_model: that path left the Keras
+    # model's weights as resource variables nothing initializes in the TFLite model,
+    # whose scores were then NaN; a concrete function's are frozen into constants.
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [saved_model.signatures[JSON_SIGNATURE]], saved_model)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     try:
         return converter.convert()
