@@ -148,7 +148,7 @@ def test_predict_tflite_answers_like_predict_and_refuses_a_version_without_one(t
     assert code == 2
     assert err.splitlines() == [
         f"error: version 1 has no TFLite model ({tflite.TFLITE_FILE}): the run that pushed "
-        "it did not ask for one (run --tflite), or its model did not convert (`show` says "
+        "it turned it off (run --no-tflite), or its model did not convert (`show` says "
         "why)"]
     # As the Pusher leaves it: in the version and in its archive copy, which predict
     # compares file for file (pipeline/predict_guard.py).
