@@ -13,8 +13,11 @@ folder, it is published by the same rename as the version (`serving.publish`).
 Ops: TFLite builtins only. The SELECT_TF_OPS fallback (TensorFlow kernels inside the
 TFLite runtime) is not used: tf.lite.Interpreter in this TensorFlow build has no Flex
 delegate, so such a model could not be checked here, and a model that was not checked
-is not published. A model that needs them (or fails to convert at all) is published for
-TF Serving without a TFLite file, and the report says why.
+is not published. The template's models are built from ops TFLite has as builtins
+(models/preprocessing.py, models/model.py; the taxi model's vocabularies need a TF2
+Transform graph, pipeline/definition.py). A model that needs others (or fails to
+convert at all) is published for TF Serving without a TFLite file, and the report says
+why.
 
 The check: the TFLite model scores the Pusher's sample examples through
 tf.lite.Interpreter and must agree with the SavedModel's `serving_default` on the same
