@@ -24,6 +24,7 @@ tf.lite.Interpreter and must agree with the SavedModel's `serving_default` on th
 requests to within TOLERANCE; otherwise nothing is published (ServingCheckFailed).
 """
 
+import math
 import re
 import time
 import warnings
@@ -172,8 +173,12 @@ def export(saved_model_dir: Path, serialized_examples: list[bytes]) -> tuple[byt
                       f"converted model: {_first_line(error)}"}
     tolerance = f"{ABSOLUTE_TOLERANCE:g} + {RELATIVE_TOLERANCE:g} x |score|"
     if not excess <= 0:
+        # `differences` counts NaN scores and outputs of another name or shape as an
+        # infinite difference; "by up to inf" would not say which.
+        by = (f"by up to {worst:.3g}" if math.isfinite(worst)
+              else "(NaN scores, or outputs of another name or shape)")
         raise serving.ServingCheckFailed(
-            f"the TFLite model's scores differ from the SavedModel's by up to {worst:.3g} "
+            f"the TFLite model's scores differ from the SavedModel's {by} "
             f"on {len(serialized_examples)} sample examples (tolerance {tolerance}), so "
             "the version was not pushed")
     return model, {"written": True, "path": str(TFLITE_FILE), "ops": OPS,

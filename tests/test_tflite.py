@@ -83,6 +83,16 @@ def test_a_tflite_model_that_scores_differently_is_refused(models, monkeypatch):
         tflite.export(models["good"], SAMPLE)
 
 
+def test_nan_tflite_scores_are_refused_and_named(models, monkeypatch):
+    """A TFLite model whose scores are NaN (as from_saved_model's conversion of the
+    pipeline's Keras models gave, with uninitialized weights) is refused in words, not
+    as a difference of `inf`."""
+    monkeypatch.setattr(tflite, "differences", lambda *_: (float("inf"), float("inf")))
+    with pytest.raises(serving.ServingCheckFailed, match=r"differ from the SavedModel's "
+                       r"\(NaN scores, or outputs of another name or shape\) on 3 sample"):
+        tflite.export(models["good"], SAMPLE)
+
+
 def test_a_difference_within_the_tolerance_passes_and_beyond_it_fails(models):
     saved_model = tf.saved_model.load(str(models["good"]))
     runner = tflite.load(tflite.convert(models["good"]))
