@@ -86,6 +86,24 @@ def _head(inputs: ModelInputs, label_scale: tuple[float, float]):
             [tf.keras.metrics.SparseCategoricalAccuracy()])
 
 
+class OneHot(tf.keras.layers.Layer):
+    """The one-hot (one id per row) or multi-hot (several distinct ids per row) vector
+    of `size` of int64 ids [batch, ids], as tf.keras.layers.CategoryEncoding gives it,
+    but from one_hot and a max: CategoryEncoding counts with bincount (DenseBincount),
+    which is not a TFLite builtin, and the model is also exported to TFLite
+    (pipeline/tflite.py)."""
+
+    def __init__(self, size: int, **kwargs):
+        super().__init__(**kwargs)
+        self.size = size
+
+    def call(self, ids):
+        return tf.reduce_max(tf.one_hot(ids, self.size, dtype=self.compute_dtype), axis=1)
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size}
+
+
 def build_model(model_inputs: ModelInputs, sizes: Mapping[str, int], seed: int = 0,
                 label_scale: tuple[float, float] = (0.0, 1.0)) -> tf.keras.Model:
     """A feed-forward network over z-scored numerics and one-hot categories.
@@ -108,11 +126,10 @@ def build_model(model_inputs: ModelInputs, sizes: Mapping[str, int], seed: int =
         _, total = bucket_offsets(features)
         inputs[NUMERIC_BUCKETS_KEY] = tf.keras.Input(
             shape=(len(bucketed),), name=NUMERIC_BUCKETS_KEY, dtype=tf.int64)
-        encoded.append(tf.keras.layers.CategoryEncoding(total, output_mode="multi_hot")(
-            inputs[NUMERIC_BUCKETS_KEY]))
+        encoded.append(OneHot(total)(inputs[NUMERIC_BUCKETS_KEY]))
     for key, size in sizes.items():
         inputs[key] = tf.keras.Input(shape=(1,), name=key, dtype=tf.int64)
-        encoded.append(tf.keras.layers.CategoryEncoding(size, output_mode="one_hot")(inputs[key]))
+        encoded.append(OneHot(size)(inputs[key]))
     x = tf.keras.layers.Concatenate()(encoded) if len(encoded) > 1 else encoded[0]
     for units in HIDDEN_UNITS:
         x = tf.keras.layers.Dense(units, activation="relu")(x)

@@ -76,8 +76,9 @@ def _numeric_matrix(inputs, names: tuple[str, ...]):
 
 def _bucketize(matrix, count: int):
     """Each column's quantile bucket (0 to count - 1), int64, like
-    `tft.bucketize(matrix, count, elementwise=True)` (same analyzer, same epsilon, same
-    `tf.searchsorted(side="right")` as its `apply_buckets`) but in three ops:
+    `tft.bucketize(matrix, count, elementwise=True)` (same analyzer, same epsilon, the
+    same bucket as the `tf.searchsorted(side="right")` of its `apply_buckets`) but in a
+    few ops:
     tft.bucketize applies the boundaries column by column in a Python loop, about 40
     graph ops per column, which made it most of the Transform graph of wide data
     (bench/WIDE.md)."""
@@ -85,10 +86,11 @@ def _bucketize(matrix, count: int):
     boundaries = tft.quantiles(matrix, count, epsilon=min(1.0 / count, 0.01),
                                reduce_instance_dims=False)
     boundaries = tf.reshape(boundaries, [columns, -1])
-    # searchsorted looks each row of its second argument up in the same row of the
-    # first: one row per column here.
-    return tf.transpose(tf.searchsorted(boundaries, tf.transpose(matrix), side="right",
-                                        out_type=tf.int64))
+    # searchsorted(side="right") is the number of boundaries <= the value; counted
+    # here as a comparison and a sum, because searchsorted (UpperBound) is not a TFLite
+    # builtin and this graph is also the TFLite model's (pipeline/tflite.py).
+    above = tf.cast(matrix[:, :, tf.newaxis] >= boundaries[tf.newaxis], tf.int64)
+    return tf.reduce_sum(above, axis=2)
 
 
 def _numeric(inputs, features: Mapping[str, Feature], outputs: dict) -> None:
@@ -125,6 +127,32 @@ def _numeric(inputs, features: Mapping[str, Feature], outputs: dict) -> None:
     outputs[NUMERIC_BUCKETS_KEY] = tf.cast(matrix, tf.int64) + tf.constant(offsets, tf.int64)
 
 
+def _vocabulary_ids(x, vocabulary_file):
+    """tft.apply_vocabulary's `lookup_fn`: each row's string as its line in the
+    vocabulary file, and as the line count (the out-of-vocabulary id) when it is not
+    in the file or the row has no value; and the number of ids.
+
+    The ids `compute_and_apply_vocabulary(_to_dense(x, ""), num_oov_buckets=1)` gives
+    (its one bucket is the id after the vocabulary; a tf.Transform vocabulary never
+    holds the empty string), but built from ops TFLite has as builtins, as this graph
+    is also the TFLite model's (pipeline/tflite.py): a hash table with a default
+    instead of hashing into the one bucket (StringToHashBucketFast), and the lookup
+    on the present values before densifying (TFLite's SparseToDense has no string
+    kernel)."""
+    table = tf.lookup.StaticHashTable(
+        tf.lookup.TextFileInitializer(
+            vocabulary_file, tf.string, tf.lookup.TextFileIndex.WHOLE_LINE,
+            tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER),
+        default_value=-1)
+    size = table.size()
+    if isinstance(x, tf.sparse.SparseTensor):
+        ids = _to_dense(tf.SparseTensor(x.indices, table.lookup(x.values), x.dense_shape),
+                        tf.constant(-1, tf.int64))
+    else:
+        ids = table.lookup(tf.reshape(x, [-1]))
+    return tf.where(ids < 0, size, ids), size + 1
+
+
 def _label(inputs, label: Label):
     """The label tensor: a class index (int64) or a regression target (float32)."""
     if label.ratio:
@@ -156,10 +184,13 @@ def preprocessing_fn(inputs, custom_config):
         if feature.encoding is Encoding.NUMERIC:
             continue
         if feature.encoding is Encoding.VOCABULARY:
-            outputs[transformed_name(name)] = tft.compute_and_apply_vocabulary(
-                _to_dense(column, ""), top_k=feature.num_values, num_oov_buckets=1,
-                # tf.Transform would turn `a.b` and `a b` into the same file name.
-                vocab_filename=input_name(name))
+            # tf.Transform would turn `a.b` and `a b` into the same file name. The
+            # analyzer drops empty strings, so the missing values, which were the
+            # empty string when the column was densified first, are not counted.
+            vocabulary = tft.vocabulary(column, top_k=feature.num_values,
+                                        vocab_filename=input_name(name))
+            outputs[transformed_name(name)] = tft.apply_vocabulary(
+                column, vocabulary, lookup_fn=_vocabulary_ids)
         else:
             value = tf.cast(_to_dense(column, -1), tf.int64)
             # Missing and out-of-range values share the one extra category.

@@ -236,11 +236,10 @@ class Config:
     # Histogram resolution of StatisticsGen; the drift thresholds assume 50.
     histogram_buckets: int = 50
     enable_cache: bool = True
-    # The Pusher also converts each version to TFLite and checks its scores (run
-    # --tflite). Off by default: no model this template trains converts to TFLite's
-    # builtin ops today (tft.bucketize needs UpperBound), and the failed attempt costs
-    # every push 15-50 s (README: The TFLite copy).
-    tflite: bool = False
+    # The Pusher also converts each version to TFLite and checks its scores; `run
+    # --no-tflite` turns it off. The template's models convert with builtin ops only,
+    # for a few seconds per push (README: The TFLite copy).
+    tflite: bool = True
     # Where Beam runs.
     beam: BeamOptions = BeamOptions()
 

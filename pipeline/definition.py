@@ -323,6 +323,18 @@ def create_pipeline(cfg: Config) -> Pipeline:
     )
 
 
+def tf1_transform_graph(cfg: Config) -> bool:
+    """Whether Transform exports a TF1 graph (`force_tf_compat_v1`): it analyzes and
+    exports faster than tracing a TF2 one (the Transform graph serves the same), but
+    the Trainer loads it as a wrapped TF1 graph whose vocabulary tables the TFLite
+    converter leaves uninitialized (the interpreter refuses to look anything up). So
+    a TF2 graph when the Pusher writes a TFLite copy of a model with a vocabulary
+    feature; numeric and integer-category models convert from either."""
+    vocabulary = any(feature.encoding is Encoding.VOCABULARY
+                     for feature in cfg.inputs.features.values())
+    return not (cfg.tflite and vocabulary)
+
+
 def _model_components(cfg: Config, examples, latest_examples, curated_schema) -> list:
     """Transform -> Trainer -> baseline Resolver -> Evaluator -> Pusher; the Pusher's
     warm-up requests and servable check use the latest span's eval examples."""
@@ -335,9 +347,9 @@ def _model_components(cfg: Config, examples, latest_examples, curated_schema) ->
         custom_config=code_config,
         # Its pre- and post-transform statistics repeat StatisticsGen's work for no
         # reader, and tf.Transform analyzes and exports a TF1 graph faster than it traces
-        # a TF2 one (the Transform graph serves the same). Taxi: 17-21 s -> 11-13 s.
+        # a TF2 one, where TFLite allows (`tf1_transform_graph`). Taxi: 17-21 s -> 11-13 s.
         disable_statistics=True,
-        force_tf_compat_v1=True,
+        force_tf_compat_v1=tf1_transform_graph(cfg),
         # No transformed copy of the examples: the Trainer applies the graph as it
         # reads raw ones (models/model.py, training_batches). Taxi: 11-12 s -> 8-9.5 s.
         materialize=False,

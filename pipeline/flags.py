@@ -93,9 +93,10 @@ def add_model_flags(parser) -> None:
     parser.add_argument("--drift-warn", action="store_true",
                         help="let drift between the latest and the previous span warn "
                         "instead of stop the run")
-    parser.add_argument("--tflite", action="store_true",
-                        help="also give each pushed version a checked TFLite copy "
-                        "(assets.extra/model.tflite; see README: The TFLite copy)")
+    parser.add_argument("--tflite", action=argparse.BooleanOptionalAction,
+                        help="give each pushed version a checked TFLite copy "
+                        "(assets.extra/model.tflite; default: on, --no-tflite turns it "
+                        "off; see README: The TFLite copy)")
 
 
 def model_overrides(args) -> dict:
@@ -105,5 +106,5 @@ def model_overrides(args) -> dict:
             "max_mae": args.max_mae, "max_regression": args.max_regression,
             "tolerated_anomalies": tuple(args.tolerate) if args.tolerate else None,
             "drift_blocks": False if args.drift_warn else None,
-            "tflite": True if getattr(args, "tflite", False) else None}
+            "tflite": getattr(args, "tflite", None)}
 

@@ -120,7 +120,7 @@ def _tflite_answer(version_dir: Path, inputs: dict, body: dict, columns: dict) -
     if not path.is_file():
         raise NoTFLiteModel(
             f"version {version_dir.name} has no TFLite model ({tflite.TFLITE_FILE}): the "
-            "run that pushed it did not ask for one (run --tflite), or its model did not "
+            "run that pushed it turned it off (run --no-tflite), or its model did not "
             "convert (`show` says why)")
     return tflite.predict_json(tflite.load(path), inputs, body, columns)
 

@@ -13,14 +13,18 @@ folder, it is published by the same rename as the version (`serving.publish`).
 Ops: TFLite builtins only. The SELECT_TF_OPS fallback (TensorFlow kernels inside the
 TFLite runtime) is not used: tf.lite.Interpreter in this TensorFlow build has no Flex
 delegate, so such a model could not be checked here, and a model that was not checked
-is not published. A model that needs them (or fails to convert at all) is published for
-TF Serving without a TFLite file, and the report says why.
+is not published. The template's models are built from ops TFLite has as builtins
+(models/preprocessing.py, models/model.py; the taxi model's vocabularies need a TF2
+Transform graph, pipeline/definition.py). A model that needs others (or fails to
+convert at all) is published for TF Serving without a TFLite file, and the report says
+why.
 
 The check: the TFLite model scores the Pusher's sample examples through
 tf.lite.Interpreter and must agree with the SavedModel's `serving_default` on the same
 requests to within TOLERANCE; otherwise nothing is published (ServingCheckFailed).
 """
 
+import math
 import re
 import time
 import warnings
@@ -63,8 +67,12 @@ def convert(saved_model_dir: Path) -> bytes:
     builtin ops only; NotConvertible when that is impossible."""
     import tensorflow as tf
 
-    converter = tf.lite.TFLiteConverter.from_saved_model(
-        str(saved_model_dir), signature_keys=[JSON_SIGNATURE])
+    saved_model = tf.saved_model.load(str(saved_model_dir))
+    # From the loaded signature, not from_saved_model: that path left the Keras
+    # model's weights as resource variables nothing initializes in the TFLite model,
+    # whose scores were then NaN; a concrete function's are frozen into constants.
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [saved_model.signatures[JSON_SIGNATURE]], saved_model)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     try:
         return converter.convert()
@@ -165,8 +173,12 @@ def export(saved_model_dir: Path, serialized_examples: list[bytes]) -> tuple[byt
                       f"converted model: {_first_line(error)}"}
     tolerance = f"{ABSOLUTE_TOLERANCE:g} + {RELATIVE_TOLERANCE:g} x |score|"
     if not excess <= 0:
+        # `differences` counts NaN scores and outputs of another name or shape as an
+        # infinite difference; "by up to inf" would not say which.
+        by = (f"by up to {worst:.3g}" if math.isfinite(worst)
+              else "(NaN scores, or outputs of another name or shape)")
         raise serving.ServingCheckFailed(
-            f"the TFLite model's scores differ from the SavedModel's by up to {worst:.3g} "
+            f"the TFLite model's scores differ from the SavedModel's {by} "
             f"on {len(serialized_examples)} sample examples (tolerance {tolerance}), so "
             "the version was not pushed")
     return model, {"written": True, "path": str(TFLITE_FILE), "ops": OPS,

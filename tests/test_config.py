@@ -213,9 +213,10 @@ def test_compile_names_a_dataset_as_run_does(tmp_path):
     assert compiled.model_serving_location == "gs://b/p/serving/cultivar"
 
 
-def test_tflite_is_off_unless_run_or_compile_asks_for_it(tmp_path):
+def test_tflite_is_on_unless_run_or_compile_turns_it_off(tmp_path):
     data = _dataset(tmp_path, name="vineyard")
     (data / "data.csv").write_text("alcohol,magnesium,cultivar\n13.2,100,0\n12.1,90,1\n")
     for command in ("run", "compile"):
-        assert _build(command, data, "--label", "cultivar").tflite is False
+        assert _build(command, data, "--label", "cultivar").tflite is True
+        assert _build(command, data, "--label", "cultivar", "--no-tflite").tflite is False
         assert _build(command, data, "--label", "cultivar", "--tflite").tflite is True

@@ -70,11 +70,12 @@ def test_pusher_is_gated_by_the_evaluator_blessing(components, cfg):
     config = json.loads(pusher.exec_properties["custom_config"])
     assert config == {"model_name": cfg.model_name, "hidden_columns": ["tips"],
                       "code_fingerprint": cfg.fingerprint_of("pipeline.pusher"),
-                      "tflite": False}
-    # run --tflite reaches the Pusher (a cache key too: turning it on pushes anew).
-    with_tflite = create_pipeline(dataclasses.replace(cfg, tflite=True))
-    [node] = [c for c in with_tflite.components if c.id == "Pusher"]
-    assert json.loads(node.exec_properties["custom_config"])["tflite"] is True
+                      "tflite": True}
+    # run --no-tflite reaches the Pusher (a cache key too: turning it back on pushes
+    # anew).
+    without_tflite = create_pipeline(dataclasses.replace(cfg, tflite=False))
+    [node] = [c for c in without_tflite.components if c.id == "Pusher"]
+    assert json.loads(node.exec_properties["custom_config"])["tflite"] is False
 
 
 def test_evaluator_compares_with_the_latest_blessed_model(components, cfg):
@@ -182,7 +183,26 @@ def test_regression_is_gated_on_rmse_and_mae_ceilings_and_no_regression(cfg):
 
 def test_transform_skips_statistics_nobody_reads(components):
     properties = components["Transform"].exec_properties
-    assert properties["disable_statistics"] == 1 and properties["force_tf_compat_v1"] == 1
+    assert properties["disable_statistics"] == 1
+
+
+def test_transform_exports_a_tf1_graph_unless_a_tflite_copy_needs_its_tables(cfg):
+    """The TF1 Transform graph is faster, but the TFLite converter leaves the vocabulary
+    tables of a wrapped TF1 graph uninitialized: the taxi model (string columns) gets
+    a TF2 graph while the TFLite copy is on; a model without a vocabulary feature, or
+    a run with --no-tflite, keeps the TF1 graph."""
+    from models.features import Encoding
+
+    def tf1(config):
+        [transform] = [c for c in create_pipeline(config).components if c.id == "Transform"]
+        return transform.exec_properties["force_tf_compat_v1"]
+
+    assert cfg.tflite and tf1(cfg) == 0
+    assert tf1(dataclasses.replace(cfg, tflite=False)) == 1
+    numeric = dataclasses.replace(cfg.inputs, features={
+        name: feature for name, feature in cfg.inputs.features.items()
+        if feature.encoding is not Encoding.VOCABULARY})
+    assert tf1(dataclasses.replace(cfg, inputs=numeric)) == 1
 
 
 def test_model_inputs_reach_transform_and_trainer(cfg, components):

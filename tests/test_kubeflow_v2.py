@@ -158,7 +158,7 @@ def test_parameters_are_carried_over(tasks, cfg):
         assert config["model_fingerprint"] == cfg.model_fingerprint
     assert json.loads(_constant(tasks["Pusher"], "custom_config")) == {
         "model_name": cfg.model_name, "hidden_columns": ["tips"],
-        "code_fingerprint": cfg.fingerprint_of("pipeline.pusher"), "tflite": False}
+        "code_fingerprint": cfg.fingerprint_of("pipeline.pusher"), "tflite": True}
     gate = tasks["DataGate"]
     assert _constant(gate, "code_fingerprint") == cfg.fingerprint_of("pipeline.gate")
     assert json.loads(_constant(gate, "tolerated_anomalies")) == ["company"]

@@ -197,3 +197,20 @@ def test_a_regression_model_without_buckets_has_no_bucket_input():
     features, labels = _batch(inputs, {}, lambda rng, n: rng.normal(size=(n,)))
     history = model.fit(features, labels, epochs=1, steps_per_epoch=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
+
+
+def test_one_hot_layer_equals_category_encoding():
+    """models.model.OneHot (TFLite builtins) gives CategoryEncoding's one-hot vector of
+    one id per row and its multi-hot vector of several distinct ids per row."""
+    from models.model import OneHot
+
+    rng = np.random.default_rng(0)
+    single = rng.integers(0, 7, size=(50, 1))
+    assert np.array_equal(
+        OneHot(7)(single).numpy(),
+        tf.keras.layers.CategoryEncoding(7, output_mode="one_hot")(single).numpy())
+    # Distinct ids per row, as the bucket ids of several columns are (bucket_offsets).
+    several = np.stack([rng.integers(0, 4, size=50), 4 + rng.integers(0, 4, size=50)], axis=1)
+    assert np.array_equal(
+        OneHot(8)(several).numpy(),
+        tf.keras.layers.CategoryEncoding(8, output_mode="multi_hot")(several).numpy())

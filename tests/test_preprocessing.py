@@ -245,3 +245,37 @@ def test_bucket_ids_equal_tft_bucketize_elementwise(tmp_path):
     theirs = np.array([out["tft"] for out in outputs])
     assert np.array_equal(ours, theirs)
     assert len(set(ours[:, 0])) == 10 and set(ours[:, 2]) <= {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}
+
+
+def test_vocabulary_ids_equal_compute_and_apply_vocabulary_with_one_oov_bucket(tmp_path):
+    """models.preprocessing._vocabulary_ids gives the ids tft.compute_and_apply_vocabulary
+    with one out-of-vocabulary bucket gives the densified column: the vocabulary's
+    strings by frequency, strings cut by top_k and missing values all in the bucket
+    after the vocabulary (the TFLite-friendly lookup computes what the old one did)."""
+    import tensorflow_transform as tft
+
+    from models.preprocessing import _to_dense, _vocabulary_ids
+
+    schema = schema_pb2.Schema()
+    feature = schema.feature.add(name="s", type=schema_pb2.BYTES)
+    feature.value_count.max = 1
+    values = ["a"] * 5 + ["b"] * 4 + ["c"] * 3 + ["d"] * 2 + [""] * 3
+
+    def fn(inputs):
+        column = inputs["s"]
+        return {
+            "ours": tft.apply_vocabulary(
+                column, tft.vocabulary(column, top_k=2, vocab_filename="ours"),
+                lookup_fn=_vocabulary_ids),
+            "tft": tft.compute_and_apply_vocabulary(
+                _to_dense(column, ""), top_k=2, num_oov_buckets=1, vocab_filename="tft"),
+        }
+
+    rows = [{"s": [value.encode()] if value else []} for value in values]
+    metadata = dataset_metadata.DatasetMetadata(schema)
+    with tft_beam.Context(temp_dir=str(tmp_path)):
+        (outputs, _), _ = (rows, metadata) | tft_beam.AnalyzeAndTransformDataset(fn)
+    ours = [out["ours"] for out in outputs]
+    assert ours == [out["tft"] for out in outputs]
+    # a and b are the vocabulary; c, d (cut by top_k) and missing values share id 2.
+    assert ours == [0] * 5 + [1] * 4 + [2] * 8

@@ -201,9 +201,9 @@ def test_the_checked_tflite_model_is_staged_and_published_with_the_version(push,
     assert (Path(pushed.uri) / tflite.TFLITE_FILE).is_file()
 
 
-def test_without_run_tflite_no_conversion_is_tried(push, check, monkeypatch):
+def test_with_run_no_tflite_no_conversion_is_tried(push, check, monkeypatch):
     def refuse(*_):
-        raise AssertionError("converted although the run did not ask for --tflite")
+        raise AssertionError("converted although the run turned TFLite off (--no-tflite)")
 
     monkeypatch.setattr(tflite, "export", refuse)
     run, serving_dir = push

@@ -1,6 +1,8 @@
 """pipeline.tflite on tiny hand-made SavedModels: conversion of the raw-feature
 signature, the score check against the SavedModel (and its refusal of a perturbed
-TFLite model), the unconvertible path, and scoring a REST body with the TFLite model."""
+TFLite model), the unconvertible path, and scoring a REST body with the TFLite model;
+and on a taxi model exported as the Trainer exports it (models/), which must convert
+with builtin ops only and score like its SavedModel."""
 
 import numpy as np
 import pytest
@@ -81,6 +83,16 @@ def test_a_tflite_model_that_scores_differently_is_refused(models, monkeypatch):
         tflite.export(models["good"], SAMPLE)
 
 
+def test_nan_tflite_scores_are_refused_and_named(models, monkeypatch):
+    """A TFLite model whose scores are NaN (as from_saved_model's conversion of the
+    pipeline's Keras models gave, with uninitialized weights) is refused in words, not
+    as a difference of `inf`."""
+    monkeypatch.setattr(tflite, "differences", lambda *_: (float("inf"), float("inf")))
+    with pytest.raises(serving.ServingCheckFailed, match=r"differ from the SavedModel's "
+                       r"\(NaN scores, or outputs of another name or shape\) on 3 sample"):
+        tflite.export(models["good"], SAMPLE)
+
+
 def test_a_difference_within_the_tolerance_passes_and_beyond_it_fails(models):
     saved_model = tf.saved_model.load(str(models["good"]))
     runner = tflite.load(tflite.convert(models["good"]))
@@ -146,7 +158,7 @@ def test_predict_tflite_answers_like_predict_and_refuses_a_version_without_one(t
     assert code == 2
     assert err.splitlines() == [
         f"error: version 1 has no TFLite model ({tflite.TFLITE_FILE}): the run that pushed "
-        "it did not ask for one (run --tflite), or its model did not convert (`show` says "
+        "it turned it off (run --no-tflite), or its model did not convert (`show` says "
         "why)"]
     # As the Pusher leaves it: in the version and in its archive copy, which predict
     # compares file for file (pipeline/predict_guard.py).
@@ -167,3 +179,91 @@ def test_predict_tflite_answers_like_predict_and_refuses_a_version_without_one(t
     bad.write_text(json.dumps({"instances": [{"sepal_length_cm": "tall"}]}))
     code, out, err = _predict(bad, "--output-dir", output_dir, "--tflite")
     assert code == 2 and out == "" and err.startswith("error: ")
+
+
+# Rows of the taxi CSV the taxi model's Transform analyzes and trains on.
+TAXI_MODEL_ROWS = 300
+
+
+@pytest.fixture(scope="module")
+def taxi_model(tmp_path_factory):
+    """A taxi SavedModel as models.model.run_fn exports it (its signatures over the
+    Transform graph, `models.model._signatures`), from tf.Transform on the first
+    TAXI_MODEL_ROWS taxi rows and one pass of training, without TFX: a pushed taxi
+    version in small. Returns its folder and the raw rows."""
+    import csv
+
+    import tensorflow_data_validation as tfdv
+    import tensorflow_transform as tft
+    import tensorflow_transform.beam as tft_beam
+    from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io
+
+    from models import model as taxi_model_code
+    from models.preprocessing import INPUTS_KEY, preprocessing_fn
+    from pipeline.config import DEFAULT_SCHEMA_PATH, make_config
+    from pipeline.data import packaged_taxi_csv
+    from tests.test_preprocessing import _typed
+
+    root = tmp_path_factory.mktemp("taxi-model")
+    inputs = make_config().inputs
+    schema = tfdv.load_schema_text(str(DEFAULT_SCHEMA_PATH))
+    with packaged_taxi_csv().open(newline="") as source:
+        reader = csv.DictReader(source)
+        rows = [next(reader) for _ in range(TAXI_MODEL_ROWS)]
+    metadata = dataset_metadata.DatasetMetadata(schema)
+    with tft_beam.Context(temp_dir=str(root / "tmp")):
+        (transformed, _), transform_fn = (_typed(rows, schema), metadata) \
+            | tft_beam.AnalyzeAndTransformDataset(
+                lambda columns: preprocessing_fn(columns, {INPUTS_KEY: inputs.to_json()}))
+        _ = transform_fn | tft_beam.WriteTransformFn(str(root / "transform"))
+    # The raw schema, which TFX's Transform writes next to the transform graph.
+    metadata_io.write_metadata(metadata, str(root / "transform" / "metadata"))
+    transform_output = tft.TFTransformOutput(str(root / "transform"))
+    model = taxi_model_code.build_model(
+        inputs, taxi_model_code.category_sizes(inputs, transform_output))
+    label = inputs.label.name
+    features = {key: np.stack([np.reshape(row[key], [-1]) for row in transformed])
+                for key in transformed[0] if key != label}
+    model.fit(features, np.array([row[label] for row in transformed]), epochs=1, verbose=0)
+    tf.saved_model.save(model, str(root / "model"), signatures=taxi_model_code._signatures(
+        model, inputs, transform_output))
+    return root / "model", rows
+
+
+def _taxi_sample(rows):
+    """16 serialized taxi examples as the Pusher samples them (no label columns),
+    with what the Transform graph must handle besides plain rows: strings the
+    vocabulary has not seen, and rows without a company, a payment type or a number."""
+    from tests.conftest import serialize_example
+
+    sample = [dict(row) for row in rows[:16]]
+    sample[0].update(payment_type="Bitcoin", company="Unheard-of Cabs")
+    sample[1].update(payment_type="", company="", trip_miles="", dropoff_latitude="")
+    sample[2].update({name: "" for name in sample[2] if name != "fare"})
+    return [serialize_example(row) for row in sample]
+
+
+def test_the_taxi_model_converts_with_builtin_ops_and_scores_like_its_saved_model(taxi_model):
+    model_dir, rows = taxi_model
+    model, report = tflite.export(model_dir, _taxi_sample(rows))
+    assert model is not None, report.get("reason")
+    assert report["written"] and report["ops"] == "TFLITE_BUILTINS"
+    assert report["max_difference"] <= 1e-5
+    # It takes the raw features of a REST request: one input per feature column.
+    inputs = serving.signature_inputs(model_dir, "serving_default")
+    assert set(tflite.load(model).get_input_details()) == set(inputs)
+    assert {"payment_type", "company", "trip_miles", "trip_start_hour"} <= set(inputs)
+
+
+def test_the_taxi_tflite_model_answers_rest_bodies_with_missing_and_unseen_values(taxi_model):
+    model_dir, rows = taxi_model
+    inputs = serving.signature_inputs(model_dir, "serving_default")
+    body = {"instances": serving.json_instances(_taxi_sample(rows), inputs)}
+    saved_model = tf.saved_model.load(str(model_dir))
+    expected = np.array(serving.predict_json(saved_model, inputs, body)["predictions"])
+    answer = np.array(tflite.predict_json(tflite.load(tflite.convert(model_dir)), inputs,
+                                          body)["predictions"])
+    assert answer.shape == expected.shape == (16, 1)
+    assert np.allclose(answer, expected, atol=1e-5)
+    # The rows score differently: the features reach the network.
+    assert len({round(float(score), 4) for score in expected[:, 0]}) > 8

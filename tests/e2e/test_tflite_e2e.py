@@ -1,22 +1,20 @@
 """The TFLite copy of the session's pushed taxi model (tests/conftest.py, good_taxi_run):
-what the Pusher did with it, what the run summary says, and `predict --tflite`.
+what the Pusher wrote and checked, what the run summary says, and that `predict
+--tflite` scores the taxi rows as `predict` (the SavedModel) does.
 
-The taxi model's serving signature needs three TensorFlow ops TFLite's builtins lack
-(its Transform graph's string densifying, vocabulary out-of-vocabulary hashing and
-bucketizing), and tf.lite.Interpreter in this TensorFlow has no Flex delegate to run
-them, so the version is published for TF Serving without a TFLite file and says why.
-The session's run does not ask for the copy (`run --tflite`, off by default), so the
-conversion is tried here directly. When a model does convert, the TFLite scores must
-match `predict`'s SavedModel scores: tests/test_tflite.py checks that path."""
+The session's run leaves the TFLite export at its default (on), so its pushed version
+carries `assets.extra/model.tflite`, converted with builtin ops only. A version without
+one (run --no-tflite, or a model that does not convert) and the refusal of `predict
+--tflite` for it are covered by tests/test_tflite.py and tests/test_pusher.py."""
 
 import csv
 import json
 
+import numpy as np
 import pytest
 
-from pipeline import serving, tflite
+from pipeline import tflite
 from pipeline.config import Config
-from pipeline.exit_codes import EXIT_USAGE
 from tests.conftest import cli_in_process
 
 pytestmark = pytest.mark.e2e
@@ -28,36 +26,39 @@ def _version_dir(good_taxi_run):
         summary["pushed_version"])
 
 
-def test_the_taxi_version_has_no_tflite_file_and_would_not_convert(good_taxi_run):
-    # The session's run did not ask for a TFLite copy (run --tflite), so the Pusher
-    # did not try one.
+def test_the_pushed_taxi_version_carries_a_checked_builtin_ops_tflite_model(good_taxi_run):
     summary = good_taxi_run["summary"]
-    assert "tflite" not in summary["servable_check"]
+    check = summary["servable_check"]
+    assert check["problems"] == []
+    report = check["tflite"]
+    assert report["written"] is True, report.get("reason")
+    assert report["ops"] == "TFLITE_BUILTINS" and report["path"] == str(tflite.TFLITE_FILE)
+    assert report["examples"] == 16
+    assert report["max_difference"] <= tflite.ABSOLUTE_TOLERANCE
     version_dir = _version_dir(good_taxi_run)
-    assert not (version_dir / tflite.TFLITE_FILE).exists()
+    path = version_dir / tflite.TFLITE_FILE
+    assert path.stat().st_size == report["bytes"]
+    # Not at the top of the version, where TF Serving's --prefer_tflite_model would
+    # load it instead of the SavedModel.
     assert (version_dir / "saved_model.pb").is_file()
-    assert summary["servable_check"]["problems"] == []
-    # Asked for, the copy would be refused for these ops, which is what the run
-    # summary would say (README: The TFLite copy).
-    model, report = tflite.export(version_dir, [])
-    assert model is None and report["written"] is False
-    for op in ("SparseToDense", "StringToHashBucketFast", "UpperBound"):
-        assert op in report["reason"]
-    assert tflite.summary_line(report).startswith("none written: the model needs")
+    assert not (version_dir / "model.tflite").exists()
+    assert tflite.summary_line(report).startswith(f"{tflite.TFLITE_FILE} (")
 
 
-def test_predict_tflite_refuses_a_version_without_one_in_one_line(good_taxi_run, tmp_path):
+def test_predict_tflite_scores_the_taxi_rows_as_predict_does(good_taxi_run, tmp_path):
     sample = tmp_path / "rows.csv"
     with (good_taxi_run["data"] / "span-1" / "data.csv").open(newline="") as source:
-        rows = list(csv.reader(source))[:4]
+        rows = list(csv.reader(source))[:41]
     with sample.open("w", newline="") as handle:
         csv.writer(handle).writerows(rows)
     out = str(good_taxi_run["out"])
     saved_model = cli_in_process("predict", str(sample), "--output-dir", out)
     assert saved_model.returncode == 0, saved_model.stderr
-    assert len(json.loads(saved_model.stdout)["predictions"]) == 3
-    refused = cli_in_process("predict", str(sample), "--output-dir", out, "--tflite")
-    assert refused.returncode == EXIT_USAGE and refused.stdout == ""
-    [error] = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
-    assert "has no TFLite model" in error and "Traceback" not in refused.stderr
-    assert serving.versions(good_taxi_run["out"] / "serving" / Config.model_name)
+    lite = cli_in_process("predict", str(sample), "--output-dir", out, "--tflite")
+    assert lite.returncode == 0, lite.stderr
+    expected = np.array(json.loads(saved_model.stdout)["predictions"])
+    answer = np.array(json.loads(lite.stdout)["predictions"])
+    assert answer.shape == expected.shape == (40, 1)
+    assert np.allclose(answer, expected, atol=tflite.ABSOLUTE_TOLERANCE, rtol=0)
+    # Forty different taxi trips: the scores are not one constant.
+    assert len({round(float(score), 3) for score in expected[:, 0]}) > 20
