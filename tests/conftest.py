@@ -137,10 +137,13 @@ def run_pipeline_in_process(data_dir: Path, output_dir: Path,
 # modifyitems` refuses a module that uses it and is not listed here).
 SHARED_RUN_MODULES = ("tests/e2e/test_beam_e2e.py", "tests/e2e/test_bad_input_e2e.py",
                       "tests/e2e/test_tflite_e2e.py")
-# The end-to-end modules that take longest (measured, bench/SUITE.md), longest first:
-# on several workers they start first, then the rest in collection order (the other
-# end-to-end modules, then the unit modules), so the last unit to finish is short.
-SLOWEST_MODULES = ("tests/e2e/test_reliability_e2e.py", "tests/e2e/test_pipeline_e2e.py")
+# The modules that take longest (measured, bench/SUITE.md), end to end then unit,
+# longest first: on several workers they start first, then the rest in collection order
+# (the other end-to-end modules, then the unit modules), so the last unit of work to
+# finish is a short one.
+SLOWEST_MODULES = ("tests/e2e/test_reliability_e2e.py", "tests/e2e/test_pipeline_e2e.py",
+                   "tests/test_preprocessing.py", "tests/test_serving.py",
+                   "tests/test_kubeflow_v2.py", "tests/test_code_fingerprints.py")
 
 
 def _work_unit(nodeid: str) -> str:
