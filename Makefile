@@ -21,15 +21,22 @@ run:
 	@$(IN_ENV) python -m pipeline run $(ARGS) || { code=$$?; echo "make run: python -m \
 	pipeline run exited with $$code (see python -m pipeline --help)" >&2; exit $$code; }
 
+# Tests run on TEST_WORKERS pytest-xdist processes, a test module (or the modules that
+# share a session fixture, tests/conftest.py) being one unit of work; 0 runs them in this
+# one process, as plain `pytest` does.
+TEST_WORKERS ?= 2
+PYTEST := $(IN_ENV) python -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) \
+	--dist loadfile)
+
 # Lint, then every test (unit and end to end).
 test: lint
-	$(IN_ENV) python -m pytest
+	$(PYTEST)
 
 unit:
-	$(IN_ENV) python -m pytest -m "not e2e"
+	$(PYTEST) -m "not e2e"
 
 e2e:
-	$(IN_ENV) python -m pytest -m e2e
+	$(PYTEST) -m e2e
 
 # ruff on the code; actionlint and zizmor on the GitHub Actions workflows (zizmor with
 # .github/zizmor.yml, which says why it skips one audit). zizmor runs

