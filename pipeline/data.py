@@ -28,6 +28,10 @@ GLOB_CHARACTERS = "*?[]"
 # (CsvExampleGen skips it too: pipeline/example_gen.py).
 ENCODING = "utf-8-sig"
 BYTE_ORDER_MARK = b"\xef\xbb\xbf"
+# The longest line the checks read (a wide CSV's header of 10,000 columns takes well
+# under 1 MiB): a file with no line break, such as a sparse file of zeros, would
+# otherwise be read into memory whole.
+MAX_LINE_BYTES = 64 * 2**20
 # Delimiters of spreadsheet exports that CsvExampleGen does not read, by name.
 _OTHER_DELIMITERS = {";": "semicolons", "\t": "tabs"}
 
@@ -283,9 +287,15 @@ def _check_csvs(span_dir: Path) -> None:
 
 
 def _decoded_lines(path: Path):
-    """The file's lines as text, DataError naming the first line that is not UTF-8."""
-    with path.open("rb") as handle:
-        for number, line in enumerate(handle, start=1):
+    """The file's lines as text, DataError naming the first line that is not UTF-8 or
+    is longer than MAX_LINE_BYTES; NotRegularFile (an OSError) for a folder, a device
+    or a named pipe, which a data folder's .csv files must not be."""
+    with safe_files.open_regular(path) as handle:
+        for number, line in enumerate(iter(lambda: handle.readline(MAX_LINE_BYTES + 1), b""),
+                                      start=1):
+            if len(line) > MAX_LINE_BYTES:
+                raise DataError(f"line {number} of {path} is longer than "
+                                f"{MAX_LINE_BYTES // 2**20} MiB; is it a CSV file?")
             try:
                 yield line.decode(ENCODING if number == 1 else "utf-8")
             except UnicodeDecodeError as error:
@@ -307,6 +317,9 @@ def check_rows(path: Path) -> None:
     while True:
         try:
             row = next(rows, None)
+        except safe_files.NotRegularFile as error:
+            raise DataError(f"{error}; a data folder's .csv files must be files (or "
+                            "symlinks to files)") from None
         except OSError as error:
             raise DataError(f"cannot read {path}: {error.strerror}") from None
         except csv.Error as error:

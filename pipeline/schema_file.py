@@ -1,6 +1,7 @@
 """Reading a curated schema file: the one place a schema.pbtxt is parsed, with one
-sentence for a file that is not a schema. A leaf: it imports nothing of the pipeline's,
-so the configuration and the schema review can both use it."""
+sentence for a file that is not a schema. It imports only the pipeline's file
+helpers (pipeline/safe_files.py), so the configuration and the schema review can both
+use it."""
 
 from pathlib import Path
 
@@ -8,15 +9,21 @@ from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from models.features import SchemaError
+from pipeline.safe_files import read_regular
+
+# A schema of 10,000 features takes about 2 MiB; a larger file is not a schema.
+MAX_SCHEMA_BYTES = 64 * 2**20
 
 
 def load_schema(path: Path) -> schema_pb2.Schema:
     """A TFMD schema from its text form (FileNotFoundError when there is none; SchemaError,
-    in one sentence, for a folder or a file that is not a schema)."""
+    in one sentence, for a folder, a device, a named pipe, a file larger than
+    MAX_SCHEMA_BYTES or a file that is not a schema)."""
     if Path(path).is_dir():
         raise SchemaError(f"{path} is a folder; a schema is a schema.pbtxt file")
     try:
-        return text_format.Parse(Path(path).read_text(encoding="utf-8"), schema_pb2.Schema())
+        text = read_regular(Path(path), MAX_SCHEMA_BYTES).decode("utf-8")
+        return text_format.Parse(text, schema_pb2.Schema())
     except FileNotFoundError:
         raise
     except (OSError, UnicodeDecodeError) as error:

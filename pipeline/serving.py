@@ -539,7 +539,7 @@ def _read_models_config(path: Path):
 
     config = model_server_config_pb2.ModelServerConfig()
     try:
-        text_format.Parse(path.read_text(encoding="utf-8"), config)
+        text_format.Parse(safe_files.read_regular(path, 2**20).decode("utf-8"), config)
     except FileNotFoundError:
         pass
     except (OSError, UnicodeDecodeError, text_format.ParseError) as error:

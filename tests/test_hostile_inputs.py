@@ -3,8 +3,11 @@ component runs (exit 2, nothing written to the output directory), on every task 
 Hostile request values: `predict` types them as TF Serving's REST API does
 (pipeline/predict_guard.py; the command's own tests are in tests/test_predict.py)."""
 
+import contextlib
 import csv
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -325,6 +328,101 @@ def test_a_body_is_read_no_further_than_the_limit(tmp_path, monkeypatch):
     path.write_bytes(b" " * 101)
     with pytest.raises(RequestError, match="the largest request predict takes"):
         predict_guard.read_body(path)
-    # A device that never ends (/dev/zero) is refused too.
-    with pytest.raises(RequestError, match="the largest request predict takes"):
+    # A device that never ends (/dev/zero) is refused unread.
+    with pytest.raises(RequestError, match="/dev/zero is a character device, not a regular"):
         predict_guard.read_body(Path("/dev/zero"))
+
+
+@contextlib.contextmanager
+def _deadline(seconds=10):
+    """Fails the test, instead of hanging it, when the block blocks (say on opening a
+    named pipe no one writes to)."""
+    def expired(*_):
+        raise TimeoutError(f"blocked for more than {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _special_csv(folder, kind):
+    """A data folder with a good CSV and, next to it, a .csv that is not a file."""
+    _write(folder, HEADER + _rows(), name="a.csv")
+    target = folder / "b.csv"
+    if kind == "fifo":
+        os.mkfifo(target)
+    elif kind == "dev-zero":
+        target.symlink_to("/dev/zero")
+    else:
+        target.mkdir()
+    return target
+
+
+@pytest.mark.parametrize("kind, words", [("fifo", "a named pipe"),
+                                         ("dev-zero", "a character device"),
+                                         ("folder", "a folder")])
+def test_a_csv_that_is_not_a_file_is_refused_unread(tmp_path, kind, words):
+    target = _special_csv(tmp_path / "data", kind)
+    with _deadline(), pytest.raises(data.DataError) as raised:
+        data.check_data_dir(tmp_path / "data")
+    assert f"{target} is {words}, not a regular file" in str(raised.value)
+
+
+def test_a_line_longer_than_the_checks_read_is_refused(tmp_path, monkeypatch):
+    # A sparse file of zeros has no line break: read whole, it would fill memory.
+    monkeypatch.setattr(data, "MAX_LINE_BYTES", 1000, raising=False)
+    path = _write(tmp_path, HEADER + _rows(5) + "1," + "0" * 2000 + ",2\n")
+    with pytest.raises(data.DataError, match=f"line 7 of {path} is longer than"):
+        data.check_data_dir(tmp_path)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+def test_run_refuses_a_csv_that_is_not_a_file_on_every_task_path(tmp_path, kind):
+    for task in ("regression", "classification"):
+        folder = tmp_path / task
+        _special_csv(folder / "data", kind)
+        with _deadline(60):
+            result = cli_in_process("run", "--data-dir", str(folder / "data"), "--label",
+                                    "label", "--task", task, "--output-dir",
+                                    str(folder / "out"))
+        _refused(result, folder / "out", "not a regular file")
+
+
+@pytest.mark.parametrize("make", [os.mkfifo, lambda path: path.symlink_to("/dev/zero")])
+def test_a_schema_that_is_a_pipe_or_a_device_is_refused_unread(tmp_path, make):
+    from models.features import SchemaError
+    from pipeline.schema_file import load_schema
+
+    make(tmp_path / "schema.pbtxt")
+    with _deadline(), pytest.raises(SchemaError, match="not a regular file"):
+        load_schema(tmp_path / "schema.pbtxt")
+
+
+def test_a_schema_larger_than_any_schema_is_refused(tmp_path, monkeypatch):
+    from models.features import SchemaError
+    from pipeline import schema_file
+
+    monkeypatch.setattr(schema_file, "MAX_SCHEMA_BYTES", 100, raising=False)
+    (tmp_path / "schema.pbtxt").write_text("# " + "x" * 200 + "\n")
+    with pytest.raises(SchemaError, match="larger than"):
+        schema_file.load_schema(tmp_path / "schema.pbtxt")
+
+
+def test_a_request_that_is_a_named_pipe_is_refused_unread(tmp_path):
+    from pipeline.serving import RequestError
+
+    os.mkfifo(tmp_path / "r.json")
+    with _deadline(), pytest.raises(RequestError, match="r.json is a named pipe"):
+        predict_guard.read_body(tmp_path / "r.json")
+
+
+def test_a_models_config_that_is_a_named_pipe_is_refused_unread(tmp_path):
+    from pipeline import serving
+
+    os.mkfifo(tmp_path / "models.config")
+    with _deadline(), pytest.raises(serving.ModelsConfigError, match="named pipe, not a"):
+        serving.pinned_versions(tmp_path / "models.config", "m")
