@@ -662,6 +662,24 @@ def catalogue(work: Path, shared: dict) -> list:
                       [out, data], "clean", (), 300, setup=dataset_symlink))
     cases.append(Case("run with models.config a symlink to a file outside", run_argv,
                       [out, data], "clean", (), 300))
+    def unlink_models_config():
+        if models_config.is_symlink():
+            models_config.unlink()
+
+    linked_out = work / "linked-out"
+    cases.append(Case("run --output-dir a symlink to the shared output dir", [
+        *run_argv[:4], str(linked_out), *run_argv[5:]], [out, data, linked_out], "ok", (), 600,
+        setup=lambda: (unlink_models_config(), linked_out.is_symlink()
+                       or linked_out.symlink_to(out))))
+    globbed = work / "runs" / "o[1]*? \nRé"
+    cases.append(Case("run --output-dir with [ * ? newline unicode (full run)", [
+        *run_argv[:4], str(globbed), *run_argv[5:]], [globbed, data], "ok", (), 900))
+    cases.append(Case("predict from the output dir with [ * ? newline unicode", [
+        "predict", str(requests / "good.json"), "--output-dir", str(globbed)],
+        [globbed / "logs"], "ok", (), 120))
+    cases.append(Case("monitor --output-dir with [ * ? newline unicode", [
+        "monitor", "--output-dir", str(globbed), "--data-dir",
+        str(work / "monitor" / "g[1]*")], [globbed], "clean", (), 300))
     # compile
     compile_out = work / "compile"
     compile_out.mkdir(exist_ok=True)

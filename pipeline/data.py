@@ -203,14 +203,12 @@ def check_label(csv_files: list[Path], columns: tuple[str, ...], name: str,
     if name is None:
         return
     seen: set[str] = set()
-    not_finite: set[str] = set()
+    not_finite: dict[str, str] = {}  # a NaN or infinity: where it was first seen
     for path in csv_files:
         try:
             _scan_label(path, name, task, seen, not_finite)
         except (OSError, UnicodeDecodeError, csv.Error) as error:
             raise DataError(f"cannot read {path}: {error}") from None
-        if task == REGRESSION and len(seen) > 1:
-            return
     if not seen and not_finite:
         raise DataError(f"label column {name!r} holds no finite number, only "
                         f"{', '.join(sorted(not_finite))}; a regression needs numbers")
@@ -237,12 +235,15 @@ def check_taxi_columns(csv_file: Path, taxi_columns: tuple[str, ...]) -> None:
 
 
 def _scan_label(path: Path, name: str, task: str | None, seen: set[str],
-                not_finite: set[str]) -> None:
-    """Adds the label values of one file to `seen` (a regression's NaN and infinities to
-    `not_finite`), stopping as soon as the verdict is known (a regression needs two
-    finite numbers, a classification at most MAX_CLASSES)."""
+                not_finite: dict[str, str]) -> None:
+    """Adds the label values of one file to `seen` (for a regression, two at most; its
+    NaN and infinities to `not_finite`, with where each was first). A classification
+    stops as soon as the verdict is known (more than MAX_CLASSES); a regression reads
+    every row, since one NaN or infinity among its numbers makes the training loss NaN
+    (and once crashed the report): DataError naming the first one's line."""
     with path.open(newline="", encoding=ENCODING) as handle:
-        for row in csv.DictReader(handle):
+        rows = csv.DictReader(handle)
+        for row in rows:
             value = (row.get(name) or "").strip()
             if not value:
                 continue
@@ -253,17 +254,27 @@ def _scan_label(path: Path, name: str, task: str | None, seen: set[str],
                     raise DataError(
                         f"label column {name!r} holds text such as {value!r}, so it cannot "
                         "be a regression target (use --task classification)") from None
+                where = f"line {rows.line_num} of {path}"
                 if not math.isfinite(number):
-                    not_finite.add(value)
+                    if seen:
+                        raise DataError(_not_finite(name, value, where))
+                    not_finite.setdefault(value, where)
                     continue
-                seen.add(value)
-                if len(seen) > 1:
-                    return
+                if not_finite:
+                    raise DataError(_not_finite(name, *next(iter(not_finite.items()))))
+                if len(seen) < 2:
+                    seen.add(value)
                 continue
             seen.add(value)
             if len(seen) > MAX_CLASSES:
                 raise DataError(f"label column {name!r} has more than {MAX_CLASSES} distinct "
                                 "values; for a numeric target use --task regression")
+
+
+def _not_finite(name: str, value: str, where: str) -> str:
+    return (f"label column {name!r} holds {value!r} on {where}, next to numbers; a "
+            "regression label must be a finite number in every row (NaN or an infinity "
+            "would make the training loss NaN): fix or drop that row")
 
 
 def _check_csvs(span_dir: Path) -> None:

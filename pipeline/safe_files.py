@@ -91,15 +91,16 @@ def _kind(mode: int) -> str:
     return "a special file"
 
 
-def _own_file(fd: int, path: Path) -> None:
+def _own_file(fd: int, path: Path, devices: bool = False) -> None:
     """NotRegularFile, the descriptor closed, unless `fd` is a regular file with no other
-    name: a hard link planted at a lock or log name would otherwise let a write in place
-    change the file it shares its content with, outside the output directory."""
+    name (or, with `devices`, a device: quiet commands log to /dev/null): a hard link
+    planted at a lock or log name would otherwise let a write in place change the file
+    it shares its content with, outside the output directory."""
     info = os.fstat(fd)
     reason = None
-    if not stat.S_ISREG(info.st_mode):
+    if not stat.S_ISREG(info.st_mode) and not (devices and stat.S_ISCHR(info.st_mode)):
         reason = f"{_kind(info.st_mode)}, not a regular file"
-    elif info.st_nlink > 1:
+    elif stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
         reason = ("a hard link to another file, which a run never writes through: "
                   f"remove it (rm {path}) and run again")
     if reason:
@@ -119,11 +120,11 @@ def open_lock(path: Path) -> int:
 
 
 def open_append(path: Path, encoding: str = "utf-8"):
-    """A text file appending to `path` (created if missing), never through a symlink
-    or a hard link (NotRegularFile)."""
+    """A text file appending to `path` (created if missing; a device such as /dev/null
+    is fine), never through a symlink or a hard link (NotRegularFile)."""
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
                  | os.O_CLOEXEC, 0o644)
-    _own_file(fd, path)
+    _own_file(fd, path, devices=True)
     os.set_blocking(fd, True)
     return os.fdopen(fd, "a", encoding=encoding)
 

@@ -78,9 +78,28 @@ def test_a_regression_label_without_a_finite_number_is_refused(tmp_path, values)
         data.check_label([path], ("label",), "label", "regression")
 
 
-def test_nan_labels_next_to_numbers_pass(tmp_path):
-    path = _write(tmp_path, HEADER + "1,1,NaN\n2,1,1.5\n3,1,2.5\n")
-    data.check_label([path], ("label",), "label", "regression")
+@pytest.mark.parametrize("values, line, shown", [
+    (["1.5", "2.5", "NaN"], 4, "NaN"),  # after numbers
+    (["nan", "1.5", "2.5"], 2, "nan"),  # before them
+    (["1.5", "-inf", "2.5"], 3, "-inf"),
+    (["1.5", "2.5"] * 50 + ["Infinity"], 102, "Infinity"),  # far after the verdict
+])
+def test_a_nan_or_infinity_next_to_numbers_is_refused_with_its_line(tmp_path, values,
+                                                                      line, shown):
+    # Trained on, one NaN label made the loss and every metric NaN; the run then died
+    # drawing the report (ValueError: cannot convert float NaN to integer).
+    path = _write(tmp_path, HEADER + "".join(f"{i},1,{value}\n"
+                                             for i, value in enumerate(values)))
+    with pytest.raises(data.DataError) as raised:
+        data.check_label([path], ("label",), "label", "regression")
+    assert f"holds {shown!r} on line {line} of {path}" in str(raised.value)
+
+
+def test_a_nan_in_one_file_and_numbers_in_another_are_refused(tmp_path):
+    first = _write(tmp_path, HEADER + "1,1,NaN\n", name="a.csv")
+    second = _write(tmp_path, HEADER + "1,1,1.5\n2,1,2.5\n", name="b.csv")
+    with pytest.raises(data.DataError, match=f"'NaN' on line 2 of {first}"):
+        data.check_label([first, second], ("label",), "label", "regression")
 
 
 @pytest.mark.parametrize("folder", ["data[1]", "data*", "what?"])

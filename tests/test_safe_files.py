@@ -169,3 +169,8 @@ def test_a_hard_linked_log_is_not_appended_to(tmp_path, outside):
         safe_files.open_append(tmp_path / "run.log")
     assert outside.read_text() == ORIGINAL
 
+
+
+def test_a_log_may_be_a_device():
+    with safe_files.open_append(os.devnull) as log:
+        log.write("sent away\n")
