@@ -7,7 +7,8 @@ Each case is `python -m pipeline ARGS` (`pipeline.cli.main`) in a child process 
 from this one after TensorFlow, TFX and TFDV are imported (a fresh interpreter spends
 10-20 s on those imports per case; `--fresh` runs every case as its own
 `python -m pipeline` process instead). A child that outlives its timeout is killed
-and counts as a hang. Around every case the script takes a snapshot (path, type, size,
+and counts as a hang; its heap is limited to MEMORY_LIMIT (a reader of /dev/zero
+would otherwise fill the machine's memory and end with a MemoryError traceback). Around every case the script takes a snapshot (path, type, size,
 mtime and sha256, symlinks never followed) of its work folder, less the case's allowed
 folders, and of the checkout (less .git and caches), and a hash of the shared run's
 serving folder; a sentinel folder outside every data and output folder holds the
@@ -32,6 +33,7 @@ import hashlib
 import io
 import json
 import os
+import resource
 import shutil
 import signal
 import stat
@@ -181,8 +183,17 @@ def tree_hash(top: Path) -> str:
 
 # --- running ----------------------------------------------------------------------------
 
+# Heap a case may take: a reader of /dev/zero fills memory, and the machine is shared.
+MEMORY_LIMIT = 6 * 2**30
+
+
+def _limit_memory():
+    resource.setrlimit(resource.RLIMIT_DATA, (MEMORY_LIMIT, MEMORY_LIMIT))
+
+
 def _child(argv, out_path, err_path):
     os.setpgid(0, 0)
+    _limit_memory()
     for fd, path in ((1, out_path), (2, err_path)):
         target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         os.dup2(target, fd)
@@ -215,6 +226,7 @@ def execute(argv, timeout, logs: Path, fresh: bool):
         with open(out_path, "wb") as out, open(err_path, "wb") as err:
             process = subprocess.Popen([sys.executable, "-m", "pipeline", *argv], cwd=ROOT,
                                        stdout=out, stderr=err, start_new_session=True,
+                                       preexec_fn=_limit_memory,
                                        env={**os.environ, "PYTHONPATH": str(ROOT)})
             try:
                 code = process.wait(timeout)
@@ -399,7 +411,7 @@ def catalogue(work: Path, shared: dict) -> list:
                 ",".join(f"c{i}" for i in range(10_000)) + ",cls,reg\n" + "".join(
                     ",".join(str((r * i) % 5) for i in range(10_000))
                     + f",{'ab'[r % 2]},{r}.5\n" for r in range(20)))),
-                expect="clean", timeout=600)
+                expect="clean", timeout=300)
             data_case("label inf and -inf among numbers", task, lambda data: write(
                 data / "data.csv", HEADER + rows().replace(",a,1.5\n", ",a,inf\n", 1)
                 .replace(",b,76.5\n", ",b,-inf\n", 1)),
