@@ -321,10 +321,13 @@ def check_rows(path: Path) -> None:
     """DataError, in one sentence, for a CSV file CsvExampleGen would split or fail on
     after minutes: bytes that are not UTF-8, a field longer than the CSV reader's limit,
     and a quoted field holding a line break (CsvExampleGen reads line by line, so it
-    would cut the row in two there)."""
+    would cut the row in two there); and one it would read silently but train on to NaN:
+    a column of numbers holding a cell that is not a finite number (see
+    `_NumericColumns`)."""
     limit = csv.field_size_limit()
     rows = csv.reader(_decoded_lines(path))
     start = 1
+    numeric = None
     while True:
         try:
             row = next(rows, None)
@@ -340,13 +343,63 @@ def check_rows(path: Path) -> None:
                     "the most the CSV reader of CsvExampleGen takes") from None
             raise DataError(f"cannot read line {start} of {path}: {error}") from None
         if row is None:
+            if numeric:
+                numeric.check(path)
             return
         if rows.line_num > start or any("\n" in field or "\r" in field for field in row):
             raise DataError(
                 f"line {start} of {path} has a quoted field holding a line break, which "
                 "CsvExampleGen would read as the end of the row; replace the line breaks "
                 "inside fields (e.g. with spaces)")
+        if numeric is None:
+            numeric = _NumericColumns(row)
+        else:
+            numeric.add(row, start)
         start = rows.line_num + 1
+
+
+class _NumericColumns:
+    """The cells of a CSV file's numeric columns that are not finite numbers. The CSV
+    decoder of CsvExampleGen types a column FLOAT when every cell parses as a number,
+    and `NaN`, `inf` or `1e400` (beyond a float's range) do: one such cell makes the
+    column's mean, the model's loss and every metric NaN, and the run ends "not
+    blessed" with no reason. A column with any text in it holds strings, where `nan` is
+    just a word."""
+
+    def __init__(self, header: list[str]):
+        self.header = header
+        self.numbers = [True] * len(header)  # every non-empty cell so far is a number
+        self.finite = [False] * len(header)  # and one of them is finite
+        self.first = {}  # column index -> (line, cell) of the first non-finite cell
+
+    def add(self, row: list[str], line: int) -> None:
+        for index, cell in enumerate(row[:len(self.header)]):
+            if not self.numbers[index] or not cell.strip():
+                continue
+            try:
+                number = float(cell)
+            except ValueError:
+                self.numbers[index] = False
+                continue
+            if math.isfinite(number):
+                self.finite[index] = True
+            elif index not in self.first:
+                self.first[index] = (line, cell.strip())
+
+    def check(self, path: Path) -> None:
+        for index, (line, cell) in sorted(self.first.items()):
+            if not self.numbers[index]:
+                continue
+            name = self.header[index]
+            if self.finite[index]:
+                raise DataError(
+                    f"column {name!r} of {path} holds {cell!r} on line {line}, next to "
+                    "numbers: not a finite number, which would make training NaN; fix or "
+                    "empty that cell (an empty cell is a missing value)")
+            raise DataError(
+                f"column {name!r} of {path} holds no finite number, only values such as "
+                f"{cell!r} (line {line}), which would make training NaN; empty those cells "
+                "or drop the column")
 
 
 def _starts_with_byte_order_mark(path: Path) -> bool:

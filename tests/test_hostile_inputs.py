@@ -446,3 +446,38 @@ def test_a_models_config_that_is_a_named_pipe_is_refused_unread(tmp_path):
     os.mkfifo(tmp_path / "models.config")
     with _deadline(), pytest.raises(serving.ModelsConfigError, match="named pipe, not a"):
         serving.pinned_versions(tmp_path / "models.config", "m")
+
+
+@pytest.mark.parametrize("cell", ["1e400", "-1e999", "inf", "-Infinity", "NaN", "nan"])
+def test_a_number_column_with_a_cell_that_is_not_finite_is_refused(tmp_path, cell):
+    # CsvExampleGen types such a column FLOAT; trained on, 1e400 made rmse NaN, exit 0,
+    # "not blessed" with no reason.
+    path = _write(tmp_path, HEADER + _rows(5) + f"{cell},1,2.5\n" + _rows(5))
+    with pytest.raises(data.DataError) as raised:
+        data.check_data_dir(tmp_path)
+    assert f"column 'x' of {path} holds {cell!r} on line 7, next to numbers" in \
+        str(raised.value)
+
+
+def test_a_column_of_only_nan_is_refused(tmp_path):
+    path = _write(tmp_path, HEADER + "".join(f"{i},NaN,{i}.5\n" for i in range(30)))
+    with pytest.raises(data.DataError, match=f"column 'y' of {path} holds no finite number"):
+        data.check_data_dir(tmp_path)
+
+
+def test_nan_and_inf_as_words_in_a_text_column_pass(tmp_path):
+    _write(tmp_path, HEADER + _rows(5) + "1,nan,2.5\n2,inf,3.5\n3,Nancy,1.5\n" + _rows(5)
+           + "4,,1.0\n")
+    assert data.check_data_dir(tmp_path) == ()
+
+
+@pytest.mark.parametrize("task", ["regression", "classification"])
+def test_run_refuses_a_feature_beyond_a_floats_range_on_every_task_path(tmp_path, task):
+    _write(tmp_path / "data", HEADER + "".join(f"{i},{i % 7},{'ab'[i % 2]}\n"
+                                               for i in range(30)).replace("\n5,", "\n1e400,"))
+    if task == "regression":
+        _write(tmp_path / "data", HEADER + _rows().replace("\n5,", "\n1e400,"))
+    out = tmp_path / "out"
+    _refused(cli_in_process("run", "--data-dir", str(tmp_path / "data"), "--label", "label",
+                            "--task", task, "--output-dir", str(out)), out,
+             "'1e400' on line 7, next to numbers")
