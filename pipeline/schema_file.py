@@ -9,7 +9,7 @@ from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from models.features import SchemaError
-from pipeline.safe_files import read_regular
+from pipeline.safe_files import NotRegularFile, read_regular
 
 # A schema of 10,000 features takes about 2 MiB; a larger file is not a schema.
 MAX_SCHEMA_BYTES = 64 * 2**20
@@ -26,6 +26,8 @@ def load_schema(path: Path) -> schema_pb2.Schema:
         return text_format.Parse(text, schema_pb2.Schema())
     except FileNotFoundError:
         raise
+    except NotRegularFile as error:
+        raise SchemaError(f"the schema {error}") from None
     except (OSError, UnicodeDecodeError) as error:
         raise SchemaError(f"cannot read the schema {path}: {error}") from None
     except text_format.ParseError as error:
