@@ -20,7 +20,7 @@ acceptable and that would otherwise train run with `--beam portable` and no job
 endpoint: every data, label and schema check (and the schema inference) runs, then
 the run stops with that flag's sentence, which is the expected outcome ("checked").
 
-    scripts/in-env python bench/hostile.py [--work DIR] [--only SUBSTRING] [--fresh]
+    scripts/in-env python bench/hostile.py [--work DIR] [--only SUBSTRING]... [--fresh]
                                            [--json FILE]
 
 Prints one table row per case and exits 1 when any case fails.
@@ -770,7 +770,8 @@ def shared_run(work: Path) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, help="work folder (default: a new one in /tmp)")
-    parser.add_argument("--only", help="run the cases whose name holds this text")
+    parser.add_argument("--only", action="append",
+                        help="run the cases whose name holds this text (repeatable)")
     parser.add_argument("--fresh", action="store_true",
                         help="run every case as its own `python -m pipeline` process")
     parser.add_argument("--json", type=Path, help="also write the results here")
@@ -794,7 +795,7 @@ def main() -> int:
         import pipeline.cli  # noqa: F401
     shared = shared_run(work)
     cases = [case for case in catalogue(work, shared)
-             if not args.only or args.only in case.name]
+             if not args.only or any(text in case.name for text in args.only)]
     results = []
     print(f"{'case':<62} {'exit':>4} {'tb':>3} {'out':>3} {'srv':>3} {'s':>5}  first stderr line",
           flush=True)
