@@ -8,7 +8,8 @@ from this one after TensorFlow, TFX and TFDV are imported (a fresh interpreter s
 10-20 s on those imports per case; `--fresh` runs every case as its own
 `python -m pipeline` process instead). A child that outlives its timeout is killed
 and counts as a hang; its heap is limited to MEMORY_LIMIT (a reader of /dev/zero
-would otherwise fill the machine's memory and end with a MemoryError traceback). Around every case the script takes a snapshot (path, type, size,
+would otherwise fill the machine's memory and end with a MemoryError traceback).
+Around every case the script takes a snapshot (path, type, size,
 mtime and sha256, symlinks never followed) of its work folder, less the case's allowed
 folders, and of the checkout (less .git and caches), and a hash of the shared run's
 serving folder; a sentinel folder outside every data and output folder holds the
@@ -535,6 +536,7 @@ def catalogue(work: Path, shared: dict) -> list:
                                 (folder / "data.csv").symlink_to("/dev/zero"))), timeout=60)
     monitor_case("--data-dir with glob chars", lambda: monitor_data(
         "g[1]*", HEADER + rows(40)), expect="clean")
+    good_span = monitor_data("good", HEADER + rows(60))
     monitor_case("--data-dir gzip", lambda: monitor_data(
         "gz", gzip.compress((HEADER + rows(40)).encode())))
     logs_dir = work / "monitor-logs"
@@ -544,17 +546,17 @@ def catalogue(work: Path, shared: dict) -> list:
         return None
 
     monitor_case("--serving-logs garbage", garbage_logs,
-                 extra=["--data-dir", str(data), "--serving-logs", str(logs_dir / "garbage")])
+                 extra=["--data-dir", str(good_span), "--serving-logs", str(logs_dir / "garbage")])
     monitor_case("--serving-logs a file", lambda: None,
-                 extra=["--data-dir", str(data), "--serving-logs", str(secret)])
+                 extra=["--data-dir", str(good_span), "--serving-logs", str(secret)])
     monitor_case("--serving-logs missing", lambda: None,
-                 extra=["--data-dir", str(data), "--serving-logs", str(logs_dir / "none")])
+                 extra=["--data-dir", str(good_span), "--serving-logs", str(logs_dir / "none")])
 
     def fifo_logs():
         fifo(logs_dir / "fifo" / "prediction_log-1.tfrecord")
 
     monitor_case("--serving-logs holding a FIFO", fifo_logs,
-                 extra=["--data-dir", str(data), "--serving-logs", str(logs_dir / "fifo")],
+                 extra=["--data-dir", str(good_span), "--serving-logs", str(logs_dir / "fifo")],
                  timeout=60)
 
     # replay (refusals only: a replay trains per span)
@@ -683,15 +685,19 @@ def catalogue(work: Path, shared: dict) -> list:
         *run_argv[:4], str(linked_out), *run_argv[5:]], [out, data, linked_out], "ok", (), 600,
         setup=lambda: (unlink_models_config(), linked_out.is_symlink()
                        or linked_out.symlink_to(out))))
-    globbed = work / "runs" / "o[1]*? \nRé"
-    cases.append(Case("run --output-dir with [ * ? newline unicode (full run)", [
-        *run_argv[:4], str(globbed), *run_argv[5:]], [globbed, data], "ok", (), 900))
-    cases.append(Case("predict from the output dir with [ * ? newline unicode", [
-        "predict", str(requests / "good.json"), "--output-dir", str(globbed)],
-        [globbed / "logs"], "ok", (), 120))
-    cases.append(Case("monitor --output-dir with [ * ? newline unicode", [
-        "monitor", "--output-dir", str(globbed), "--data-dir",
-        str(work / "monitor" / "g[1]*")], [globbed], "clean", (), 300))
+    globbed = work / "runs" / "o[1]*?"
+    cases.append(Case("run --output-dir with [ * ?", [
+        *run_argv[:4], str(globbed), *run_argv[5:]], [globbed, data], "refuse",
+        ("file pattern",), 900))
+    spaced = work / "runs" / "o u t\nRé 城"
+    cases.append(Case("run --output-dir with spaces, newline, unicode (full run)", [
+        *run_argv[:4], str(spaced), *run_argv[5:]], [spaced, data], "ok", (), 900))
+    cases.append(Case("predict from the output dir with spaces, newline, unicode", [
+        "predict", str(requests / "good.json"), "--output-dir", str(spaced)],
+        [spaced / "logs"], "ok", (), 120))
+    cases.append(Case("monitor --output-dir with spaces, newline, unicode", [
+        "monitor", "--output-dir", str(spaced), "--data-dir",
+        str(work / "monitor" / "good")], [spaced], "clean", (), 300))
     # compile
     compile_out = work / "compile"
     compile_out.mkdir(exist_ok=True)

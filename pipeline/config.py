@@ -410,6 +410,12 @@ def validated_config(args, *, data_required: bool = True, log=None, **fixed) -> 
         return getattr(args, name, None)
 
     log = log or sys.stderr
+    if flag("output_dir"):
+        # A run's components write and rename files under it through Beam, which
+        # matches a path with these characters as a pattern (CsvExampleGen failed to
+        # rename its output: "src and dst files do not exist").
+        data.check_no_pattern(Path(args.output_dir).expanduser().resolve(),
+                              "output directory", "choose another --output-dir")
     data_dir = Path(args.data_dir).expanduser().resolve() if args.data_dir else DEFAULT_DATA_DIR
     read_data = data_required or args.data_dir is not None
     if read_data and args.data_dir is None and not data_dir.is_dir():

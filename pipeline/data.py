@@ -143,6 +143,16 @@ def prepare_sample(name: str, data_dir: Path, force: bool = False) -> Path:
     return target_path
 
 
+def check_no_pattern(path: Path, what: str,
+                     fix: str = "move or rename the folder") -> None:
+    """DataError when `path` holds a character TFX's and Beam's file functions read as
+    a pattern (`*`, `?`, `[`, `]`): they would look for files that match it."""
+    wildcards = sorted(set(GLOB_CHARACTERS) & set(str(path)))
+    if wildcards:
+        raise DataError(f"the {what}'s path {path} holds {' and '.join(wildcards)}, which "
+                        f"TFX reads as a file pattern; {fix}")
+
+
 def span_dirs(data_dir: Path) -> dict[int, Path]:
     """The span folders of a data directory by span number."""
     spans = {}
@@ -159,10 +169,7 @@ def check_data_dir(data_dir: Path) -> tuple[int, ...]:
     DataError if not."""
     if not data_dir.is_dir():
         raise DataError(f"data directory {data_dir} does not exist")
-    wildcards = sorted(set(GLOB_CHARACTERS) & set(str(data_dir)))
-    if wildcards:
-        raise DataError(f"the data directory's path {data_dir} holds {' and '.join(wildcards)}, "
-                        "which TFX reads as a file pattern; move or rename the folder")
+    check_no_pattern(data_dir, "data directory")
     spans = span_dirs(data_dir)
     if not spans:
         if not any(data_dir.glob("*.csv")):

@@ -481,3 +481,15 @@ def test_run_refuses_a_feature_beyond_a_floats_range_on_every_task_path(tmp_path
     _refused(cli_in_process("run", "--data-dir", str(tmp_path / "data"), "--label", "label",
                             "--task", task, "--output-dir", str(out)), out,
              "'1e400' on line 7, next to numbers")
+
+
+@pytest.mark.parametrize("folder", ["out[1]", "out*", "what?"])
+def test_run_refuses_an_output_dir_with_glob_characters(tmp_path, folder):
+    # Beam matched the path as a pattern: CsvExampleGen failed after the checks
+    # ("BeamIOError: src and dst files do not exist"), exit 1.
+    _write(tmp_path / "data", HEADER + "".join(f"{i},{i % 7},{'ab'[i % 2]}\n"
+                                               for i in range(30)))
+    out = tmp_path / folder
+    _refused(cli_in_process("run", "--data-dir", str(tmp_path / "data"), "--label", "label",
+                            "--output-dir", str(out)), out,
+             f"the output directory's path {out} holds", "file pattern")
