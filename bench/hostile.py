@@ -21,8 +21,8 @@ acceptable and that would otherwise train run with `--beam portable` and no job
 endpoint: every data, label and schema check (and the schema inference) runs, then
 the run stops with that flag's sentence, which is the expected outcome ("checked").
 
-    scripts/in-env python bench/hostile.py [--work DIR] [--only SUBSTRING]... [--fresh]
-                                           [--json FILE]
+    scripts/in-env python bench/hostile.py [--work DIR] [--only TEXT]... [--skip TEXT]...
+                                           [--fresh] [--json FILE]
 
 Prints one table row per case and exits 1 when any case fails.
 """
@@ -778,6 +778,8 @@ def main() -> int:
     parser.add_argument("--work", type=Path, help="work folder (default: a new one in /tmp)")
     parser.add_argument("--only", action="append",
                         help="run the cases whose name holds this text (repeatable)")
+    parser.add_argument("--skip", action="append", default=[],
+                        help="leave out the cases whose name holds this text (repeatable)")
     parser.add_argument("--fresh", action="store_true",
                         help="run every case as its own `python -m pipeline` process")
     parser.add_argument("--json", type=Path, help="also write the results here")
@@ -801,7 +803,8 @@ def main() -> int:
         import pipeline.cli  # noqa: F401
     shared = shared_run(work)
     cases = [case for case in catalogue(work, shared)
-             if not args.only or any(text in case.name for text in args.only)]
+             if (not args.only or any(text in case.name for text in args.only))
+             and not any(text in case.name for text in args.skip)]
     results = []
     print(f"{'case':<62} {'exit':>4} {'tb':>3} {'out':>3} {'srv':>3} {'s':>5}  first stderr line",
           flush=True)
