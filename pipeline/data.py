@@ -146,8 +146,14 @@ def prepare_sample(name: str, data_dir: Path, force: bool = False) -> Path:
 def check_no_pattern(path: Path, what: str,
                      fix: str = "move or rename the folder") -> None:
     """DataError when `path` holds a character TFX's and Beam's file functions read as
-    a pattern (`*`, `?`, `[`, `]`): they would look for files that match it."""
+    a pattern (`*`, `?`, `[`, `]`): they would look for files that match it; or a
+    control character such as a line break (a run in such an output directory failed
+    in the Trainer with DataLossError)."""
     wildcards = sorted(set(GLOB_CHARACTERS) & set(str(path)))
+    control = next((character for character in str(path) if ord(character) < 32), None)
+    if control is not None:
+        raise DataError(f"the {what}'s path {str(path)!r} holds the control character "
+                        f"{control!r}, which TFX's file functions do not take; {fix}")
     if wildcards:
         raise DataError(f"the {what}'s path {path} holds {' and '.join(wildcards)}, which "
                         f"TFX reads as a file pattern; {fix}")

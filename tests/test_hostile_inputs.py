@@ -493,3 +493,14 @@ def test_run_refuses_an_output_dir_with_glob_characters(tmp_path, folder):
     _refused(cli_in_process("run", "--data-dir", str(tmp_path / "data"), "--label", "label",
                             "--output-dir", str(out)), out,
              f"the output directory's path {out} holds", "file pattern")
+
+
+@pytest.mark.parametrize("folder", ["o\nut", "o\tut", "o\rut"])
+def test_run_refuses_an_output_dir_with_a_control_character(tmp_path, folder):
+    # A run into "o u t\nRé 城" failed in the Trainer: DataLossError, exit 1.
+    _write(tmp_path / "data", HEADER + "".join(f"{i},{i % 7},{'ab'[i % 2]}\n"
+                                               for i in range(30)))
+    out = tmp_path / folder
+    _refused(cli_in_process("run", "--data-dir", str(tmp_path / "data"), "--label", "label",
+                            "--output-dir", str(out)), out, "control character",
+             "choose another --output-dir")

@@ -355,3 +355,16 @@ def test_an_output_that_is_a_folder_is_refused_in_one_sentence(tmp_path):
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip() == (f"error: --output {tmp_path} is a folder; name the "
                                      "file to write (.json or .yaml)")
+
+
+def test_compile_replaces_a_symlink_named_by_output(tmp_path):
+    # The command resolved --output, symlink included, and wrote the spec over its target.
+    outside = tmp_path / "outside.txt"
+    outside.write_text("precious\n")
+    output = tmp_path / "job.json"
+    output.symlink_to(outside)
+    result = cli_in_process("compile", "--pipeline-root", ROOT, "--image", IMAGE,
+                            "--output", str(output))
+    assert result.returncode == 0, result.stderr
+    assert outside.read_text() == "precious\n"
+    assert not output.is_symlink() and "pipelineSpec" in json.loads(output.read_text())
