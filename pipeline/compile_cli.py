@@ -62,7 +62,9 @@ def main(args, out, err) -> int:
     from pipeline import kubeflow_v2 as compiler
     from pipeline.data import DataError
 
-    output = (args.output or DEFAULT_OUTPUT).expanduser().resolve()
+    output = (args.output or DEFAULT_OUTPUT).expanduser()
+    # The folder resolved, not the file: a symlink there is replaced, not written through.
+    output = output.parent.resolve() / output.name
     if args.label and not (args.data_dir and args.schema_uri):
         print("error: compile --label needs --data-dir DIR, the local copy of the data the "
               "job reads (it names the job and is checked as run checks it; its reviewed "

@@ -456,6 +456,12 @@ def validated_config(args, *, data_required: bool = True, log=None, **fixed) -> 
                 uris.location(flag(name), f"--{name.replace('_', '-')}")
     except uris.UnsupportedLocation as error:
         raise data.DataError(str(error)) from None
+    if flag("output_dir"):
+        # A run's components write and rename files under it through Beam, which
+        # matches a path with these characters as a pattern (CsvExampleGen failed to
+        # rename its output: "src and dst files do not exist").
+        data.check_no_pattern(uris.location(args.output_dir, "--output-dir"),
+                              "output directory", "choose another --output-dir")
     if any(uris.is_uri(flag(name)) for name in ("data_dir", "output_dir", "serving_dir")):
         # The checks read URIs through TFX's filesystem layer: TensorFlow's start-up
         # lines would come before the run's first line. Not quiet_tensorflow: its

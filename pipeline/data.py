@@ -28,6 +28,10 @@ GLOB_CHARACTERS = "*?[]"
 # (CsvExampleGen skips it too: pipeline/example_gen.py).
 ENCODING = "utf-8-sig"
 BYTE_ORDER_MARK = b"\xef\xbb\xbf"
+# The longest line the checks read (a wide CSV's header of 10,000 columns takes well
+# under 1 MiB): a file with no line break, such as a sparse file of zeros, would
+# otherwise be read into memory whole.
+MAX_LINE_BYTES = 64 * 2**20
 # Delimiters of spreadsheet exports that CsvExampleGen does not read, by name.
 _OTHER_DELIMITERS = {";": "semicolons", "\t": "tabs"}
 
@@ -139,6 +143,22 @@ def prepare_sample(name: str, data_dir: Path, force: bool = False) -> Path:
     return target_path
 
 
+def check_no_pattern(path: Path, what: str,
+                     fix: str = "move or rename the folder") -> None:
+    """DataError when `path` holds a character TFX's and Beam's file functions read as
+    a pattern (`*`, `?`, `[`, `]`): they would look for files that match it; or a
+    control character such as a line break (a run in such an output directory failed
+    in the Trainer with DataLossError)."""
+    wildcards = sorted(set(GLOB_CHARACTERS) & set(str(path)))
+    control = next((character for character in str(path) if ord(character) < 32), None)
+    if control is not None:
+        raise DataError(f"the {what}'s path {str(path)!r} holds the control character "
+                        f"{control!r}, which TFX's file functions do not take; {fix}")
+    if wildcards:
+        raise DataError(f"the {what}'s path {path} holds {' and '.join(wildcards)}, which "
+                        f"TFX reads as a file pattern; {fix}")
+
+
 def span_dirs(data_dir: Path) -> dict[int, Path]:
     """The span folders of a data directory by span number."""
     spans = {}
@@ -155,10 +175,7 @@ def check_data_dir(data_dir: Path) -> tuple[int, ...]:
     DataError if not."""
     if not data_dir.is_dir():
         raise DataError(f"data directory {data_dir} does not exist")
-    wildcards = sorted(set(GLOB_CHARACTERS) & set(str(data_dir)))
-    if wildcards:
-        raise DataError(f"the data directory's path {data_dir} holds {' and '.join(wildcards)}, "
-                        "which TFX reads as a file pattern; move or rename the folder")
+    check_no_pattern(data_dir, "data directory")
     spans = span_dirs(data_dir)
     if not spans:
         if not any(data_dir.glob("*.csv")):
@@ -199,14 +216,12 @@ def check_label(csv_files: list[Path], columns: tuple[str, ...], name: str,
     if name is None:
         return
     seen: set[str] = set()
-    not_finite: set[str] = set()
+    not_finite: dict[str, str] = {}  # a NaN or infinity: where it was first seen
     for path in csv_files:
         try:
             _scan_label(path, name, task, seen, not_finite)
         except (OSError, UnicodeDecodeError, csv.Error) as error:
             raise DataError(f"cannot read {path}: {error}") from None
-        if task == REGRESSION and len(seen) > 1:
-            return
     if not seen and not_finite:
         raise DataError(f"label column {name!r} holds no finite number, only "
                         f"{', '.join(sorted(not_finite))}; a regression needs numbers")
@@ -233,12 +248,15 @@ def check_taxi_columns(csv_file: Path, taxi_columns: tuple[str, ...]) -> None:
 
 
 def _scan_label(path: Path, name: str, task: str | None, seen: set[str],
-                not_finite: set[str]) -> None:
-    """Adds the label values of one file to `seen` (a regression's NaN and infinities to
-    `not_finite`), stopping as soon as the verdict is known (a regression needs two
-    finite numbers, a classification at most MAX_CLASSES)."""
+                not_finite: dict[str, str]) -> None:
+    """Adds the label values of one file to `seen` (for a regression, two at most; its
+    NaN and infinities to `not_finite`, with where each was first). A classification
+    stops as soon as the verdict is known (more than MAX_CLASSES); a regression reads
+    every row, since one NaN or infinity among its numbers makes the training loss NaN
+    (and once crashed the report): DataError naming the first one's line."""
     with path.open(newline="", encoding=ENCODING) as handle:
-        for row in csv.DictReader(handle):
+        rows = csv.DictReader(handle)
+        for row in rows:
             value = (row.get(name) or "").strip()
             if not value:
                 continue
@@ -249,17 +267,27 @@ def _scan_label(path: Path, name: str, task: str | None, seen: set[str],
                     raise DataError(
                         f"label column {name!r} holds text such as {value!r}, so it cannot "
                         "be a regression target (use --task classification)") from None
+                where = f"line {rows.line_num} of {path}"
                 if not math.isfinite(number):
-                    not_finite.add(value)
+                    if seen:
+                        raise DataError(_not_finite(name, value, where))
+                    not_finite.setdefault(value, where)
                     continue
-                seen.add(value)
-                if len(seen) > 1:
-                    return
+                if not_finite:
+                    raise DataError(_not_finite(name, *next(iter(not_finite.items()))))
+                if len(seen) < 2:
+                    seen.add(value)
                 continue
             seen.add(value)
             if len(seen) > MAX_CLASSES:
                 raise DataError(f"label column {name!r} has more than {MAX_CLASSES} distinct "
                                 "values; for a numeric target use --task regression")
+
+
+def _not_finite(name: str, value: str, where: str) -> str:
+    return (f"label column {name!r} holds {value!r} on {where}, next to numbers; a "
+            "regression label must be a finite number in every row (NaN or an infinity "
+            "would make the training loss NaN): fix or drop that row")
 
 
 def _check_csvs(span_dir: Path) -> None:
@@ -283,9 +311,15 @@ def _check_csvs(span_dir: Path) -> None:
 
 
 def _decoded_lines(path: Path):
-    """The file's lines as text, DataError naming the first line that is not UTF-8."""
-    with path.open("rb") as handle:
-        for number, line in enumerate(handle, start=1):
+    """The file's lines as text, DataError naming the first line that is not UTF-8 or
+    is longer than MAX_LINE_BYTES; NotRegularFile (an OSError) for a folder, a device
+    or a named pipe, which a data folder's .csv files must not be."""
+    with safe_files.open_regular(path) as handle:
+        for number, line in enumerate(iter(lambda: handle.readline(MAX_LINE_BYTES + 1), b""),
+                                      start=1):
+            if len(line) > MAX_LINE_BYTES:
+                raise DataError(f"line {number} of {path} is longer than "
+                                f"{MAX_LINE_BYTES // 2**20} MiB; is it a CSV file?")
             try:
                 yield line.decode(ENCODING if number == 1 else "utf-8")
             except UnicodeDecodeError as error:
@@ -300,13 +334,19 @@ def check_rows(path: Path) -> None:
     """DataError, in one sentence, for a CSV file CsvExampleGen would split or fail on
     after minutes: bytes that are not UTF-8, a field longer than the CSV reader's limit,
     and a quoted field holding a line break (CsvExampleGen reads line by line, so it
-    would cut the row in two there)."""
+    would cut the row in two there); and one it would read silently but train on to NaN:
+    a column of numbers holding a cell that is not a finite number (see
+    `_NumericColumns`)."""
     limit = csv.field_size_limit()
     rows = csv.reader(_decoded_lines(path))
     start = 1
+    numeric = None
     while True:
         try:
             row = next(rows, None)
+        except safe_files.NotRegularFile as error:
+            raise DataError(f"{error}; a data folder's .csv files must be files (or "
+                            "symlinks to files)") from None
         except OSError as error:
             raise DataError(f"cannot read {path}: {error.strerror}") from None
         except csv.Error as error:
@@ -316,13 +356,63 @@ def check_rows(path: Path) -> None:
                     "the most the CSV reader of CsvExampleGen takes") from None
             raise DataError(f"cannot read line {start} of {path}: {error}") from None
         if row is None:
+            if numeric:
+                numeric.check(path)
             return
         if rows.line_num > start or any("\n" in field or "\r" in field for field in row):
             raise DataError(
                 f"line {start} of {path} has a quoted field holding a line break, which "
                 "CsvExampleGen would read as the end of the row; replace the line breaks "
                 "inside fields (e.g. with spaces)")
+        if numeric is None:
+            numeric = _NumericColumns(row)
+        else:
+            numeric.add(row, start)
         start = rows.line_num + 1
+
+
+class _NumericColumns:
+    """The cells of a CSV file's numeric columns that are not finite numbers. The CSV
+    decoder of CsvExampleGen types a column FLOAT when every cell parses as a number,
+    and `NaN`, `inf` or `1e400` (beyond a float's range) do: one such cell makes the
+    column's mean, the model's loss and every metric NaN, and the run ends "not
+    blessed" with no reason. A column with any text in it holds strings, where `nan` is
+    just a word."""
+
+    def __init__(self, header: list[str]):
+        self.header = header
+        self.numbers = [True] * len(header)  # every non-empty cell so far is a number
+        self.finite = [False] * len(header)  # and one of them is finite
+        self.first = {}  # column index -> (line, cell) of the first non-finite cell
+
+    def add(self, row: list[str], line: int) -> None:
+        for index, cell in enumerate(row[:len(self.header)]):
+            if not self.numbers[index] or not cell.strip():
+                continue
+            try:
+                number = float(cell)
+            except ValueError:
+                self.numbers[index] = False
+                continue
+            if math.isfinite(number):
+                self.finite[index] = True
+            elif index not in self.first:
+                self.first[index] = (line, cell.strip())
+
+    def check(self, path: Path) -> None:
+        for index, (line, cell) in sorted(self.first.items()):
+            if not self.numbers[index]:
+                continue
+            name = self.header[index]
+            if self.finite[index]:
+                raise DataError(
+                    f"column {name!r} of {path} holds {cell!r} on line {line}, next to "
+                    "numbers: not a finite number, which would make training NaN; fix or "
+                    "empty that cell (an empty cell is a missing value)")
+            raise DataError(
+                f"column {name!r} of {path} holds no finite number, only values such as "
+                f"{cell!r} (line {line}), which would make training NaN; empty those cells "
+                "or drop the column")
 
 
 def _starts_with_byte_order_mark(path: Path) -> bool:

@@ -73,15 +73,30 @@ def compile_kubeflow_v2(cfg: Config, image: str, output: Path) -> dict:
     check(cfg)
     if not image.strip():
         raise CompileError("the image must not be empty")
+    if output.is_dir():
+        raise CompileError(f"--output {output} is a folder; name the file to write "
+                           "(.json or .yaml)")
     # Imports kfp: only here, so `run` works without the kubeflow extra.
+    import shutil
+    import tempfile
+
     from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as v2
 
+    from pipeline import safe_files
     from pipeline.definition import create_pipeline
 
-    runner = v2.KubeflowV2DagRunner(
-        config=v2.KubeflowV2DagRunnerConfig(
-            default_image=image,
-            # Schema 2.1.0, as the kfp 2 SDK writes: what Vertex and KFP 2 read.
-            use_pipeline_spec_2_1=True),
-        output_dir=str(output.parent), output_filename=output.name)
-    return runner.run(create_pipeline(cfg))
+    # TFX's runner opens the file it writes as it is, through a symlink there too: it
+    # writes into a folder of its own, and the spec replaces `output` from there.
+    staging = Path(tempfile.mkdtemp(prefix=".compile-", dir=output.parent))
+    try:
+        runner = v2.KubeflowV2DagRunner(
+            config=v2.KubeflowV2DagRunnerConfig(
+                default_image=image,
+                # Schema 2.1.0, as the kfp 2 SDK writes: what Vertex and KFP 2 read.
+                use_pipeline_spec_2_1=True),
+            output_dir=str(staging), output_filename=output.name)
+        job = runner.run(create_pipeline(cfg))
+        safe_files.write_bytes(output, (staging / output.name).read_bytes())
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return job

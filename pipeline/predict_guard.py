@@ -63,8 +63,14 @@ def _refused(message: str):
 def read_body(path: Path) -> bytes:
     """The bytes of a request file, at most MAX_BODY_BYTES (read no further, so a
     device or a growing file cannot fill memory); RequestError when it holds more."""
-    with path.open("rb") as handle:
-        data = handle.read(MAX_BODY_BYTES + 1)
+    from pipeline.safe_files import NotRegularFile, open_regular
+
+    # A named pipe would block the read, a device never end it: refused unread.
+    try:
+        with open_regular(path) as handle:
+            data = handle.read(MAX_BODY_BYTES + 1)
+    except NotRegularFile as error:
+        raise _refused(f"{error}; a request body is a .json or .csv file") from None
     if len(data) > MAX_BODY_BYTES:
         raise _refused(f"{path} is larger than {MAX_BODY_BYTES // 2**20} MiB, the "
                        "largest request predict takes; split it into smaller ones")

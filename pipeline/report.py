@@ -98,6 +98,10 @@ def scale(values: list[float]) -> tuple[float, float]:
     return math.floor(lower / step) * step, math.ceil(upper / step - 1e-9) * step
 
 
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
 def bar_chart(title: str, bars: list[tuple[str, float | None, str]],
               lower: float | None = None, upper: float | None = None,
               lines: list[tuple[float, str]] = (),
@@ -108,7 +112,11 @@ def bar_chart(title: str, bars: list[tuple[str, float | None, str]],
     a tick per bar (the baseline model's value); `colours`: per bar. The axis is
     `scale` of everything drawn unless `lower` and `upper` are given; its ticks are
     labelled."""
-    markers = markers or [None] * len(bars)
+    # A metric TFMA computed as NaN or an infinity (a model trained on such values) has
+    # no place on an axis: it is shown as "n/a", like one not computed.
+    bars = [(label, _finite(value), note) for label, value, note in bars]
+    lines = [(value, label) for value, label in lines if _finite(value) is not None]
+    markers = [_finite(marker) for marker in markers or [None] * len(bars)]
     colours = colours or [_COLOURS[0]] * len(bars)
     drawn = [v for _, v, _ in bars if v is not None] + [v for v, _ in lines] + [
         m for m in markers if m is not None]

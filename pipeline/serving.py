@@ -593,7 +593,9 @@ def _read_models_config(path: Path):
 
     config = model_server_config_pb2.ModelServerConfig()
     try:
-        text_format.Parse(uris.read_bytes(path).decode("utf-8"), config)
+        raw = (uris.read_bytes(path) if uris.is_uri(path)
+               else safe_files.read_regular(path, 2**20))
+        text_format.Parse(raw.decode("utf-8"), config)
     except FileNotFoundError:
         pass
     except (OSError, UnicodeDecodeError, text_format.ParseError) as error:

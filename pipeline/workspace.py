@@ -123,6 +123,8 @@ def exclusive(output_dir: Path, wait: bool = False):
     path = output_dir / LOCK_FILE
     try:
         fd = safe_files.open_lock(path)
+    except safe_files.NotRegularFile as error:
+        raise OutputDirError(str(error)) from None
     except OSError as error:
         if error.errno != errno.ELOOP:
             raise
@@ -179,7 +181,8 @@ def recorded_dataset(output_dir: Path) -> dict:
     """The make_config arguments of the dataset whose runs `output_dir` holds ({}:
     none recorded, e.g. no run yet)."""
     try:
-        return json.loads((output_dir / DATASET_FILE).read_text(encoding="utf-8"))
+        return json.loads(safe_files.read_regular(output_dir / DATASET_FILE, 2**20)
+                          .decode("utf-8"))
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as error:

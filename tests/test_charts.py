@@ -192,3 +192,14 @@ def test_the_metric_axis_zooms_only_when_there_is_something_to_compare():
     assert report.scale([2.3, 2.5]) == (2.2, 2.6)  # an error metric: above the highest
     # One value alone: its bar from 0 (a zoomed axis would only exaggerate it).
     assert report.scale([0.9965]) == (0.0, 1.0) and report.scale([54.97]) == (0.0, 60)
+
+
+def test_a_nan_or_infinite_metric_is_drawn_as_na():
+    # A model trained on a NaN label scored rmse NaN; drawing it crashed the report.
+    svg = report.bar_chart("rmse, whole eval split",
+                           [("candidate", float("nan"), ""), ("baseline", float("inf"), "")],
+                           lines=[(float("nan"), "max nan")], markers=[float("-inf"), None])
+    chart = ET.fromstring(svg)
+    assert _bars(chart) == {}
+    assert [t.text for t in chart.iter(f"{SVG}text") if t.text and t.text.startswith("n/a")] \
+        == ["n/a", "n/a"]

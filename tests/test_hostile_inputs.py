@@ -3,8 +3,11 @@ component runs (exit 2, nothing written to the output directory), on every task 
 Hostile request values: `predict` types them as TF Serving's REST API does
 (pipeline/predict_guard.py; the command's own tests are in tests/test_predict.py)."""
 
+import contextlib
 import csv
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -75,9 +78,28 @@ def test_a_regression_label_without_a_finite_number_is_refused(tmp_path, values)
         data.check_label([path], ("label",), "label", "regression")
 
 
-def test_nan_labels_next_to_numbers_pass(tmp_path):
-    path = _write(tmp_path, HEADER + "1,1,NaN\n2,1,1.5\n3,1,2.5\n")
-    data.check_label([path], ("label",), "label", "regression")
+@pytest.mark.parametrize("values, line, shown", [
+    (["1.5", "2.5", "NaN"], 4, "NaN"),  # after numbers
+    (["nan", "1.5", "2.5"], 2, "nan"),  # before them
+    (["1.5", "-inf", "2.5"], 3, "-inf"),
+    (["1.5", "2.5"] * 50 + ["Infinity"], 102, "Infinity"),  # far after the verdict
+])
+def test_a_nan_or_infinity_next_to_numbers_is_refused_with_its_line(tmp_path, values,
+                                                                      line, shown):
+    # Trained on, one NaN label made the loss and every metric NaN; the run then died
+    # drawing the report (ValueError: cannot convert float NaN to integer).
+    path = _write(tmp_path, HEADER + "".join(f"{i},1,{value}\n"
+                                             for i, value in enumerate(values)))
+    with pytest.raises(data.DataError) as raised:
+        data.check_label([path], ("label",), "label", "regression")
+    assert f"holds {shown!r} on line {line} of {path}" in str(raised.value)
+
+
+def test_a_nan_in_one_file_and_numbers_in_another_are_refused(tmp_path):
+    first = _write(tmp_path, HEADER + "1,1,NaN\n", name="a.csv")
+    second = _write(tmp_path, HEADER + "1,1,1.5\n2,1,2.5\n", name="b.csv")
+    with pytest.raises(data.DataError, match=f"'NaN' on line 2 of {first}"):
+        data.check_label([first, second], ("label",), "label", "regression")
 
 
 @pytest.mark.parametrize("folder", ["data[1]", "data*", "what?"])
@@ -325,6 +347,160 @@ def test_a_body_is_read_no_further_than_the_limit(tmp_path, monkeypatch):
     path.write_bytes(b" " * 101)
     with pytest.raises(RequestError, match="the largest request predict takes"):
         predict_guard.read_body(path)
-    # A device that never ends (/dev/zero) is refused too.
-    with pytest.raises(RequestError, match="the largest request predict takes"):
+    # A device that never ends (/dev/zero) is refused unread.
+    with pytest.raises(RequestError, match="/dev/zero is a character device, not a regular"):
         predict_guard.read_body(Path("/dev/zero"))
+
+
+@contextlib.contextmanager
+def _deadline(seconds=10):
+    """Fails the test, instead of hanging it, when the block blocks (say on opening a
+    named pipe no one writes to)."""
+    def expired(*_):
+        raise TimeoutError(f"blocked for more than {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _special_csv(folder, kind):
+    """A data folder with a good CSV and, next to it, a .csv that is not a file."""
+    _write(folder, HEADER + _rows(), name="a.csv")
+    target = folder / "b.csv"
+    if kind == "fifo":
+        os.mkfifo(target)
+    elif kind == "device":
+        # /dev/null, not /dev/zero: code that reads a device would fill the memory.
+        target.symlink_to(os.devnull)
+    else:
+        target.mkdir()
+    return target
+
+
+@pytest.mark.parametrize("kind, words", [("fifo", "a named pipe"),
+                                         ("device", "a character device"),
+                                         ("folder", "a folder")])
+def test_a_csv_that_is_not_a_file_is_refused_unread(tmp_path, kind, words):
+    target = _special_csv(tmp_path / "data", kind)
+    with _deadline(), pytest.raises(data.DataError) as raised:
+        data.check_data_dir(tmp_path / "data")
+    assert f"{target} is {words}, not a regular file" in str(raised.value)
+
+
+def test_a_line_longer_than_the_checks_read_is_refused(tmp_path, monkeypatch):
+    # A sparse file of zeros has no line break: read whole, it would fill memory.
+    monkeypatch.setattr(data, "MAX_LINE_BYTES", 1000, raising=False)
+    path = _write(tmp_path, HEADER + _rows(5) + "1," + "0" * 2000 + ",2\n")
+    with pytest.raises(data.DataError, match=f"line 7 of {path} is longer than"):
+        data.check_data_dir(tmp_path)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_run_refuses_a_csv_that_is_not_a_file_on_every_task_path(tmp_path, kind):
+    for task in ("regression", "classification"):
+        folder = tmp_path / task
+        _special_csv(folder / "data", kind)
+        with _deadline(60):
+            result = cli_in_process("run", "--data-dir", str(folder / "data"), "--label",
+                                    "label", "--task", task, "--output-dir",
+                                    str(folder / "out"))
+        _refused(result, folder / "out", "not a regular file")
+
+
+@pytest.mark.parametrize("make", [os.mkfifo, lambda path: path.symlink_to(os.devnull)])
+def test_a_schema_that_is_a_pipe_or_a_device_is_refused_unread(tmp_path, make):
+    from models.features import SchemaError
+    from pipeline.schema_file import load_schema
+
+    make(tmp_path / "schema.pbtxt")
+    with _deadline(), pytest.raises(SchemaError, match="not a regular file"):
+        load_schema(tmp_path / "schema.pbtxt")
+
+
+def test_a_schema_larger_than_any_schema_is_refused(tmp_path, monkeypatch):
+    from models.features import SchemaError
+    from pipeline import schema_file
+
+    monkeypatch.setattr(schema_file, "MAX_SCHEMA_BYTES", 100, raising=False)
+    (tmp_path / "schema.pbtxt").write_text("# " + "x" * 200 + "\n")
+    with pytest.raises(SchemaError, match="larger than"):
+        schema_file.load_schema(tmp_path / "schema.pbtxt")
+
+
+def test_a_request_that_is_a_named_pipe_is_refused_unread(tmp_path):
+    from pipeline.serving import RequestError
+
+    os.mkfifo(tmp_path / "r.json")
+    with _deadline(), pytest.raises(RequestError, match="r.json is a named pipe"):
+        predict_guard.read_body(tmp_path / "r.json")
+
+
+def test_a_models_config_that_is_a_named_pipe_is_refused_unread(tmp_path):
+    from pipeline import serving
+
+    os.mkfifo(tmp_path / "models.config")
+    with _deadline(), pytest.raises(serving.ModelsConfigError, match="named pipe, not a"):
+        serving.pinned_versions(tmp_path / "models.config", "m")
+
+
+@pytest.mark.parametrize("cell", ["1e400", "-1e999", "inf", "-Infinity", "NaN", "nan"])
+def test_a_number_column_with_a_cell_that_is_not_finite_is_refused(tmp_path, cell):
+    # CsvExampleGen types such a column FLOAT; trained on, 1e400 made rmse NaN, exit 0,
+    # "not blessed" with no reason.
+    path = _write(tmp_path, HEADER + _rows(5) + f"{cell},1,2.5\n" + _rows(5))
+    with pytest.raises(data.DataError) as raised:
+        data.check_data_dir(tmp_path)
+    assert f"column 'x' of {path} holds {cell!r} on line 7, next to numbers" in \
+        str(raised.value)
+
+
+def test_a_column_of_only_nan_is_refused(tmp_path):
+    path = _write(tmp_path, HEADER + "".join(f"{i},NaN,{i}.5\n" for i in range(30)))
+    with pytest.raises(data.DataError, match=f"column 'y' of {path} holds no finite number"):
+        data.check_data_dir(tmp_path)
+
+
+def test_nan_and_inf_as_words_in_a_text_column_pass(tmp_path):
+    _write(tmp_path, HEADER + _rows(5) + "1,nan,2.5\n2,inf,3.5\n3,Nancy,1.5\n" + _rows(5)
+           + "4,,1.0\n")
+    assert data.check_data_dir(tmp_path) == ()
+
+
+@pytest.mark.parametrize("task", ["regression", "classification"])
+def test_run_refuses_a_feature_beyond_a_floats_range_on_every_task_path(tmp_path, task):
+    _write(tmp_path / "data", HEADER + "".join(f"{i},{i % 7},{'ab'[i % 2]}\n"
+                                               for i in range(30)).replace("\n5,", "\n1e400,"))
+    if task == "regression":
+        _write(tmp_path / "data", HEADER + _rows().replace("\n5,", "\n1e400,"))
+    out = tmp_path / "out"
+    _refused(cli_in_process("run", "--data-dir", str(tmp_path / "data"), "--label", "label",
+                            "--task", task, "--output-dir", str(out)), out,
+             "'1e400' on line 7, next to numbers")
+
+
+@pytest.mark.parametrize("folder", ["out[1]", "out*", "what?"])
+def test_run_refuses_an_output_dir_with_glob_characters(tmp_path, folder):
+    # Beam matched the path as a pattern: CsvExampleGen failed after the checks
+    # ("BeamIOError: src and dst files do not exist"), exit 1.
+    _write(tmp_path / "data", HEADER + "".join(f"{i},{i % 7},{'ab'[i % 2]}\n"
+                                               for i in range(30)))
+    out = tmp_path / folder
+    _refused(cli_in_process("run", "--data-dir", str(tmp_path / "data"), "--label", "label",
+                            "--output-dir", str(out)), out,
+             f"the output directory's path {out} holds", "file pattern")
+
+
+@pytest.mark.parametrize("folder", ["o\nut", "o\tut", "o\rut"])
+def test_run_refuses_an_output_dir_with_a_control_character(tmp_path, folder):
+    # A run into "o u t\nRé 城" failed in the Trainer: DataLossError, exit 1.
+    _write(tmp_path / "data", HEADER + "".join(f"{i},{i % 7},{'ab'[i % 2]}\n"
+                                               for i in range(30)))
+    out = tmp_path / folder
+    _refused(cli_in_process("run", "--data-dir", str(tmp_path / "data"), "--label", "label",
+                            "--output-dir", str(out)), out, "control character",
+             "choose another --output-dir")

@@ -334,3 +334,37 @@ def test_compile_checks_the_data_and_flags_as_run_does(tmp_path):
     assert code == 2
     assert err.getvalue() == "error: --max-rmse gates the other task; this is a classification\n"
     assert out.getvalue() == "" and not output.exists()
+
+
+def test_a_symlink_at_the_output_is_replaced_not_written_through(cfg, tmp_path):
+    # TFX's runner opened the path as it was: the spec landed in the symlink's target.
+    outside = tmp_path / "outside.txt"
+    outside.write_text("precious\n")
+    output = tmp_path / "out" / "job.json"
+    output.parent.mkdir()
+    output.symlink_to(outside)
+    job = compiler.compile_kubeflow_v2(cfg, IMAGE, output)
+    assert outside.read_text() == "precious\n"
+    assert not output.is_symlink() and json.loads(output.read_text()) == job
+    assert [path.name for path in output.parent.iterdir()] == ["job.json"]
+
+
+def test_an_output_that_is_a_folder_is_refused_in_one_sentence(tmp_path):
+    result = cli_in_process("compile", "--pipeline-root", ROOT, "--image", IMAGE,
+                            "--output", str(tmp_path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == (f"error: --output {tmp_path} is a folder; name the "
+                                     "file to write (.json or .yaml)")
+
+
+def test_compile_replaces_a_symlink_named_by_output(tmp_path):
+    # The command resolved --output, symlink included, and wrote the spec over its target.
+    outside = tmp_path / "outside.txt"
+    outside.write_text("precious\n")
+    output = tmp_path / "job.json"
+    output.symlink_to(outside)
+    result = cli_in_process("compile", "--pipeline-root", ROOT, "--image", IMAGE,
+                            "--output", str(output))
+    assert result.returncode == 0, result.stderr
+    assert outside.read_text() == "precious\n"
+    assert not output.is_symlink() and "pipelineSpec" in json.loads(output.read_text())

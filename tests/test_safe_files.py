@@ -3,6 +3,7 @@ points to, outside, stays as it was, and the write still lands (or, for the run 
 refused with one sentence)."""
 
 import json
+import os
 
 import pytest
 
@@ -149,3 +150,27 @@ def test_report_ignores_a_symlink_at_the_old_partial_name(tmp_path, outside, mon
     assert report.write({"run_id": "run-1"}, tmp_path) == path
     assert outside.read_text() == ORIGINAL
     assert path.read_text() == "<html>run</html>"
+
+
+def test_a_hard_linked_run_lock_is_refused_and_its_target_kept(tmp_path, outside):
+    # O_NOFOLLOW does not see a hard link: the lock's truncation would reach the file.
+    out = tmp_path / "out"
+    out.mkdir()
+    os.link(outside, out / workspace.LOCK_FILE)
+    with pytest.raises(workspace.OutputDirError, match="hard link.*rm "):
+        with workspace.exclusive(out):
+            pass
+    assert outside.read_text() == ORIGINAL
+
+
+def test_a_hard_linked_log_is_not_appended_to(tmp_path, outside):
+    os.link(outside, tmp_path / "run.log")
+    with pytest.raises(safe_files.NotRegularFile, match="hard link"):
+        safe_files.open_append(tmp_path / "run.log")
+    assert outside.read_text() == ORIGINAL
+
+
+
+def test_a_log_may_be_a_device():
+    with safe_files.open_append(os.devnull) as log:
+        log.write("sent away\n")
