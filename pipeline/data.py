@@ -18,7 +18,7 @@ from pathlib import Path
 
 from models.features import CLASSIFICATION, REGRESSION
 from models.signatures import input_name
-from pipeline import safe_files
+from pipeline import safe_files, uris
 
 TAXI_CSV_IN_TFX = ("examples", "chicago_taxi_pipeline", "data", "simple", "data.csv")
 _SPAN_DIR = re.compile(r"^span-(\d+)$")
@@ -313,8 +313,10 @@ def _check_csvs(span_dir: Path) -> None:
 def _decoded_lines(path: Path):
     """The file's lines as text, DataError naming the first line that is not UTF-8 or
     is longer than MAX_LINE_BYTES; NotRegularFile (an OSError) for a folder, a device
-    or a named pipe, which a data folder's .csv files must not be."""
-    with safe_files.open_regular(path) as handle:
+    or a named pipe, which a data folder's .csv files must not be (a URI's objects are
+    read through TFX's filesystem layer, which has neither)."""
+    opened = path.open("rb") if uris.is_uri(path) else safe_files.open_regular(path)
+    with opened as handle:
         for number, line in enumerate(iter(lambda: handle.readline(MAX_LINE_BYTES + 1), b""),
                                       start=1):
             if len(line) > MAX_LINE_BYTES:
