@@ -454,7 +454,8 @@ def validated_config(args, *, data_required: bool = True, log=None, **fixed) -> 
         raise data.DataError(str(error)) from None
     check_gate_flags(args, defaults["label"].task)
     if flag("tune_trials") is not None and not flag("tune"):
-        raise data.DataError("--tune-trials sets the Tuner's trials; add --tune to tune")
+        raise data.DataError("--tune-trials needs --tune (it sets how many models the "
+                             "Tuner trains)")
     label = defaults["label"]
     schema_path = (Path(args.schema).expanduser().resolve() if args.schema
                    else defaults["schema_path"])
