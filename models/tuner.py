@@ -134,7 +134,9 @@ def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
     tuner = keras_tuner.Tuner(
         oracle=DefaultFirstOracle(
             objective=keras_tuner.Objective(config[OBJECTIVE_KEY], config[DIRECTION_KEY]),
-            max_trials=int(config[TRIALS_KEY]), seed=seed, hyperparameters=space,
+            # KerasTuner takes a seed of 0 for none and draws one at random: the
+            # search would differ from run to run.
+            max_trials=int(config[TRIALS_KEY]), seed=seed + 1, hyperparameters=space,
             allow_new_entries=False, tune_new_entries=False),
         hypermodel=_HyperModel(inputs, category_sizes(inputs, tf_transform_output), seed,
                                label_scale),
