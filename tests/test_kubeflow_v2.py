@@ -334,3 +334,16 @@ def test_compile_checks_the_data_and_flags_as_run_does(tmp_path):
     assert code == 2
     assert err.getvalue() == "error: --max-rmse gates the other task; this is a classification\n"
     assert out.getvalue() == "" and not output.exists()
+
+
+def test_tune_compiles_the_tuner_between_transform_and_trainer(tmp_path):
+    """`compile --tune` shares run's flag path: the job has the Tuner, fed by
+    Transform, and the Trainer reads its best hyperparameters."""
+    output = tmp_path / "tuned.json"
+    result = _cli("--target", "kubeflow-v2", *FLAGS, "--tune", "--tune-trials", "3",
+                  "--output", str(output))
+    assert result.returncode == 0, result.stderr
+    tasks = json.loads(output.read_text())["pipelineSpec"]["root"]["dag"]["tasks"]
+    assert _producer(tasks["Tuner"], "transform_graph") == ("Transform", "transform_graph")
+    assert _producer(tasks["Trainer"], "hyperparameters") == ("Tuner", "best_hyperparameters")
+    assert json.loads(_constant(tasks["Tuner"], "custom_config"))["trials"] == 3
