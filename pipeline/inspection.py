@@ -459,7 +459,9 @@ def tuning(node: dict | None) -> dict | None:
         return {"state": node["state"], "trials": [], "best": None, "objective": None,
                 "direction": None, "uri": None}
     config = artifact_files.load_best_hyperparameters(best.uri)
-    defaults = {item["config"]["name"]: item["config"].get("default")
+    # A Choice, Int, ... has a `default`; a Fixed hyperparameter only its `value`.
+    defaults = {item["config"]["name"]: item["config"].get("default",
+                                                           item["config"].get("value"))
                 for item in config.get("space", [])}
     trials = [{**trial, "default": trial["hyperparameters"] == defaults}
               for trial in artifact_files.load_tuner_results(results.uri)]
