@@ -333,8 +333,10 @@ def run_fn(fn_args: FnArgs) -> None:
     # No validation pass: nothing would read its numbers. The Evaluator measures the
     # model on the eval split, sliced and against the thresholds.
     # Tuned steps as they are: the search measured them on the eval split, where the
-    # MAX_EPOCHS cap is a guess for untuned training.
-    steps = hyperparameters.train_steps or train_steps(fn_args.train_steps, raw)
-    model.fit(train, steps_per_epoch=steps, verbose=0)
+    # MAX_EPOCHS cap is a guess for untuned training. The rows are counted either way:
+    # each pass over `raw` reshuffles it, and counting keeps the Trainer's passes (and
+    # so its row order) those of an untuned run and of the Tuner's trials.
+    untuned_steps = train_steps(fn_args.train_steps, raw)
+    model.fit(train, steps_per_epoch=hyperparameters.train_steps or untuned_steps, verbose=0)
     tf.saved_model.save(model, fn_args.serving_model_dir,
                         signatures=_signatures(model, inputs, tf_transform_output))
