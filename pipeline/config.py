@@ -150,8 +150,10 @@ class BeamOptions:
     temp_location: str | None = None
 
 
-# Tuning trials: a taxi trial trains for 5-15 s, so 50 is the most that ends within
-# about ten minutes; a search space of 243 points is not worth more.
+# Tuning trials: a taxi trial took 17 s on the shared 2-core machine (load average 12,
+# bench/RESULTS.md), so 50 trials take about a quarter of an hour; the search space
+# has 243 points (models/tuner.py), and random search finds its good region long
+# before that.
 DEFAULT_TUNE_TRIALS = 10
 MAX_TUNE_TRIALS = 50
 
