@@ -151,9 +151,8 @@ class BeamOptions:
 
 
 # Tuning trials: a taxi trial took 17 s on the shared 2-core machine (load average 12,
-# bench/RESULTS.md), so 50 trials take about a quarter of an hour; the search space
-# has 243 points (models/tuner.py), and random search finds its good region long
-# before that.
+# bench/RESULTS.md), so 50 trials take about a quarter of an hour, a fifth of the 243
+# points of the search space (models/tuner.py).
 DEFAULT_TUNE_TRIALS = 10
 MAX_TUNE_TRIALS = 50
 
