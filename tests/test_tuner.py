@@ -299,3 +299,20 @@ def test_summary_show_and_report_list_the_trials_and_the_chosen_values(tmp_path)
 def test_a_cached_search_says_so(tmp_path):
     found = inspection.tuning({**_tuner_output(tmp_path, [0.8]), "state": "cached"})
     assert "(cached: searched by an earlier run)" in inspection.tuning_note(found)
+
+
+def test_the_models_package_gets_keras_3_whatever_is_imported_first():
+    """KerasTuner takes Keras 3 models only. tensorflow_transform makes `tf.keras` Keras 2
+    when it is imported before anything touches `tf.keras` (importing models.tuner or
+    models.model first did); models/__init__.py settles it. A fresh process: this one
+    has resolved `tf.keras` long ago."""
+    import subprocess
+    import sys
+
+    from pipeline.config import REPO_ROOT
+
+    probe = ("import keras_tuner, models.tuner, tensorflow as tf; "
+             "print(tf.keras.Model.__module__)")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, check=True,
+                            capture_output=True, text=True)
+    assert result.stdout.strip().splitlines()[-1].startswith("keras.src.")
