@@ -5,7 +5,15 @@ package's source so that the pipeline re-runs Transform and Trainer whenever it 
 """
 
 import hashlib
+import os
 from pathlib import Path
+
+# Keras 3 behind `tf.keras`, whatever is imported first. tensorflow_transform sets
+# TF_USE_LEGACY_KERAS=1 (Keras 2, tf_keras) when it is unset, which wins only if it is
+# imported before anything touches `tf.keras`: a pipeline run got Keras 3, a process
+# that imported models.model first got Keras 2. KerasTuner (models/tuner.py) only takes
+# Keras 3 models. tensorflow_transform uses tf_keras for itself either way.
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "0")
 
 
 def fingerprint(package_dir: Path | None = None) -> str:

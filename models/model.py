@@ -1,11 +1,13 @@
 """The Keras model and the TFX Trainer entry point.
 
-`build_model` is a plain function of the model inputs and category sizes, so tests can
-build and fit it without TFX. `run_fn` is the thin adapter TFX calls: read the raw
-examples through the Transform graph, fit, export a SavedModel whose signatures apply
-the same graph to raw inputs.
+`build_model` is a plain function of the model inputs, category sizes and
+`Hyperparameters`, so tests can build and fit it without TFX. `run_fn` is the thin
+adapter TFX calls: read the raw examples through the Transform graph, fit (with the
+Tuner's best hyperparameters when the pipeline tunes, models/tuner.py), export a
+SavedModel whose signatures apply the same graph to raw inputs.
 """
 
+import dataclasses
 import math
 from collections.abc import Mapping
 
@@ -46,6 +48,35 @@ MAX_EPOCHS = 30
 MIN_STEPS = 100
 # Rows of the shuffle buffer between training passes.
 SHUFFLE_ROWS = 10_000
+# The names of the hyperparameters in KerasTuner's values (models/tuner.py searches
+# them; `Hyperparameters.from_values` reads them back). UNITS_2 0: one hidden layer.
+UNITS_1, UNITS_2 = "units_1", "units_2"
+LEARNING_RATE_KEY, DROPOUT_KEY, STEPS_KEY = "learning_rate", "dropout", "train_steps"
+
+
+@dataclasses.dataclass(frozen=True)
+class Hyperparameters:
+    """What the Tuner searches. The defaults are the untuned model."""
+
+    hidden_units: tuple[int, ...] = HIDDEN_UNITS
+    learning_rate: float = LEARNING_RATE
+    # Dropout after each hidden layer; 0 adds no layer, so the untuned model is the same
+    # network (and the same random initialization) as before tuning existed.
+    dropout: float = 0.0
+    # Training steps; None: the Trainer's configured steps (Config.train_steps), capped
+    # for small data (`train_steps`).
+    train_steps: int | None = None
+
+    @classmethod
+    def from_values(cls, values: Mapping) -> "Hyperparameters":
+        """From KerasTuner's `HyperParameters.values` (a name is missing: its default)."""
+        default = cls()
+        units = tuple(int(values[key]) for key in (UNITS_1, UNITS_2) if values.get(key))
+        steps = values.get(STEPS_KEY)
+        return cls(hidden_units=units or default.hidden_units,
+                   learning_rate=float(values.get(LEARNING_RATE_KEY, default.learning_rate)),
+                   dropout=float(values.get(DROPOUT_KEY, default.dropout)),
+                   train_steps=int(steps) if steps else None)
 
 
 def category_sizes(inputs: ModelInputs,
@@ -105,8 +136,10 @@ class OneHot(tf.keras.layers.Layer):
 
 
 def build_model(model_inputs: ModelInputs, sizes: Mapping[str, int], seed: int = 0,
-                label_scale: tuple[float, float] = (0.0, 1.0)) -> tf.keras.Model:
-    """A feed-forward network over z-scored numerics and one-hot categories.
+                label_scale: tuple[float, float] = (0.0, 1.0),
+                hyperparameters: Hyperparameters = Hyperparameters()) -> tf.keras.Model:
+    """A feed-forward network over z-scored numerics and one-hot categories, with the
+    hidden layers, dropout and learning rate of `hyperparameters`.
 
     All numeric columns come in as one [batch, columns] input and their bucket ids as
     one more, multi-hot encoded in one layer (the same vector as a one-hot per column
@@ -131,12 +164,14 @@ def build_model(model_inputs: ModelInputs, sizes: Mapping[str, int], seed: int =
         inputs[key] = tf.keras.Input(shape=(1,), name=key, dtype=tf.int64)
         encoded.append(OneHot(size)(inputs[key]))
     x = tf.keras.layers.Concatenate()(encoded) if len(encoded) > 1 else encoded[0]
-    for units in HIDDEN_UNITS:
+    for units in hyperparameters.hidden_units:
         x = tf.keras.layers.Dense(units, activation="relu")(x)
+        if hyperparameters.dropout:
+            x = tf.keras.layers.Dropout(hyperparameters.dropout, seed=seed)(x)
     head, loss, metrics = _head(model_inputs, label_scale)
     model = tf.keras.Model(inputs=inputs, outputs=head(x))
-    model.compile(optimizer=tf.keras.optimizers.Adam(LEARNING_RATE), loss=loss,
-                  metrics=metrics)
+    model.compile(optimizer=tf.keras.optimizers.Adam(hyperparameters.learning_rate),
+                  loss=loss, metrics=metrics)
     return model
 
 
@@ -183,16 +218,34 @@ def _batch_rows(batch: Mapping[str, tf.Tensor]) -> int:
     return int(tf.shape(value)[0])
 
 
-def train_steps(configured: int, raw: tf.data.Dataset) -> int:
-    """`configured`, capped at MAX_EPOCHS passes over the one-pass batches `raw`
-    (counted only as far as the cap matters, so large datasets are not read)."""
-    enough = math.ceil(configured * BATCH_SIZE / MAX_EPOCHS)
+def rows_needed(configured: int) -> int:
+    """Training rows from which `configured` steps are at most MAX_EPOCHS passes."""
+    return math.ceil(configured * BATCH_SIZE / MAX_EPOCHS)
+
+
+def capped_steps(configured: int, rows: int) -> int:
+    """`configured`, capped at MAX_EPOCHS passes over `rows` training rows (but at
+    least MIN_STEPS steps)."""
+    if rows >= rows_needed(configured):
+        return configured
+    return min(configured, max(MIN_STEPS, math.ceil(MAX_EPOCHS * rows / BATCH_SIZE)))
+
+
+def count_rows(raw: tf.data.Dataset, cap: int) -> int:
+    """Rows in the one-pass batches `raw`, counted up to `cap` (a large dataset is
+    not read to its end)."""
     rows = 0
     for batch in raw:
         rows += _batch_rows(batch)
-        if rows >= enough:
-            return configured
-    return min(configured, max(MIN_STEPS, math.ceil(MAX_EPOCHS * rows / BATCH_SIZE)))
+        if rows >= cap:
+            break
+    return rows
+
+
+def train_steps(configured: int, raw: tf.data.Dataset) -> int:
+    """`configured`, capped at MAX_EPOCHS passes over the one-pass batches `raw`
+    (counted only as far as the cap matters, so large datasets are not read)."""
+    return capped_steps(configured, count_rows(raw, rows_needed(configured)))
 
 
 def _present(value: tf.Tensor) -> tf.Tensor:
@@ -271,11 +324,20 @@ def _signatures(model: tf.keras.Model, inputs: ModelInputs,
     }
 
 
+def trainer_hyperparameters(fn_args: FnArgs) -> Hyperparameters:
+    """The Tuner's best hyperparameters when the Trainer has them (TFX hands over
+    KerasTuner's `HyperParameters.get_config()`), else the untuned defaults."""
+    if not fn_args.hyperparameters:
+        return Hyperparameters()
+    return Hyperparameters.from_values(fn_args.hyperparameters.get("values", {}))
+
+
 def run_fn(fn_args: FnArgs) -> None:
     """TFX Trainer entry point: raw examples in (`fn_args.train_files`), the Transform
     graph applied here (see `training_batches`)."""
     seed = int(fn_args.custom_config.get("seed", 0))
     inputs = ModelInputs.from_json(fn_args.custom_config[INPUTS_KEY])
+    hyperparameters = trainer_hyperparameters(fn_args)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     raw = _raw_batches(fn_args, fn_args.train_files, tf_transform_output, seed)
     train = training_batches(raw, tf_transform_output.transform_features_layer(),
@@ -284,9 +346,14 @@ def run_fn(fn_args: FnArgs) -> None:
     if inputs.label.task != CLASSIFICATION:
         label_scale = _label_scale(train)
     model = build_model(inputs, category_sizes(inputs, tf_transform_output), seed=seed,
-                        label_scale=label_scale)
+                        label_scale=label_scale, hyperparameters=hyperparameters)
     # No validation pass: nothing would read its numbers. The Evaluator measures the
     # model on the eval split, sliced and against the thresholds.
-    model.fit(train, steps_per_epoch=train_steps(fn_args.train_steps, raw), verbose=0)
+    # Tuned steps as they are: the search measured them on the eval split, where the
+    # MAX_EPOCHS cap is a guess for untuned training. The rows are counted either way:
+    # each pass over `raw` reshuffles it, and counting keeps the Trainer's passes (and
+    # so its row order) those of an untuned run and of the Tuner's trials.
+    untuned_steps = train_steps(fn_args.train_steps, raw)
+    model.fit(train, steps_per_epoch=hyperparameters.train_steps or untuned_steps, verbose=0)
     tf.saved_model.save(model, fn_args.serving_model_dir,
                         signatures=_signatures(model, inputs, tf_transform_output))

@@ -17,6 +17,7 @@ import functools
 import glob
 import importlib.util
 import io
+import json
 import struct
 import sys
 from collections.abc import Iterator
@@ -223,3 +224,26 @@ def overall_metrics(slice_rows: list[dict]) -> dict[str, dict[str, float]]:
     when there is one)."""
     return {row["model"]: {k: v for k, v in row.items() if k not in ("slice", "model")}
             for row in slice_rows if row["slice"] == "Overall"}
+
+
+# The files TFX's Tuner executor writes (tfx/components/tuner/executor.py,
+# write_best_hyperparameters): the best trial's KerasTuner HyperParameters config
+# ({"space": [...], "values": {...}}) and every completed trial as a record
+# ({"trial_id", "score", **values}), best first.
+BEST_HYPERPARAMETERS_FILE = "best_hyperparameters.txt"
+TUNER_RESULTS_FILE = "tuner_results.json"
+
+
+def load_best_hyperparameters(uri: str) -> dict:
+    """A Tuner's best_hyperparameters artifact: KerasTuner's HyperParameters config."""
+    return json.loads(Path(uri, BEST_HYPERPARAMETERS_FILE).read_text(encoding="utf-8"))
+
+
+def load_tuner_results(uri: str) -> list[dict]:
+    """A Tuner's tuner_results artifact: the completed trials, best first, each as
+    {trial_id, score, hyperparameters: {name: value}}."""
+    records = json.loads(Path(uri, TUNER_RESULTS_FILE).read_text(encoding="utf-8"))
+    return [{"trial_id": str(record["trial_id"]), "score": record["score"],
+             "hyperparameters": {name: value for name, value in record.items()
+                                 if name not in ("trial_id", "score")}}
+            for record in records]

@@ -169,6 +169,29 @@ class BeamOptions:
     temp_location: str | None = None
 
 
+# Tuning trials: a taxi trial took 17 s on the shared 2-core machine (load average 12,
+# bench/RESULTS.md), so 50 trials take about a quarter of an hour, a fifth of the 243
+# points of the search space (models/tuner.py).
+DEFAULT_TUNE_TRIALS = 10
+MAX_TUNE_TRIALS = 50
+
+
+@dataclasses.dataclass(frozen=True)
+class Tuning:
+    """Whether a TFX Tuner searches the model's hyperparameters before the Trainer
+    (run --tune; models/tuner.py), and how many trials it may train."""
+
+    enabled: bool = False
+    trials: int = DEFAULT_TUNE_TRIALS
+
+    def __post_init__(self):
+        if not 1 <= self.trials <= MAX_TUNE_TRIALS:
+            raise ValueError(f"tuning trials must be between 1 and {MAX_TUNE_TRIALS}, "
+                             f"not {self.trials}")
+
+
+# make_config's keywords for the tuning options: the CLI flags' names.
+TUNING_KEYWORDS = {"tune": "enabled", "tune_trials": "trials"}
 # make_config's keywords for the Beam options: the CLI flags' names.
 BEAM_KEYWORDS = {"beam_profile": "profile", "beam_workers": "workers",
                  "job_endpoint": "job_endpoint", "beam_environment": "environment",
@@ -242,6 +265,8 @@ class Config:
     tflite: bool = True
     # Where Beam runs.
     beam: BeamOptions = BeamOptions()
+    # The Tuner between Transform and Trainer (off: the Trainer trains the default model).
+    tuning: Tuning = Tuning()
 
     @property
     def label(self) -> Label:
@@ -391,7 +416,8 @@ def make_config(label: str | None = None, task: str | None = None, **overrides) 
     (models.features.from_schema, whose SchemaError says what is unusable).
 
     `overrides` are flat: a group's field by its own name (`output_dir`, `min_auc`),
-    a Beam option by its flag's (`beam_workers`, see BEAM_KEYWORDS)."""
+    a Beam or tuning option by its flag's (`beam_workers`, `tune_trials`, see
+    BEAM_KEYWORDS and TUNING_KEYWORDS). ValueError: tuning trials out of range."""
     values = {
         "model_fingerprint": models.fingerprint(),
         "code_fingerprints": tuple((module, code_fingerprint(module))
@@ -413,8 +439,9 @@ def make_config(label: str | None = None, task: str | None = None, **overrides) 
 
 def _grouped(values: dict) -> dict:
     """Config's arguments from make_config's flat keywords: the locations, the
-    evaluation gate and the Beam options (BEAM_KEYWORDS) each into their dataclass."""
-    groups = {"locations": {}, "evaluation": {}, "beam": {}}
+    evaluation gate, the Beam options (BEAM_KEYWORDS) and the tuning options
+    (TUNING_KEYWORDS) each into their dataclass."""
+    groups = {"locations": {}, "evaluation": {}, "beam": {}, "tuning": {}}
     kinds = {"locations": Locations, "evaluation": EvaluationGate}
     for group, kind in kinds.items():
         for field in dataclasses.fields(kind):
@@ -423,9 +450,12 @@ def _grouped(values: dict) -> dict:
     for keyword, field in BEAM_KEYWORDS.items():
         if keyword in values:
             groups["beam"][field] = values.pop(keyword)
+    for keyword, field in TUNING_KEYWORDS.items():
+        if keyword in values:
+            groups["tuning"][field] = values.pop(keyword)
     return {**values, "locations": Locations(**groups["locations"]),
             "evaluation": EvaluationGate(**groups["evaluation"]),
-            "beam": BeamOptions(**groups["beam"])}
+            "beam": BeamOptions(**groups["beam"]), "tuning": Tuning(**groups["tuning"])}
 
 
 def validated_config(args, *, data_required: bool = True, log=None, **fixed) -> Config:
@@ -484,6 +514,9 @@ def validated_config(args, *, data_required: bool = True, log=None, **fixed) -> 
     except ValueError as error:
         raise data.DataError(str(error)) from None
     check_gate_flags(args, defaults["label"].task)
+    if flag("tune_trials") is not None and not flag("tune"):
+        raise data.DataError("--tune-trials needs --tune (it sets how many models the "
+                             "Tuner trains)")
     label = defaults["label"]
     schema_path = (Path(args.schema).expanduser().resolve() if args.schema
                    else defaults["schema_path"])
@@ -524,6 +557,8 @@ def validated_config(args, *, data_required: bool = True, log=None, **fixed) -> 
         raise data.DataError(f"{error} (schema: {schema_path})") from None
     except FileNotFoundError as error:
         raise data.DataError(f"no schema at {error.filename}; pass --schema FILE") from None
+    except ValueError as error:  # Tuning's range check
+        raise data.DataError(str(error)) from None
     if cfg.label.num_classes > 2 and args.min_auc is not None:
         raise data.DataError(f"--min-auc gates two-class models; {cfg.label.name!r} has "
                              f"{cfg.label.num_classes} classes, so use --min-accuracy")

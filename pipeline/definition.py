@@ -4,7 +4,8 @@ CsvExampleGen (training window of spans) -> StatisticsGen -> SchemaGen (inferred
 review) and ImportSchemaGen (the dataset's curated schema, used downstream) ->
 ExampleValidator, and with two or more spans and drift thresholds a
 DistributionValidator comparing the latest span with the previous one -> DataGate;
-only when the gate passes: Transform -> Trainer -> latest-blessed-model Resolver ->
+only when the gate passes: Transform -> (with --tune: Tuner, models/tuner.py) ->
+Trainer -> latest-blessed-model Resolver ->
 Evaluator (the task's metrics) -> Pusher (gated by the blessing; publishes a checked,
 servable version atomically: pipeline/pusher.py).
 """
@@ -29,6 +30,7 @@ from tfx.components import (
     StatisticsGen,
     Trainer,
     Transform,
+    Tuner,
 )
 
 # TFX 1.21 ships DistributionValidator but does not export it in tfx.v1 yet.
@@ -51,6 +53,7 @@ from models.features import CLASSIFICATION, Encoding
 from models.model import run_fn
 from models.preprocessing import INPUTS_KEY, preprocessing_fn
 from models.signatures import EXAMPLES_SIGNATURE, TRANSFORM_SIGNATURE
+from models.tuner import DIRECTION_KEY, OBJECTIVE_KEY, TRIALS_KEY, objective_for, tuner_fn
 from pipeline.baseline import CANDIDATE_KEY, LatestBlessedBeforeCandidateStrategy
 from pipeline.beam import beam_pipeline_args
 from pipeline.config import BASELINE_STRATEGIES, Config
@@ -335,9 +338,27 @@ def tf1_transform_graph(cfg: Config) -> bool:
     return not (cfg.tflite and vocabulary)
 
 
+def _tuner(cfg: Config, examples, transform, curated_schema, code_config: dict) -> Tuner:
+    """TFX's Tuner: `cfg.tuning.trials` models of models/tuner.py's search space, each
+    trained on the train split and scored on the eval split by the task's objective.
+    Its custom_config holds the models/ fingerprint, the inputs and the trials, so a
+    change of code, schema, label or budget tunes again (and so do new examples)."""
+    objective, direction = objective_for(cfg.label)
+    return Tuner(
+        tuner_fn=dotted_path(tuner_fn),
+        examples=examples,
+        transform_graph=transform.outputs["transform_graph"],
+        schema=curated_schema.outputs["schema"],
+        train_args=trainer_pb2.TrainArgs(num_steps=cfg.train_steps),
+        eval_args=trainer_pb2.EvalArgs(),
+        custom_config={**code_config, "seed": cfg.seed, TRIALS_KEY: cfg.tuning.trials,
+                       OBJECTIVE_KEY: objective, DIRECTION_KEY: direction},
+    )
+
+
 def _model_components(cfg: Config, examples, latest_examples, curated_schema) -> list:
-    """Transform -> Trainer -> baseline Resolver -> Evaluator -> Pusher; the Pusher's
-    warm-up requests and servable check use the latest span's eval examples."""
+    """Transform -> (Tuner) -> Trainer -> baseline Resolver -> Evaluator -> Pusher; the
+    Pusher's warm-up requests and servable check use the latest span's eval examples."""
     code_config = {"model_fingerprint": cfg.model_fingerprint,
                    INPUTS_KEY: cfg.inputs.to_json()}
     transform = Transform(
@@ -354,12 +375,16 @@ def _model_components(cfg: Config, examples, latest_examples, curated_schema) ->
         # reads raw ones (models/model.py, training_batches). Taxi: 11-12 s -> 8-9.5 s.
         materialize=False,
     )
+    tuner = (_tuner(cfg, examples, transform, curated_schema, code_config)
+             if cfg.tuning.enabled else None)
     trainer = Trainer(
         run_fn=dotted_path(run_fn),
         examples=examples,
         transform_graph=transform.outputs["transform_graph"],
         schema=curated_schema.outputs["schema"],
         train_args=trainer_pb2.TrainArgs(num_steps=cfg.train_steps),
+        # The search's best values (models.model.trainer_hyperparameters reads them).
+        hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
         custom_config={**code_config, "seed": cfg.seed},
     )
     baseline_resolver = _baseline_resolver(cfg, trainer.outputs["model"])
@@ -379,4 +404,5 @@ def _model_components(cfg: Config, examples, latest_examples, curated_schema) ->
         code_fingerprint=_code_fingerprint(cfg, ServingPusher),
         tflite=cfg.tflite,
     ).with_id("Pusher")
-    return [transform, trainer, baseline_resolver, evaluator, pusher]
+    return [transform, *([tuner] if tuner else []), trainer, baseline_resolver, evaluator,
+            pusher]

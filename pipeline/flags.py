@@ -93,6 +93,12 @@ def add_model_flags(parser) -> None:
     parser.add_argument("--drift-warn", action="store_true",
                         help="let drift between the latest and the previous span warn "
                         "instead of stop the run")
+    parser.add_argument("--tune", action="store_true",
+                        help="search the model's hyperparameters with TFX's Tuner before "
+                        "training (see README: Tuning)")
+    # The range is Config's (config.Tuning): validated_config says when N is too many.
+    parser.add_argument("--tune-trials", type=positive_int, metavar="N",
+                        help="with --tune: models the Tuner trains, at most 50 (default: 10)")
     parser.add_argument("--tflite", action=argparse.BooleanOptionalAction,
                         help="give each pushed version a checked TFLite copy "
                         "(assets.extra/model.tflite; default: on, --no-tflite turns it "
@@ -106,5 +112,7 @@ def model_overrides(args) -> dict:
             "max_mae": args.max_mae, "max_regression": args.max_regression,
             "tolerated_anomalies": tuple(args.tolerate) if args.tolerate else None,
             "drift_blocks": False if args.drift_warn else None,
-            "tflite": getattr(args, "tflite", None)}
+            "tflite": getattr(args, "tflite", None),
+            "tune": True if getattr(args, "tune", False) else None,
+            "tune_trials": getattr(args, "tune_trials", None)}
 

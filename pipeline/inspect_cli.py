@@ -116,6 +116,8 @@ def _show(store, args, out) -> None:
           file=out)
     if drift:
         _table(drift, ANOMALY_COLUMNS, out)
+    if details["tuning"]:
+        _tuning(details["tuning"], out)
     if details["metrics"]:
         from pipeline.inspection import headline_names
 
@@ -130,6 +132,15 @@ def _show(store, args, out) -> None:
             print(f"  failed: {failure['message']}", file=out)
     print(f"pushed: {details['pushed_path'] or 'no'}", file=out)
     print(f"served: {inspection.served_note(details)}", file=out)
+
+
+def _tuning(found: dict, out) -> None:
+    """The Tuner's line (`inspection.tuning_note`) and its trials, best first."""
+    from pipeline.inspection import trial_table, tuning_note
+
+    print(f"\ntuning: {tuning_note(found)}", file=out)
+    if found["trials"]:
+        _table(*trial_table(found), out)
 
 
 def _share(part: int, whole: int) -> str | None:
@@ -274,6 +285,11 @@ def _lineage(store, args, out) -> None:
               f"{history})", file=out)
     elif any(step["component"] == "Evaluator" for step in found["steps"]):
         print("judged without a baseline (no blessed model before it)", file=out)
+    if found["tuning"]:
+        print(f"hyperparameters tuned in run {found['tuning']['run_id']}: "
+              f"{inspection.tuning_note(found['tuning'])}", file=out)
+    else:
+        print("hyperparameters: the defaults (not tuned)", file=out)
     for step in found["steps"]:
         source = f" reading {step['input_base']}" if "input_base" in step else ""
         print(f"\n{step['component']} (run {step['run_id']}){source}", file=out)

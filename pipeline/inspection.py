@@ -436,6 +436,76 @@ def _drift_values(latest: list[dict], previous: list[dict], latest_span: int | N
     return with_values
 
 
+def tuning(node: dict | None) -> dict | None:
+    """What a run's Tuner did, from its `run_outputs` entry (None: no Tuner ran): the
+    objective and its direction (from the Tuner's custom_config), every completed
+    trial, best first, with its score and values and whether it is the untuned model
+    (all values at the search space's defaults), and the chosen values (`best`)."""
+    if not node:
+        return None
+    results = metadata.output({"Tuner": node}, "Tuner", "TunerResults")
+    best = metadata.output({"Tuner": node}, "Tuner", "HyperParameters")
+    if results is None or best is None:
+        return {"state": node["state"], "trials": [], "best": None, "objective": None,
+                "direction": None, "uri": None}
+    config = artifact_files.load_best_hyperparameters(best.uri)
+    # A Choice, Int, ... has a `default`; a Fixed hyperparameter only its `value`.
+    defaults = {item["config"]["name"]: item["config"].get("default",
+                                                           item["config"].get("value"))
+                for item in config.get("space", [])}
+    trials = [{**trial, "default": trial["hyperparameters"] == defaults}
+              for trial in artifact_files.load_tuner_results(results.uri)]
+    chosen = config.get("values", {})
+    for trial in trials:
+        trial["chosen"] = trial["hyperparameters"] == chosen
+    default_trial = next((trial for trial in trials if trial["default"]), None)
+    return {
+        "state": node["state"],
+        "objective": node["custom_config"].get("objective"),
+        "direction": node["custom_config"].get("direction"),
+        "trials": trials,
+        "best": chosen,
+        "best_score": trials[0]["score"] if trials else None,
+        # The untuned model's score on the same objective (the search's first trial).
+        "default_score": default_trial["score"] if default_trial else None,
+        "uri": best.uri,
+    }
+
+
+def hyperparameter_text(values: dict) -> str:
+    """Hyperparameter values as one line: `units_1 64, learning_rate 0.001, ...`."""
+    return ", ".join(f"{name} {format_value(value)}" for name, value in values.items())
+
+
+def tuning_note(found: dict) -> str:
+    """One line on a run's tuning (`tuning`): trials, objective, the best and the
+    untuned model's score, the chosen values; cached: an earlier run searched."""
+    if not found["trials"]:
+        return f"{found['state']}, no completed trial"
+    better = "higher" if found["direction"] == "max" else "lower"
+    default = (f", the untuned model {format_value(found['default_score'])}"
+               if found["default_score"] is not None else "")
+    cached = " (cached: searched by an earlier run)" if found["state"] == "cached" else ""
+    return (f"{len(found['trials'])} trials by {found['objective']} ({better} is better): "
+            f"best {format_value(found['best_score'])}{default}{cached}; chosen: "
+            f"{hyperparameter_text(found['best'])}")
+
+
+def trial_table(found: dict) -> tuple[list[dict], list[tuple[str, str]]]:
+    """The trials of a `tuning` as table rows, best first, and their (title, key)
+    columns: trial id, score (titled by the objective), one column per hyperparameter,
+    and a note naming the chosen trial and the untuned one."""
+    names = list(dict.fromkeys(name for trial in found["trials"]
+                               for name in trial["hyperparameters"]))
+    rows = [{**trial["hyperparameters"], "trial_id": trial["trial_id"],
+             "score": trial["score"],
+             "note": ", ".join(word for word, yes in (("chosen", trial["chosen"]),
+                                                      ("untuned", trial["default"])) if yes)}
+            for trial in found["trials"]]
+    return rows, [("trial", "trial_id"), (found["objective"] or "score", "score"),
+                  *((name, name) for name in names), ("", "note")]
+
+
 def run_details(store, run_id: str) -> dict:
     """Everything `show`, the notebooks, the report and the run summary present about
     one run, each artifact read once."""
@@ -498,6 +568,8 @@ def run_details(store, run_id: str) -> dict:
         "pushed_new": bool(summary["pushed_version"])
                       and outputs.get("Pusher", {}).get("state") == "executed",
         "servable_check": json.loads(check) if check else None,
+        # The Tuner's trials and chosen hyperparameters (`tuning`; None: not tuned).
+        "tuning": tuning(outputs.get("Tuner")),
         # The served model judged span by span up to this run (`served_history`).
         "served_history": served_history(store, run_id),
     }
@@ -748,7 +820,8 @@ def lineage(store, version: int | str) -> dict:
     components' executions in pipeline order, each with its input and output artifacts;
     the spans the Trainer was trained on (its own Examples inputs, not those the drift
     check compared); and the baseline model the Evaluator compared it with, as a
-    reference: that model's history is not this one's, so it is not followed."""
+    reference: that model's history is not this one's, so it is not followed; and the
+    Tuner's search that chose its hyperparameters (None: it was not tuned)."""
     pushed = metadata.pushed_artifacts(store)
     if version == "latest":
         if not pushed:
@@ -758,7 +831,7 @@ def lineage(store, version: int | str) -> dict:
         raise NoRuns(f"no pushed version {version} (see `python -m pipeline models`)")
     types = metadata.type_names(store)
     steps, seen, frontier = [], set(), [pushed[version].id]
-    spans, baseline = [], None
+    spans, baseline, tuned = [], None, None
     while frontier:
         execution = metadata.producer(store, frontier.pop(0))
         if execution is None or execution.id in seen:
@@ -780,6 +853,13 @@ def lineage(store, version: int | str) -> dict:
                 "execution_id": execution.id}
         if input_base(execution) is not None:
             step["input_base"] = input_base(execution)
+        if node == "Tuner":
+            artifacts = {}
+            for _, artifact in outputs:
+                artifacts.setdefault(types.get(artifact.type_id), []).append(artifact)
+            tuned = {**tuning({"state": step["state"], "artifacts": artifacts,
+                               "custom_config": metadata.custom_config(execution)}),
+                     "run_id": step["run_id"]}
         steps.append(step)
         for key, artifact in inputs:
             if node == "Trainer" and key == "examples":
@@ -806,6 +886,9 @@ def lineage(store, version: int | str) -> dict:
                               for row in step["inputs"] + step["outputs"] if "span" in row})
                         if span in periods},
             "baseline": baseline,
+            # The search that chose the model's hyperparameters (`tuning`, with the run
+            # it ran in); None: the model was trained untuned.
+            "tuning": tuned,
             "steps": steps, "served": serving_state(store)["served_version"] == version,
             "rollbacks": history}
 

@@ -100,8 +100,8 @@ def components(store, run_id: str) -> list[dict]:
 
 
 def run_outputs(store, run_id: str) -> dict[str, dict]:
-    """For each component of a run: its state, and its input and output artifacts by
-    type name (`inputs`, `artifacts`)."""
+    """For each component of a run: its state, its `custom_config` (`custom_config`),
+    and its input and output artifacts by type name (`inputs`, `artifacts`)."""
     run = store.get_context_by_type_and_name("pipeline_run", run_id)
     executions = store.get_executions_by_context(run.id)
     node_type = store.get_context_type("node")
@@ -117,6 +117,7 @@ def run_outputs(store, run_id: str) -> dict[str, dict]:
         events = store.get_events_by_execution_ids([execution.id])
         outputs[node.name.split(".", 1)[1]] = {
             "state": state_name(execution),
+            "custom_config": custom_config(execution),
             "inputs": _artifacts_by_type(store, events, metadata_store_pb2.Event.INPUT),
             "artifacts": _artifacts_by_type(store, events, metadata_store_pb2.Event.OUTPUT),
         }
@@ -220,6 +221,13 @@ def pushed_artifacts(store) -> dict[int, object]:
             if custom_int(artifact, "pushed")}
 
 
+def custom_config(execution) -> dict:
+    """The custom_config a TFX component ran with ({} when it has none): TFX records
+    each execution property, this one as JSON text."""
+    value = execution.custom_properties.get("custom_config")
+    return json.loads(value.string_value or "null") or {} if value is not None else {}
+
+
 def serving_location(store) -> tuple[Path | str, str] | None:
     """The model folder the Pusher publishes to (a str when it is a URI) and the model's
     name, as the newest Pusher execution recorded them (None: no Pusher ran yet)."""
@@ -237,8 +245,7 @@ def serving_location(store) -> tuple[Path | str, str] | None:
     base = destination.get("filesystem", {}).get("base_directory")
     if not base:
         return None
-    config = newest.custom_properties.get("custom_config")
-    name = json.loads(config.string_value or "{}").get("model_name") if config else None
+    name = custom_config(newest).get("model_name")
     if "://" in base:  # a Path would turn file:///x into file:/x
         return base.rstrip("/"), name or base.rstrip("/").rsplit("/", 1)[-1]
     return Path(base), name or Path(base).name

@@ -548,6 +548,17 @@ def history_section(history: list[dict], until: str = "this run") -> list[str]:
             f"<div id='served-history'>{quality_chart(history, metric)}</div>"]
 
 
+def tuning_section(found: dict | None) -> list[str]:
+    """The Tuner's search (`inspection.tuning`): one line, and the trials, best first;
+    nothing when the run did not tune."""
+    if not found:
+        return []
+    parts = ["<h2>Tuning</h2>", f"<p id='tuning'>{_e(inspection.tuning_note(found))}</p>"]
+    if found["trials"]:
+        parts.append(_table(*inspection.trial_table(found), "trials"))
+    return parts
+
+
 def render(details: dict) -> str:
     overall = {row["model"]: row for row in details["metrics"] if row["slice"] == "Overall"}
     candidate, baseline = overall.get("candidate", {}), overall.get("baseline")
@@ -602,6 +613,7 @@ def render(details: dict) -> str:
         "<h2>Drift (against the previous span)</h2>",
         ("<p class='note'>not checked: no previous span</p>" if drift is None
          else _table(drift, anomaly_columns, "drift")),
+        *tuning_section(details.get("tuning")),
         "<h2>Evaluation</h2>",
         *metric_charts(details["metrics"], details.get("thresholds")),
         _table(details["metrics"], metric_columns, "metrics", undefined="n/a"),

@@ -177,5 +177,8 @@ def summarize(details: dict, components: list[dict]) -> dict:
         "pinned_version": details["pinned_version"],
         "newer_versions": details["newer_versions"],
         "servable_check": details["servable_check"],
+        # The Tuner's trials and chosen hyperparameters (inspection.tuning); None: the
+        # run did not tune.
+        "tuning": details["tuning"],
         "components": components,
     }

@@ -81,7 +81,10 @@ def print_summary(summary: dict, out, spans: bool = True, cfg=None) -> None:
     if summary["training_spans"] and spans:
         trained = ", ".join(span_name(span, periods) for span in summary["training_spans"])
         print(f"trained on: {trained}", file=out)
-    from pipeline.inspection import headline_names
+    from pipeline.inspection import headline_names, tuning_note
+
+    if summary.get("tuning"):
+        print(f"tuning:     {tuning_note(summary['tuning'])}", file=out)
 
     shown = headline_names([summary["metrics"]])
     # None: an AUC that a one-class eval split cannot have (artifact_files.slice_metrics).

@@ -368,3 +368,16 @@ def test_compile_replaces_a_symlink_named_by_output(tmp_path):
     assert result.returncode == 0, result.stderr
     assert outside.read_text() == "precious\n"
     assert not output.is_symlink() and "pipelineSpec" in json.loads(output.read_text())
+
+
+def test_tune_compiles_the_tuner_between_transform_and_trainer(tmp_path):
+    """`compile --tune` shares run's flag path: the job has the Tuner, fed by
+    Transform, and the Trainer reads its best hyperparameters."""
+    output = tmp_path / "tuned.json"
+    result = _cli("--target", "kubeflow-v2", *FLAGS, "--tune", "--tune-trials", "3",
+                  "--output", str(output))
+    assert result.returncode == 0, result.stderr
+    tasks = json.loads(output.read_text())["pipelineSpec"]["root"]["dag"]["tasks"]
+    assert _producer(tasks["Tuner"], "transform_graph") == ("Transform", "transform_graph")
+    assert _producer(tasks["Trainer"], "hyperparameters") == ("Tuner", "best_hyperparameters")
+    assert json.loads(_constant(tasks["Tuner"], "custom_config"))["trials"] == 3
