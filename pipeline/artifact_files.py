@@ -17,7 +17,6 @@ import functools
 import glob
 import importlib.util
 import io
-import json
 import struct
 import sys
 from collections.abc import Iterator
@@ -236,13 +235,13 @@ TUNER_RESULTS_FILE = "tuner_results.json"
 
 def load_best_hyperparameters(uri: str) -> dict:
     """A Tuner's best_hyperparameters artifact: KerasTuner's HyperParameters config."""
-    return json.loads(Path(uri, BEST_HYPERPARAMETERS_FILE).read_text(encoding="utf-8"))
+    return uris.read_json(uris.join(uri, BEST_HYPERPARAMETERS_FILE))
 
 
 def load_tuner_results(uri: str) -> list[dict]:
     """A Tuner's tuner_results artifact: the completed trials, best first, each as
     {trial_id, score, hyperparameters: {name: value}}."""
-    records = json.loads(Path(uri, TUNER_RESULTS_FILE).read_text(encoding="utf-8"))
+    records = uris.read_json(uris.join(uri, TUNER_RESULTS_FILE))
     return [{"trial_id": str(record["trial_id"]), "score": record["score"],
              "hyperparameters": {name: value for name, value in record.items()
                                  if name not in ("trial_id", "score")}}

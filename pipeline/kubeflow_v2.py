@@ -87,6 +87,7 @@ def compile_kubeflow_v2(cfg: Config, image: str, output: Path) -> dict:
 
     # TFX's runner opens the file it writes as it is, through a symlink there too: it
     # writes into a folder of its own, and the spec replaces `output` from there.
+    output.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".compile-", dir=output.parent))
     try:
         runner = v2.KubeflowV2DagRunner(

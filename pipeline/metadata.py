@@ -12,6 +12,8 @@ from pathlib import Path
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from pipeline import uris
+
 _STATES = {
     metadata_store_pb2.Execution.COMPLETE: "executed",
     metadata_store_pb2.Execution.CACHED: "cached",
@@ -246,6 +248,6 @@ def serving_location(store) -> tuple[Path | str, str] | None:
     if not base:
         return None
     name = custom_config(newest).get("model_name")
-    if "://" in base:  # a Path would turn file:///x into file:/x
+    if uris.is_uri(base):  # a Path would turn file:///x into file:/x
         return base.rstrip("/"), name or base.rstrip("/").rsplit("/", 1)[-1]
     return Path(base), name or Path(base).name

@@ -87,7 +87,7 @@ class Executor(pusher_executor.Executor):
             SAMPLE_SPLIT, serving.SAMPLE_SIZE, config.get("hidden_columns", []))
         model_dir = self.GetModelPath(input_dict)
         model_dir = model_dir if uris.is_uri(model_dir) else Path(model_dir)
-        tflite_model, tflite_report = (export_tflite(model_dir, sample)
+        tflite_model, tflite_report = (export_tflite(uris.as_path(model_dir), sample)
                                        if config.get("tflite") else (None, None))
         version, report = serving.publish(
             model_dir, model_serving_dir, model_name, sample,

@@ -13,7 +13,7 @@ Pusher keeps the policy when it publishes, so a pin holds until `--to latest`.
 import json
 from pathlib import Path
 
-from pipeline import safe_files
+from pipeline import safe_files, uris
 from pipeline.exit_codes import EXIT_BUSY, EXIT_OK, EXIT_USAGE, LATEST, version_or_latest
 
 
@@ -109,6 +109,10 @@ def _rollback(cfg, target) -> dict:
         raise Refused(state["problem"])
     pushed = metadata.pushed_artifacts(store)
     pin = choose_pin(target, state, set(pushed))
+    if uris.is_uri(state["model_dir"]):
+        # Its models.config edit is a local file operation (write_models_config).
+        raise Refused(f"rollback works on a local serving folder; {state['model_dir']} is a "
+                      "URI: edit its models.config there, or roll back from a mount of it")
     model_dir = Path(state["model_dir"])
     config = serving.models_config_path(model_dir)
     previous = state["served_version"]

@@ -349,6 +349,14 @@ def test_a_symlink_at_the_output_is_replaced_not_written_through(cfg, tmp_path):
     assert [path.name for path in output.parent.iterdir()] == ["job.json"]
 
 
+def test_compile_creates_the_output_folder(cfg, tmp_path):
+    # The default --output's folder (outputs/kubeflow/) does not exist in a fresh checkout.
+    output = tmp_path / "not" / "yet" / "job.json"
+    job = compiler.compile_kubeflow_v2(cfg, IMAGE, output)
+    assert json.loads(output.read_text()) == job
+    assert [path.name for path in output.parent.iterdir()] == ["job.json"]
+
+
 def test_an_output_that_is_a_folder_is_refused_in_one_sentence(tmp_path):
     result = cli_in_process("compile", "--pipeline-root", ROOT, "--image", IMAGE,
                             "--output", str(tmp_path))
