@@ -105,14 +105,14 @@ def _rollback(cfg, target) -> dict:
     state = inspection.serving_state(store)
     if state["model_dir"] is None:
         raise Refused(f"no model has been pushed in {cfg.locations.output_dir} yet")
-    if state["problem"]:
-        raise Refused(state["problem"])
-    pushed = metadata.pushed_artifacts(store)
-    pin = choose_pin(target, state, set(pushed))
     if uris.is_uri(state["model_dir"]):
         # Its models.config edit is a local file operation (write_models_config).
         raise Refused(f"rollback works on a local serving folder; {state['model_dir']} is a "
                       "URI: edit its models.config there, or roll back from a mount of it")
+    if state["problem"]:
+        raise Refused(state["problem"])
+    pushed = metadata.pushed_artifacts(store)
+    pin = choose_pin(target, state, set(pushed))
     model_dir = Path(state["model_dir"])
     config = serving.models_config_path(model_dir)
     previous = state["served_version"]

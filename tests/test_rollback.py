@@ -4,6 +4,7 @@ pin it writes, the record `models` and `lineage` show, and the way back to lates
 
 import io
 import json
+from pathlib import Path
 
 import pytest
 from google.protobuf import text_format
@@ -227,6 +228,19 @@ def test_rollback_refuses_while_a_run_holds_the_output_dir(out):
     assert code == 4 and "another run" in stderr
     assert serving.pinned_versions(serving.models_config_path(out / "serving" / MODEL),
                                    MODEL) is None
+
+
+def test_rollback_refuses_a_uri_serving_folder_and_writes_nothing(out, monkeypatch):
+    # A Path made of gs://b/m is the relative gs:/b/m: models.config landed in the cwd.
+    state = _state(out)
+    monkeypatch.setattr(inspection, "serving_state",
+                        lambda store: {**state, "model_dir": "gs://bucket/serving/" + MODEL})
+    before = sorted(Path.cwd().iterdir())
+    code, stdout, stderr = _rollback(out, "--to", str(PUSHED[0]))
+    assert code == 2 and stdout == "" and stderr.count("\n") == 1
+    assert stderr.startswith("error: rollback works on a local serving folder; gs://bucket/")
+    assert sorted(Path.cwd().iterdir()) == before
+    assert inspection.rollbacks(metadata.open_store(out / "metadata.db")) == []
 
 
 def test_bad_rollback_target_is_a_usage_error(out):
