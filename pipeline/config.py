@@ -505,7 +505,7 @@ def validated_config(args, *, data_required: bool = True, log=None, **fixed) -> 
     if read_data and args.data_dir is None and not data_dir.is_dir():
         target = data.prepare_default_data(data_dir)
         print(f"prepared the default data: {target}", file=log)
-    spans = data.check_data_dir(data_dir) if read_data else ()
+    spans = data.check_data_dir(data_dir, tuple(flag("exclude") or ())) if read_data else ()
     if flag("training_spans") and args.training_spans > max(len(spans), 1):
         raise data.DataError(f"--training-spans {args.training_spans} asks for more spans "
                              f"than {data_dir} has ({len(spans)})")

@@ -169,10 +169,11 @@ def span_dirs(data_dir: Path) -> dict[int, Path]:
     return spans
 
 
-def check_data_dir(data_dir: Path) -> tuple[int, ...]:
+def check_data_dir(data_dir: Path, excluded: tuple[str, ...] = ()) -> tuple[int, ...]:
     """The span numbers of a data directory (none for a folder of CSV files), after
     checking that every span's CSVs can be read and that the spans have no gaps;
-    DataError if not."""
+    DataError if not. `excluded` columns (`--exclude`) are not features: their cells
+    need not be finite numbers."""
     if not data_dir.is_dir():
         raise DataError(f"data directory {data_dir} does not exist")
     check_no_pattern(data_dir, "data directory")
@@ -180,7 +181,7 @@ def check_data_dir(data_dir: Path) -> tuple[int, ...]:
     if not spans:
         if not any(data_dir.glob("*.csv")):
             raise DataError(f"{data_dir} has neither .csv files nor span-<N>/ folders of them")
-        _check_csvs(data_dir)
+        _check_csvs(data_dir, excluded)
         return ()
     numbers = tuple(sorted(spans))
     missing = sorted(set(range(numbers[0], numbers[-1] + 1)) - set(numbers))
@@ -188,7 +189,7 @@ def check_data_dir(data_dir: Path) -> tuple[int, ...]:
         raise DataError(f"{data_dir} has no span-{missing[0]}/ between span-{numbers[0]}/ "
                         f"and span-{numbers[-1]}/; number spans without gaps")
     for number in numbers:
-        _check_csvs(spans[number])
+        _check_csvs(spans[number], excluded)
     return numbers
 
 
@@ -290,13 +291,13 @@ def _not_finite(name: str, value: str, where: str) -> str:
             "would make the training loss NaN): fix or drop that row")
 
 
-def _check_csvs(span_dir: Path) -> None:
+def _check_csvs(span_dir: Path, excluded: tuple[str, ...] = ()) -> None:
     csv_files = sorted(span_dir.glob("*.csv"))
     if not csv_files:
         raise DataError(f"{span_dir} has no .csv files")
     header = None
     for path in csv_files:
-        check_rows(path)
+        check_rows(path, excluded)
         file_header = _read_header(path)
         if header is not None and file_header != header:
             raise DataError(f"{path} has a different header from {csv_files[0]}")
@@ -332,13 +333,13 @@ def _decoded_lines(path: Path):
                     "\"CSV UTF-8\" in Excel or iconv -f latin1 -t utf-8") from None
 
 
-def check_rows(path: Path) -> None:
+def check_rows(path: Path, excluded: tuple[str, ...] = ()) -> None:
     """DataError, in one sentence, for a CSV file CsvExampleGen would split or fail on
     after minutes: bytes that are not UTF-8, a field longer than the CSV reader's limit,
     and a quoted field holding a line break (CsvExampleGen reads line by line, so it
     would cut the row in two there); and one it would read silently but train on to NaN:
     a column of numbers holding a cell that is not a finite number (see
-    `_NumericColumns`)."""
+    `_NumericColumns`), unless it is `excluded` from the features."""
     limit = csv.field_size_limit()
     rows = csv.reader(_decoded_lines(path))
     start = 1
@@ -359,7 +360,7 @@ def check_rows(path: Path) -> None:
             raise DataError(f"cannot read line {start} of {path}: {error}") from None
         if row is None:
             if numeric:
-                numeric.check(path)
+                numeric.check(path, excluded)
             return
         if rows.line_num > start or any("\n" in field or "\r" in field for field in row):
             raise DataError(
@@ -401,11 +402,11 @@ class _NumericColumns:
             elif index not in self.first:
                 self.first[index] = (line, cell.strip())
 
-    def check(self, path: Path) -> None:
+    def check(self, path: Path, excluded: tuple[str, ...] = ()) -> None:
         for index, (line, cell) in sorted(self.first.items()):
-            if not self.numbers[index]:
-                continue
             name = self.header[index]
+            if not self.numbers[index] or name in excluded:
+                continue
             if self.finite[index]:
                 raise DataError(
                     f"column {name!r} of {path} holds {cell!r} on line {line}, next to "

@@ -465,6 +465,17 @@ def test_a_column_of_only_nan_is_refused(tmp_path):
         data.check_data_dir(tmp_path)
 
 
+def test_an_excluded_column_need_not_hold_finite_numbers(tmp_path):
+    # `--exclude y` keeps the column out of the model, so its NaNs train nothing.
+    _write(tmp_path / "data", HEADER + "".join(f"{i},NaN,{'ab'[i % 2]}\n" for i in range(30)))
+    assert data.check_data_dir(tmp_path / "data", ("y",)) == ()
+    out = tmp_path / "out"
+    result = cli_in_process("run", "--data-dir", str(tmp_path / "data"), "--label", "label",
+                            "--exclude", "y", "--output-dir", str(out), "--beam", "portable")
+    # Past every data check: the next refusal is the portable profile's missing endpoint.
+    assert result.returncode == 2 and "portable profile needs a job endpoint" in result.stderr
+
+
 def test_nan_and_inf_as_words_in_a_text_column_pass(tmp_path):
     _write(tmp_path, HEADER + _rows(5) + "1,nan,2.5\n2,inf,3.5\n3,Nancy,1.5\n" + _rows(5)
            + "4,,1.0\n")
