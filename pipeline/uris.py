@@ -8,6 +8,8 @@ inspection commands do without. A leaf module: it imports nothing from the proje
 that artifact_files (another leaf) and every command can use it.
 """
 
+import contextlib
+import errno
 import io
 import json
 import re
@@ -70,6 +72,19 @@ def _fileio():
     return fileio
 
 
+@contextlib.contextmanager
+def _os_errors(location: str):
+    """TensorFlow's errors from a store (PermissionDenied, Unavailable, ...) as OSError:
+    TFX's filesystem layer turns only NotFound into one, and every caller answers an
+    unreadable file with OSError's one sentence."""
+    import tensorflow as tf
+
+    try:
+        yield
+    except tf.errors.OpError as error:
+        raise OSError(errno.EIO, error.message, location) from None
+
+
 def read_bytes(location) -> bytes:
     """A file's content; FileNotFoundError when it is not there (for a URI too)."""
     if not is_uri(location):
@@ -77,7 +92,7 @@ def read_bytes(location) -> bytes:
     location, fileio = str(location), _fileio()
     if not fileio.exists(location):
         raise FileNotFoundError(2, "No such file or directory", location)
-    with fileio.open(location, "rb") as handle:
+    with _os_errors(location), fileio.open(location, "rb") as handle:
         return handle.read()
 
 
@@ -116,9 +131,10 @@ def write_bytes(location: str, content: bytes) -> None:
     fileio.makedirs(folder)
     temporary = f"{folder}/.{name}.{secrets.token_hex(6)}.partial"
     try:
-        with fileio.open(temporary, "wb") as handle:
+        with _os_errors(location), fileio.open(temporary, "wb") as handle:
             handle.write(content)
-        fileio.rename(temporary, location, overwrite=True)
+        with _os_errors(location):
+            fileio.rename(temporary, location, overwrite=True)
     except BaseException:
         if fileio.exists(temporary):
             fileio.remove(temporary)
@@ -141,7 +157,8 @@ class _GFileReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer) -> int:
-        data = self._handle.read(len(buffer))
+        with _os_errors(self._handle.name):
+            data = self._handle.read(len(buffer))
         buffer[:len(data)] = data
         return len(data)
 
@@ -211,7 +228,9 @@ class UriPath:
             raise ValueError(f"{self.uri}: UriPath opens files for reading only")
         if not exists(self.uri):
             raise FileNotFoundError(2, "No such file or directory", self.uri)
-        raw = io.BufferedReader(_GFileReader(_fileio().open(self.uri, "rb")))
+        with _os_errors(self.uri):
+            handle = _fileio().open(self.uri, "rb")
+        raw = io.BufferedReader(_GFileReader(handle))
         if mode == "rb":
             return raw
         return io.TextIOWrapper(raw, encoding=encoding or "utf-8", newline=newline)

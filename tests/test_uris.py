@@ -207,3 +207,29 @@ def test_an_output_uri_that_cannot_be_written_is_refused_before_the_run(tmp_path
     workspace.check_writable(tmp_path / "local", f"file://{tmp_path}/out")
     # The probe is gone again.
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_store_error_reading_a_uri_is_an_os_error_and_one_sentence(tmp_path, monkeypatch):
+    # TFX's filesystem layer turns only NotFound into an OSError: a PermissionDenied
+    # from a bucket was a traceback wherever callers answer OSError in one sentence.
+    import tensorflow as tf
+    from tfx.dsl.io import fileio
+
+    from models.features import SchemaError
+    from pipeline.schema_file import load_schema
+
+    (tmp_path / "schema.pbtxt").write_text("")
+    (tmp_path / "data.csv").write_text("a,b\n1,2\n")
+
+    def denied(*args, **kwargs):
+        raise tf.errors.PermissionDeniedError(None, None, "caller has no access")
+
+    monkeypatch.setattr(fileio, "open", denied)
+    with pytest.raises(OSError, match="caller has no access"):
+        uris.read_bytes(f"file://{tmp_path}/schema.pbtxt")
+    with pytest.raises(OSError, match="caller has no access"):
+        uris.UriPath(f"file://{tmp_path}/data.csv").open("rb")
+    with pytest.raises(OSError, match="caller has no access"):
+        uris.write_bytes(f"file://{tmp_path}/written.txt", b"x")
+    with pytest.raises(SchemaError, match="cannot read the schema .*caller has no access"):
+        load_schema(uris.UriPath(f"file://{tmp_path}/schema.pbtxt"))
