@@ -3,6 +3,7 @@ the dataset and model flags of `run` and `compile` with the Config overrides the
 make, and the Config of the output directory an `--output-dir` flag names."""
 
 import argparse
+from pathlib import Path
 
 from models.features import TASKS
 
@@ -30,6 +31,16 @@ fraction = number(float, "number", lambda value: 0.0 <= value <= 1.0,
                   "is not between 0 and 1 (AUC and accuracy are fractions, e.g. 0.94)")
 non_negative = number(float, "number", lambda value: 0.0 <= value < float("inf"),
                       "must be a finite number, not negative")
+
+
+def writable_folder(text: str) -> Path:
+    """An argparse type: a folder the command creates or writes into; a path that exists
+    and is not a folder (a file, /dev/null) is refused now, before any work is done, not
+    after it when the write fails."""
+    path = Path(text).expanduser()
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} exists and is not a folder")
+    return path
 
 
 def span_list(text: str) -> tuple[int, ...]:

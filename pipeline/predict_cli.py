@@ -8,7 +8,7 @@ from pathlib import Path
 from models.features import CLASSIFICATION
 from pipeline import predict_guard
 from pipeline.exit_codes import EXIT_OK, EXIT_USAGE
-from pipeline.flags import positive_int
+from pipeline.flags import positive_int, writable_folder
 
 # The request limits `--help` states (pipeline/predict_guard.py enforces them).
 _FILE_HELP = (
@@ -29,7 +29,7 @@ def add_parser(commands) -> None:
                          help="score with the version's TFLite model "
                          "(assets.extra/model.tflite) through tf.lite.Interpreter instead "
                          "of the SavedModel TF Serving loads")
-    predict.add_argument("--log-dir", type=Path, metavar="DIR",
+    predict.add_argument("--log-dir", type=writable_folder, metavar="DIR",
                          help="also append the request and its response to DIR as a "
                          "PredictionLog TFRecord file (a refused request is not logged)")
 
@@ -192,7 +192,12 @@ def main(args, out, err) -> int:
     except OSError as error:
         print(f"error: {error.strerror}: {error.filename}", file=err)
         return EXIT_USAGE
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    except UnicodeDecodeError as error:
+        # Said for a CSV as for a JSON body: a wrong encoding is not a JSON syntax error.
+        print(f"error: {args.file} is not UTF-8 text (byte {error.start} cannot be "
+              "decoded): save it as UTF-8", file=err)
+        return EXIT_USAGE
+    except json.JSONDecodeError as error:
         print(f"error: {args.file} is not a JSON request body: {error}", file=err)
         return EXIT_USAGE
     except serving.MissingInputs as error:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from pipeline.data import SAMPLES
 from pipeline.exit_codes import EXIT_OK, EXIT_USAGE
+from pipeline.flags import writable_folder
 from pipeline.periods import PERIODS
 
 
@@ -14,7 +15,8 @@ def add_parser(commands) -> None:
         "package, or a real dataset bundled with scikit-learn")
     prepare.add_argument("--dataset", choices=("taxi", *SAMPLES), default="taxi",
                          help="the dataset (default: taxi)")
-    prepare.add_argument("--data-dir", help="destination (default: data/DATASET, with --by "
+    prepare.add_argument("--data-dir", type=writable_folder,
+                         help="destination (default: data/DATASET, with --by "
                          "data/taxi-by-PERIOD)")
     prepare.add_argument("--by", choices=PERIODS, help="taxi only: one span per year, "
                          "quarter or month of trip_start_timestamp, in time order")

@@ -237,6 +237,17 @@ def test_prepare_data_replaces_a_differing_data_csv_only_with_force(tmp_path, da
     assert path.read_bytes() == written
 
 
+@pytest.mark.parametrize("dataset", ["wine", "taxi"])
+def test_prepare_data_into_a_file_is_refused_in_one_sentence(tmp_path, dataset):
+    path = _write(tmp_path, "mine\n")
+    refused = _prepare("--dataset", dataset, "--data-dir", str(path))
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == [
+        f"error: argument --data-dir: {str(path)!r} exists and is not a folder "
+        "(see pipeline prepare-data --help)"]
+    assert path.read_text() == "mine\n"
+
+
 INPUTS = {"x": "float32", "n": "int64", "s": "string"}
 RANKS = {"x": 1, "n": 1, "s": 1}
 

@@ -254,6 +254,15 @@ def test_pathological_json_is_refused_in_one_sentence(datasets, tmp_path, text, 
     _refused(_predict(path, "--output-dir", output_dir), *words)
 
 
+@pytest.mark.parametrize("name", ["rows.csv", "request.json"])
+def test_a_request_that_is_not_utf8_is_refused_as_such(datasets, tmp_path, name, no_model_load):
+    _, (_, output_dir), _ = datasets
+    path = tmp_path / name
+    path.write_bytes(f"{SHOP_HEADER}\n".encode() + b"2.0,1,\xcele,\n")
+    _refused(_predict(path, "--output-dir", output_dir), "is not UTF-8 text",
+             "save it as UTF-8")
+
+
 def test_values_tf_serving_takes_are_answered(datasets, tmp_path):
     _, (_, output_dir), _ = datasets
     # An integer for a float, NaN (the missing-value marker), a base64 string.

@@ -22,6 +22,7 @@ from pipeline import cli, predict_cli, serving, serving_logs, workspace
 from pipeline.config import DEFAULT_SCHEMA_PATH, TAXI
 from pipeline.data import packaged_taxi_csv
 from pipeline.schema_file import load_schema
+from tests.conftest import cli_in_process
 from tests.published import record_push
 
 INPUTS = {"fare": tf.float32, "payment_type": tf.string, "trip_start_hour": tf.int64}
@@ -331,6 +332,11 @@ def test_predict_log_dir_that_is_a_file_is_refused_in_one_sentence(tmp_path, ver
         {"fare": 4.0, "payment_type": "Cash", "trip_start_hour": 2}]}))
     blocker = tmp_path / "blocker"
     blocker.write_text("")
-    code, out, err = _predict(request, "--output-dir", output_dir, "--log-dir", blocker)
-    assert code == 2 and out == ""
-    assert err.startswith("error: ") and str(blocker) in err and len(err.splitlines()) == 1
+    # Refused while parsing the flags, before the model is loaded or anything scored.
+    refused = cli_in_process("predict", str(request), "--output-dir", str(output_dir),
+                             "--log-dir", str(blocker))
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr.strip().splitlines() == [
+        f"error: argument --log-dir: {str(blocker)!r} exists and is not a folder "
+        "(see pipeline predict --help)"]
+    assert blocker.read_text() == ""
