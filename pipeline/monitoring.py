@@ -445,13 +445,15 @@ def reference(cfg, served: dict) -> dict:
             "training_statistics_uri": str(folder / "statistics")}
 
 
-def choose_span(data_dir: Path, span: int | None, served: dict) -> int:
+def choose_span(data_dir: Path, span: int | None, served: dict,
+                excluded: tuple[str, ...] = ()) -> int:
     """The span to judge: `span`, or the newest; MonitorError when it is missing or is
-    one the model was trained on (of the same data folder)."""
+    one the model was trained on (of the same data folder). `excluded`: the columns the
+    run excluded, which the data check lets be anything, as run's does."""
     from pipeline import data
 
     try:
-        spans = data.check_data_dir(data_dir)
+        spans = data.check_data_dir(data_dir, excluded)
     except data.DataError as error:
         raise MonitorError(str(error)) from None
     if not spans:
@@ -488,7 +490,7 @@ def monitor(cfg, store, data_dir: Path | None = None, span: int | None = None,
     max_decay = cfg.max_decay if max_decay is None else max_decay
     served = served_model(store)
     data_dir = Path(data_dir or served["data_dir"] or cfg.locations.data_dir).expanduser().resolve()
-    span = choose_span(data_dir, span, served)
+    span = choose_span(data_dir, span, served, cfg.excluded_columns)
     periods = span_periods(data_dir)
     now = datetime.datetime.now()
     # Named as run ids are (a time without colons), and so is its folder.

@@ -133,17 +133,36 @@ def stage(source: Path, staging: Path, span: int) -> None:
         safe_files.write_text(staging / PERIODS_FILE, periods.read_text(encoding="utf-8"))
 
 
-def run_pipeline(staging: Path, output_dir: Path, training_spans: int,
-                 run_args: list[str]) -> tuple[int, dict | None, str]:
-    """`python -m pipeline run --json` on the staged spans, in this process: (exit
-    code, the summary when it printed one, what it printed on stderr)."""
+def _run_parser():
+    """run's own parser, as `python -m pipeline run` uses it."""
     import argparse
 
     from pipeline import run_cli
 
-    # run's own parser and handler, as `python -m pipeline run` uses them.
     parser = argparse.ArgumentParser(prog="python -m pipeline")
     run_cli.add_parser(parser.add_subparsers(dest="command"))
+    return parser
+
+
+def excluded_columns(run_args: list[str]) -> tuple[str, ...]:
+    """The columns `run_args` give to `--exclude`: they are not features, so the data
+    check lets their cells be anything, as run's own check does. () when run_args do
+    not parse (the first run refuses them in its own words)."""
+    with contextlib.redirect_stderr(io.StringIO()):
+        try:
+            args = _run_parser().parse_args(["run", *run_args])
+        except SystemExit:
+            return ()
+    return tuple(args.exclude or ())
+
+
+def run_pipeline(staging: Path, output_dir: Path, training_spans: int,
+                 run_args: list[str]) -> tuple[int, dict | None, str]:
+    """`python -m pipeline run --json` on the staged spans, in this process: (exit
+    code, the summary when it printed one, what it printed on stderr)."""
+    from pipeline import run_cli
+
+    parser = _run_parser()
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
@@ -190,7 +209,7 @@ def replay(data_dir: Path, output_dir: Path, policy: str = ON_DECAY,
     from pipeline import data
 
     try:
-        spans = data.check_data_dir(data_dir)
+        spans = data.check_data_dir(data_dir, excluded_columns(list(run_args)))
     except data.DataError as error:
         raise ReplayError(str(error)) from None
     if len(spans) < 2:

@@ -2,6 +2,7 @@
 (from the Evaluator's EvalConfig), decay against the push-time metrics, the verdict and
 its exit code, when a span has no labels, and TFDV's drift measurements as rows."""
 
+import dataclasses
 import json
 from types import SimpleNamespace
 
@@ -299,3 +300,27 @@ def test_serving_logs_in_the_text_and_the_report():
     assert "id='serving-skew'" in page and "id='serving-anomalies'" in page
     assert "id='serving-scores'" in page
     assert "serving-skew" not in monitor_report.render(_result("monitor-x", 3, 7, "healthy"))
+
+
+def test_a_column_the_run_excluded_may_hold_anything(tmp_path, monkeypatch):
+    """An ID column the run was told to --exclude holds `inf`: monitor's data check lets
+    it through, as run's does (the Config of the output directory carries the list);
+    a column that is a feature is still refused."""
+    data = tmp_path / "data"
+    for span in (1, 2):
+        (data / f"span-{span}").mkdir(parents=True)
+        (data / f"span-{span}" / "data.csv").write_text("id,x,y\ninf,1,2\n")
+    served = {"data_dir": str(data), "trained_on_spans": [1]}
+    assert monitoring.choose_span(data, None, served, ("id",)) == 2
+    with pytest.raises(monitoring.MonitorError, match=r"column 'id' of .* holds no finite"):
+        monitoring.choose_span(data, None, served)
+
+    chosen = []
+    monkeypatch.setattr(monitoring, "served_model", lambda store: served)
+    monkeypatch.setattr(monitoring, "choose_span",
+                        lambda *args: chosen.append(args) or (_ for _ in ()).throw(
+                            monitoring.MonitorError("stop")))
+    cfg = dataclasses.replace(make_config(), excluded_columns=("id",))
+    with pytest.raises(monitoring.MonitorError, match="stop"):
+        monitoring.monitor(cfg, store=None)
+    assert chosen[0][3] == ("id",)

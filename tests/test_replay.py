@@ -160,6 +160,26 @@ def test_a_failed_run_stops_the_replay_with_its_code(tmp_path, monkeypatch):
     assert raised.value.code == EXIT_FAILED
 
 
+def test_an_excluded_column_may_hold_anything_as_in_run(tmp_path, monkeypatch):
+    """`--exclude id` in --run-args: the data check lets the ID column hold `inf`, as
+    run's own check does; without it the column is checked and refused."""
+    data = _spans(tmp_path, 2)
+    for span in (1, 2):
+        (data / f"span-{span}" / "data.csv").write_text("id,x,y\ninf,1,2\n")
+    assert replay.excluded_columns(["--exclude", "id", "--exclude=x"]) == ("id", "x")
+    assert replay.excluded_columns(["--no-such-flag"]) == ()
+    runs = []
+    monkeypatch.setattr(replay, "_judge", lambda *args: None)
+    monkeypatch.setattr(replay, "run_pipeline",
+                        lambda *args: runs.append(args[3]) or (EXIT_FAILED, None, "stop"))
+    with pytest.raises(replay.ReplayError, match="the run on span-1 failed"):
+        replay.replay(data, tmp_path / "out", run_args=["--label", "y", "--exclude", "id"])
+    assert runs == [["--label", "y", "--exclude", "id"]]
+    with pytest.raises(replay.ReplayError, match=r"column 'id' of .* holds no finite number"):
+        replay.replay(data, tmp_path / "out2", run_args=["--label", "y"])
+    assert len(runs) == 1
+
+
 def test_replay_refuses_a_used_output_dir_and_a_single_span(tmp_path):
     data = _spans(tmp_path, 2)
     used = tmp_path / "used"
