@@ -185,7 +185,7 @@ def main(args, out, err) -> int:
         if args.log_dir:
             from pipeline import serving_logs
 
-            serving_logs.append(args.log_dir.expanduser(), version_dir, body, answer)
+            serving_logs.append(args.log_dir, version_dir, body, answer)
     except NoTFLiteModel as error:
         print(f"error: {error}", file=err)
         return EXIT_USAGE

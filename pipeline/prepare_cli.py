@@ -1,8 +1,6 @@
 """The `prepare-data` command: writes a packaged dataset as CSV, the taxi data from the
 tfx package or a real dataset bundled with scikit-learn (`pipeline.data`)."""
 
-from pathlib import Path
-
 from pipeline.data import SAMPLES
 from pipeline.exit_codes import EXIT_OK, EXIT_USAGE
 from pipeline.flags import writable_folder
@@ -30,8 +28,8 @@ def main(args, out, err) -> int:
     from pipeline.config import DEFAULT_DATA_DIR
 
     folder = f"{args.dataset}-by-{args.by}" if args.by else args.dataset
-    data_dir = (Path(args.data_dir) if args.data_dir
-                else DEFAULT_DATA_DIR.parent / folder).expanduser().resolve()
+    # --data-dir comes expanded from flags.writable_folder.
+    data_dir = (args.data_dir or DEFAULT_DATA_DIR.parent / folder).resolve()
     try:
         if args.by:
             print(data.prepare_by_period(args.dataset, args.by, data_dir), file=out)
