@@ -228,6 +228,10 @@ class Config:
     # for large data the CLI caps the eval split (pipeline/scale.py).
     train_buckets: int = 4
     eval_buckets: int = 1
+    # For large data, how many of the train buckets form the "train" split Transform
+    # analyzes; the rest form "train_more", which only the Trainer reads (0: no such
+    # split, Transform analyzes every training row; pipeline/scale.py).
+    analyzed_buckets: int = 0
     # The latest span's rows as the CLI estimated them (pipeline/scale.py); None: not
     # read (compile without --data-dir, tests).
     estimated_rows: int | None = None

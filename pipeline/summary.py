@@ -59,8 +59,12 @@ def scale_line(scale: dict) -> str:
     was chosen, and the eval split."""
     rows = scale["estimated_rows"]
     size = f"about {rows:,} rows" if rows is not None else "rows not estimated"
-    return (f"{size}: Beam {scale['beam_profile']} ({scale['beam_profile_chosen']}), "
+    line = (f"{size}: Beam {scale['beam_profile']} ({scale['beam_profile_chosen']}), "
             f"eval split {scale['eval_fraction']} of the rows")
+    if scale.get("analyzed_fraction") and scale["analyzed_fraction"] != scale.get(
+            "train_fraction"):
+        line += f", Transform analyzes {scale['analyzed_fraction']}"
+    return line
 
 
 def print_summary(summary: dict, out, spans: bool = True, cfg=None) -> None:

@@ -24,6 +24,19 @@ def test_the_eval_split_is_a_fifth_up_to_the_cap_then_about_the_cap(rows, expect
         assert rows * evaluation / (train + evaluation) <= max(20_000, rows / 5)
 
 
+@pytest.mark.parametrize("rows, train, evaluation, analyzed", [
+    (15_002, 4, 1, 0),            # every training row is analyzed
+    (150_020, 7, 1, 0),           # 131k training rows: all analyzed
+    (1_500_200, 75, 1, 10),       # 10 of 76 buckets: about 197k rows
+    (15_002_000, 750, 1, 10),     # about 200k of 15M
+])
+def test_transform_analyzes_about_200k_training_rows_at_most(rows, train, evaluation,
+                                                              analyzed):
+    assert scale.analyzed_buckets(rows, train, evaluation) == analyzed
+    if analyzed:
+        assert rows * analyzed / (train + evaluation) == pytest.approx(200_000, rel=0.05)
+
+
 def test_no_cap_keeps_a_fifth_however_many_rows():
     assert scale.split_buckets(15_002_000, 0) == (4, 1)
 
@@ -99,6 +112,31 @@ def test_the_split_is_part_of_the_example_gen_parameters(tmp_path):
     gens = [next(c for c in create_pipeline(cfg).components if c.id == "CsvExampleGen")
             for cfg in configs]
     assert gens[0].exec_properties["output_config"] != gens[1].exec_properties["output_config"]
+
+
+def test_large_data_trains_on_both_train_splits_and_transform_analyzes_one(tmp_path):
+    import dataclasses
+
+    from pipeline.definition import TRAIN_MORE, create_pipeline
+
+    cfg = dataclasses.replace(_config(tmp_path, 1_000), train_buckets=75, eval_buckets=1,
+                              analyzed_buckets=10)
+    components = {c.id: c for c in create_pipeline(cfg).components}
+    splits = components["CsvExampleGen"].exec_properties["output_config"]
+    assert '"name": "train"' in splits and f'"name": "{TRAIN_MORE}"' in splits
+    assert '"hash_buckets": 10' in splits and '"hash_buckets": 65' in splits
+    train_args = components["Trainer"].exec_properties["train_args"]
+    assert "train" in train_args and TRAIN_MORE in train_args
+    # Transform's default: analyze the "train" split only.
+    assert not components["Transform"].exec_properties.get("splits_config")
+
+
+def test_small_data_keeps_tfx_default_splits(tmp_path):
+    from pipeline.definition import TRAIN_MORE, create_pipeline
+
+    components = {c.id: c for c in create_pipeline(_config(tmp_path, 1_000)).components}
+    assert TRAIN_MORE not in components["CsvExampleGen"].exec_properties["output_config"]
+    assert TRAIN_MORE not in components["Trainer"].exec_properties["train_args"]
 
 
 def test_the_summary_prints_the_scale_line():
