@@ -8,9 +8,12 @@ replacement and jitters each drawn row: fare and tips by one factor (so the labe
 stays), trip_miles and trip_seconds by up to 5%, coordinates by up to 0.002 degrees.
 The CSVs are written once, streaming, to `--cache-dir` and reused by later calls.
 Copies of one trip land in both splits, so the AUC of a size > 1 says nothing about the
-model. A model under the Evaluator's floors is not pushed (no Pusher time, no servable
-check): the `pushed` column says which runs paid for it. Growth is the exponent b in
-time ~ rows^b between consecutive sizes (1: linear, 0: constant cost).
+model (it is optimistic: the eval split holds jittered copies of training trips). The
+run chooses its eval split, analyzed share and Beam profile by size (pipeline/scale.py):
+the `chosen` of each result says which. A model under the Evaluator's floors is not
+pushed (no Pusher time, no servable check): the `pushed` column says which runs paid
+for it. Growth is the exponent b in time ~ rows^b between consecutive sizes (1: linear,
+0: constant cost).
 
     scripts/in-env python bench/scaling.py [--sizes 1,10,100] [--base-rows N]
                                            [--cache-dir DIR] [--timeout S]
@@ -165,6 +168,9 @@ def main() -> None:
             "peak_tree_rss_mb": round(measured.peak_tree_rss_mb),
             "max_process_rss_mb": round(measured.max_process_rss_mb),
             "auc": summary["metrics"].get("auc"),
+            # What the CLI chose for this size (pipeline/scale.py).
+            "chosen": summary.get("scale"),
+            "load_average": os.getloadavg(),
             # An unblessed model is not pushed: no Pusher time, no servable check.
             "pushed": bool(summary.get("pushed")),
             "data": str(data_dir / "span-1" / "data.csv"),

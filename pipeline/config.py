@@ -160,6 +160,8 @@ class BeamOptions:
     """Where Beam runs (see pipeline/beam.py for the profiles and their arguments)."""
 
     profile: str = "in-memory"
+    # True: no --beam was given and pipeline/scale.py chose the profile by the data's size.
+    chosen: bool = False
     workers: int = 0
     job_endpoint: str | None = None
     environment: str = "DOCKER"
@@ -193,7 +195,8 @@ class Tuning:
 # make_config's keywords for the tuning options: the CLI flags' names.
 TUNING_KEYWORDS = {"tune": "enabled", "tune_trials": "trials"}
 # make_config's keywords for the Beam options: the CLI flags' names.
-BEAM_KEYWORDS = {"beam_profile": "profile", "beam_workers": "workers",
+BEAM_KEYWORDS = {"beam_profile": "profile", "beam_profile_chosen": "chosen",
+                 "beam_workers": "workers",
                  "job_endpoint": "job_endpoint", "beam_environment": "environment",
                  "beam_environment_config": "environment_config",
                  "dataflow_project": "dataflow_project", "dataflow_region": "dataflow_region",
@@ -221,9 +224,17 @@ class Config:
     model_name: str = "big_tipper"
     # Columns that are not model inputs although the schema types them (IDs, leaks).
     excluded_columns: tuple[str, ...] = ()
-    # Hash-based train/eval split of every span: 4 buckets train, 1 eval (80% : 20%).
+    # Hash-based train/eval split of every span: 4 buckets train, 1 eval (80% : 20%);
+    # for large data the CLI caps the eval split (pipeline/scale.py).
     train_buckets: int = 4
     eval_buckets: int = 1
+    # For large data, how many of the train buckets form the "train" split Transform
+    # analyzes; the rest form "train_more", which only the Trainer reads (0: no such
+    # split, Transform analyzes every training row; pipeline/scale.py).
+    analyzed_buckets: int = 0
+    # The latest span's rows as the CLI estimated them (pipeline/scale.py); None: not
+    # read (compile without --data-dir, tests).
+    estimated_rows: int | None = None
     # 200 x 256 rows: about 4 passes over the taxi training split. Its eval AUC over
     # four seeds: 0.9555-0.9570 at 200 steps, 0.9542-0.9560 at 400, 0.9524-0.9544 at
     # 600 (more steps overfit).
@@ -471,7 +482,7 @@ def validated_config(args, *, data_required: bool = True, log=None, **fixed) -> 
     import os
     import sys
 
-    from pipeline import data
+    from pipeline import data, scale
     from pipeline.flags import dataset_overrides, model_overrides
 
     def flag(name: str):
@@ -543,9 +554,12 @@ def validated_config(args, *, data_required: bool = True, log=None, **fixed) -> 
                   f"{schema_path}", file=log)
     overrides = {**dataset_overrides(args), **model_overrides(args),
                  **{name: flag(name) for name in (
-                     "beam_profile", "beam_workers", "job_endpoint", "beam_environment",
+                     "beam_workers", "job_endpoint", "beam_environment",
                      "beam_environment_config", "dataflow_project", "dataflow_region",
-                     "temp_location")}}
+                     "temp_location")},
+                 # The eval split's size and the Beam profile, by the data's size.
+                 **scale.overrides(scale.estimated_rows(csv_files) if read_data else None,
+                                   flag("max_eval_rows"), flag("beam_profile"))}
     try:
         cfg = make_config(**{
             "data_dir": data_dir, "spans": spans, "output_dir": flag("output_dir"),

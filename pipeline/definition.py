@@ -169,6 +169,27 @@ def _fingerprint_config(fingerprint: str) -> example_gen_pb2.CustomConfig:
     return config
 
 
+# The split of the training rows that Transform does not analyze (pipeline/scale.py).
+TRAIN_MORE = "train_more"
+
+
+def _split_buckets(cfg: Config) -> list[tuple[str, int]]:
+    """ExampleGen's hash split: train and eval, or for large data train (the rows
+    Transform analyzes), train_more and eval. The eval buckets come last either way, so
+    the eval rows do not depend on the analyzed share."""
+    if not cfg.analyzed_buckets:
+        return [("train", cfg.train_buckets), ("eval", cfg.eval_buckets)]
+    return [("train", cfg.analyzed_buckets),
+            (TRAIN_MORE, cfg.train_buckets - cfg.analyzed_buckets),
+            ("eval", cfg.eval_buckets)]
+
+
+def _train_args(cfg: Config) -> trainer_pb2.TrainArgs:
+    """The Trainer's and the Tuner's steps, over every training split."""
+    splits = ["train", TRAIN_MORE] if cfg.analyzed_buckets else []
+    return trainer_pb2.TrainArgs(num_steps=cfg.train_steps, splits=splits)
+
+
 def _example_gen(cfg: Config, span: int | None) -> SpreadsheetCsvExampleGen:
     """CsvExampleGen over one span (ExampleGen reads one span per component), or over
     the latest span found when no spans are configured; it reads a file that starts
@@ -183,13 +204,9 @@ def _example_gen(cfg: Config, span: int | None) -> SpreadsheetCsvExampleGen:
             splits=[example_gen_pb2.Input.Split(name="single_split", pattern=cfg.input_pattern)]
         ),
         output_config=example_gen_pb2.Output(
-            split_config=example_gen_pb2.SplitConfig(
-                splits=[
-                    example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=cfg.train_buckets),
-                    example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=cfg.eval_buckets),
-                ]
-            )
-        ),
+            split_config=example_gen_pb2.SplitConfig(splits=[
+                example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=buckets)
+                for name, buckets in _split_buckets(cfg)])),
         range_config=range_config,
         # The executor is this project's code: its fingerprint makes a cached run of
         # edited code re-execute.
@@ -349,7 +366,7 @@ def _tuner(cfg: Config, examples, transform, curated_schema, code_config: dict) 
         examples=examples,
         transform_graph=transform.outputs["transform_graph"],
         schema=curated_schema.outputs["schema"],
-        train_args=trainer_pb2.TrainArgs(num_steps=cfg.train_steps),
+        train_args=_train_args(cfg),
         eval_args=trainer_pb2.EvalArgs(),
         custom_config={**code_config, "seed": cfg.seed, TRIALS_KEY: cfg.tuning.trials,
                        OBJECTIVE_KEY: objective, DIRECTION_KEY: direction},
@@ -382,7 +399,7 @@ def _model_components(cfg: Config, examples, latest_examples, curated_schema) ->
         examples=examples,
         transform_graph=transform.outputs["transform_graph"],
         schema=curated_schema.outputs["schema"],
-        train_args=trainer_pb2.TrainArgs(num_steps=cfg.train_steps),
+        train_args=_train_args(cfg),
         # The search's best values (models.model.trainer_hyperparameters reads them).
         hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
         custom_config={**code_config, "seed": cfg.seed},

@@ -233,8 +233,7 @@ def span_examples(cfg, folder: Path, work_dir: Path) -> tuple[str, object]:
     statistics.parent.mkdir(parents=True, exist_ok=True)
     with beam.Pipeline(options=_beam_options(cfg)) as pipeline:
         serialized = (pipeline
-                      | "CsvToExample" >> to_examples({"input_base": str(folder)}, "*.csv")
-                      | "Serialize" >> beam.Map(lambda example: example.SerializeToString()))
+                      | "CsvToExample" >> to_examples({"input_base": str(folder)}, "*.csv"))
         _ = serialized | "Write" >> beam.io.WriteToTFRecord(str(prefix),
                                                              file_name_suffix=".gz")
         _ = (serialized

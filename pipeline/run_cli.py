@@ -14,6 +14,7 @@ from pipeline.exit_codes import (
     EXIT_USAGE,
 )
 from pipeline.flags import add_dataset_flags, add_model_flags, non_negative_int, positive_int
+from pipeline.scale import DEFAULT_MAX_EVAL_ROWS
 
 
 def add_parser(commands) -> None:
@@ -33,11 +34,16 @@ def add_parser(commands) -> None:
     add_model_flags(run)
     run.add_argument("--training-spans", type=positive_int, metavar="N",
                      help="train on the latest N spans (default: 1)")
+    run.add_argument("--max-eval-rows", type=non_negative_int, metavar="N",
+                     help="cap the eval split at about N rows, the rest trains (default: "
+                     f"{DEFAULT_MAX_EVAL_ROWS:,}; 0: a fifth of the rows, however many; "
+                     "README: Large data)")
     beam = run.add_argument_group("where Beam runs (see README: Scaling out)")
     # No argparse choices: a profile name of an earlier version (flink, spark) gets one
     # sentence naming its replacement (pipeline/beam.py), not a usage dump.
     beam.add_argument("--beam", metavar="PROFILE", dest="beam_profile",
-                      help=f"Beam runner profile: {', '.join(PROFILES)} (default: in-memory)")
+                      help=f"Beam runner profile: {', '.join(PROFILES)} (default: chosen by "
+                      "the data's size, README: Large data)")
     beam.add_argument("--beam-workers", type=non_negative_int, metavar="N",
                       help="multi-processing: worker processes, 0 = one per core (default: 0)")
     beam.add_argument("--job-endpoint", metavar="HOST:PORT",
@@ -85,7 +91,7 @@ def main(args, out, err) -> int:
     except beam.ProfileError as error:
         print(f"error: {error}", file=err)
         return EXIT_USAGE
-    from pipeline import runner, workspace
+    from pipeline import runner, scale, workspace
     from pipeline.summary import print_summary
 
     progress = err if args.json else out
@@ -116,6 +122,7 @@ def main(args, out, err) -> int:
     except OSError as error:  # before the run: the schema or the output folder
         print(f"error: {error.strerror}: {error.filename}", file=err)
         return EXIT_USAGE
+    summary["scale"] = scale.describe(cfg)
     if args.json:
         print(json.dumps(summary, indent=2), file=out)
     else:

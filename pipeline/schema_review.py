@@ -50,7 +50,6 @@ def example_statistics(folder: Path) -> statistics_pb2.DatasetFeatureStatisticsL
         with beam.Pipeline() as pipeline:
             _ = (pipeline
                  | "CsvToExample" >> to_examples({"input_base": str(folder)}, "*.csv")
-                 | "Serialize" >> beam.Map(lambda example: example.SerializeToString())
                  | "Decode" >> tfxio.TFExampleBeamRecord(
                      physical_format="inmem",
                      telemetry_descriptors=["schema_review"]).BeamSource()

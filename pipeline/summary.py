@@ -54,6 +54,19 @@ def four(value) -> str:
     return "n/a" if value is None else f"{value:.4f}"
 
 
+def scale_line(scale: dict) -> str:
+    """How the run fitted the data's size (pipeline/scale.py): the Beam profile, how it
+    was chosen, and the eval split."""
+    rows = scale["estimated_rows"]
+    size = f"about {rows:,} rows" if rows is not None else "rows not estimated"
+    line = (f"{size}: Beam {scale['beam_profile']} ({scale['beam_profile_chosen']}), "
+            f"eval split {scale['eval_fraction']} of the rows")
+    if scale.get("analyzed_fraction") and scale["analyzed_fraction"] != scale.get(
+            "train_fraction"):
+        line += f", Transform analyzes {scale['analyzed_fraction']}"
+    return line
+
+
 def print_summary(summary: dict, out, spans: bool = True, cfg=None) -> None:
     """`spans`: the data has span folders (else TFX's span 0 is not worth a mention);
     `cfg`: the run's Config, for the ways out of a stopped gate and the period each span
@@ -65,6 +78,8 @@ def print_summary(summary: dict, out, spans: bool = True, cfg=None) -> None:
     span = (f" ({span_name(summary['span'], periods)})"
             if summary["span"] is not None and spans else "")
     print(f"rows in:    {rows or 'n/a'}{span}", file=out)
+    if summary.get("scale"):
+        print(f"scale:      {scale_line(summary['scale'])}", file=out)
     print(f"anomalies:  {len(summary['blocking_anomalies'])} blocking, "
           f"{len(summary['tolerated_anomalies'])} tolerated", file=out)
     if summary["tolerated_anomalies"]:

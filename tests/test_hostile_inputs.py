@@ -526,3 +526,33 @@ def test_run_refuses_an_output_dir_with_a_control_character(tmp_path, folder):
     _refused(cli_in_process("run", "--data-dir", str(tmp_path / "data"), "--label", "label",
                             "--output-dir", str(out)), out, "control character",
              "choose another --output-dir")
+
+
+def _no_row_by_row_reading(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("read row by row")
+
+    monkeypatch.setattr(data, "_NumericColumns", refuse)
+
+
+def test_a_clean_file_is_passed_by_arrow_without_reading_it_row_by_row(tmp_path, monkeypatch):
+    _no_row_by_row_reading(monkeypatch)
+    _write(tmp_path, HEADER + _rows(5) + '1,,"a, ""quoted"" text"\n2, 3 ,nan-ish\n')
+    assert data.check_data_dir(tmp_path) == ()
+
+
+@pytest.mark.parametrize("body, message", [
+    (HEADER + _rows(5) + "1_000,nan,2.5\n", "column 'y'"),   # Arrow cannot parse 1_000
+    (HEADER + _rows(5) + '1,"two\nlines",3\n', "quoted field holding a line break"),
+    (HEADER.encode() + b"1,caf\xe9,2\n", "line 2"),
+])
+def test_a_file_arrow_doubts_is_read_row_by_row_and_refused(tmp_path, monkeypatch, body,
+                                                             message):
+    read = []
+    original = data._NumericColumns
+    monkeypatch.setattr(data, "_NumericColumns",
+                        lambda *args: read.append(1) or original(*args))
+    _write(tmp_path, body)
+    with pytest.raises(data.DataError, match=message):
+        data.check_data_dir(tmp_path)
+    assert read == [1]
