@@ -248,6 +248,15 @@ def train_steps(configured: int, raw: tf.data.Dataset) -> int:
     return capped_steps(configured, count_rows(raw, rows_needed(configured)))
 
 
+def transform_function(layer):
+    """The Transform layer's `call`, not the layer itself: a (tf_keras) layer called as
+    a layer records its input signature, and saving the model then traces it once more
+    for Keras, pruning the whole Transform graph to the raw columns each time (the
+    Trainer's largest cost on wide data: bench/WIDE.md). Nothing loads the model as a
+    Keras model; serving, TFMA and TFLite call its signatures."""
+    return layer.call
+
+
 def _present(value: tf.Tensor) -> tf.Tensor:
     """Which entries of a JSON-signature input carry a value (see MISSING_VALUES)."""
     if value.dtype.is_floating:
@@ -283,6 +292,7 @@ def _signatures(model: tf.keras.Model, inputs: ModelInputs,
     compute the label from raw examples.
     """
     model.tft_layer = tf_transform_output.transform_features_layer()
+    transform = transform_function(model.tft_layer)
     raw_spec = tf_transform_output.raw_feature_spec()
     # Raw column -> TF name. Inside TF functions columns go by their TF names; only the
     # Transform graph and tf.Example parsing see the CSV names.
@@ -302,7 +312,7 @@ def _signatures(model: tf.keras.Model, inputs: ModelInputs,
         for column, spec in optional_spec.items()}])
     def score(features):
         raw = {column: features[name] for column, name in names.items()}
-        return {output: model(model.tft_layer(raw))}
+        return {output: model(transform(raw))}
 
     @tf.function(input_signature=[json_spec])
     def serve_json(features):
@@ -315,7 +325,7 @@ def _signatures(model: tf.keras.Model, inputs: ModelInputs,
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)])
     def transform_features(serialized):
-        return model.tft_layer(tf.io.parse_example(serialized, raw_spec))
+        return transform(tf.io.parse_example(serialized, raw_spec))
 
     return {
         JSON_SIGNATURE: serve_json,
@@ -340,8 +350,9 @@ def run_fn(fn_args: FnArgs) -> None:
     hyperparameters = trainer_hyperparameters(fn_args)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     raw = _raw_batches(fn_args, fn_args.train_files, tf_transform_output, seed)
-    train = training_batches(raw, tf_transform_output.transform_features_layer(),
-                             inputs.label.name, seed)
+    train = training_batches(
+        raw, transform_function(tf_transform_output.transform_features_layer()),
+        inputs.label.name, seed)
     label_scale = (0.0, 1.0)
     if inputs.label.task != CLASSIFICATION:
         label_scale = _label_scale(train)
