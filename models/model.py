@@ -135,6 +135,35 @@ class OneHot(tf.keras.layers.Layer):
         return {**super().get_config(), "size": self.size}
 
 
+class BucketOneHot(tf.keras.layers.Layer):
+    """The multi-hot vector of the numeric columns' bucket ids [batch, columns] (column
+    i's id in [offsets[i], offsets[i] + counts[i]), models.features.bucket_offsets):
+    each column's one-hot vector side by side, the vector `OneHot(sum(counts))` gives.
+    Built per column (one_hot of id - offset, at most max(counts) wide) instead of one
+    one-hot of every id over all ids: that was a [batch, columns, columns x buckets]
+    tensor, 2.5 GB per batch of 256 at 500 columns, growing with the square of the
+    column count (bench/WIDE.md). TFLite builtins only (one_hot, reshape, gather)."""
+
+    def __init__(self, offsets, counts, **kwargs):
+        super().__init__(**kwargs)
+        self.offsets, self.counts = [int(o) for o in offsets], [int(c) for c in counts]
+
+    def call(self, ids):
+        width = max(self.counts)
+        local = ids - tf.constant(self.offsets, dtype=ids.dtype)
+        hot = tf.one_hot(local, width, dtype=self.compute_dtype)
+        flat = tf.reshape(hot, [-1, len(self.offsets) * width])
+        if all(count == width for count in self.counts):
+            return flat
+        # Columns with fewer buckets: drop the padding positions.
+        keep = [index * width + bucket for index, count in enumerate(self.counts)
+                for bucket in range(count)]
+        return tf.gather(flat, keep, axis=1)
+
+    def get_config(self):
+        return {**super().get_config(), "offsets": self.offsets, "counts": self.counts}
+
+
 def build_model(model_inputs: ModelInputs, sizes: Mapping[str, int], seed: int = 0,
                 label_scale: tuple[float, float] = (0.0, 1.0),
                 hyperparameters: Hyperparameters = Hyperparameters()) -> tf.keras.Model:
@@ -156,10 +185,11 @@ def build_model(model_inputs: ModelInputs, sizes: Mapping[str, int], seed: int =
         encoded.append(inputs[NUMERIC_KEY])
     bucketed = bucketed_columns(features)
     if bucketed:
-        _, total = bucket_offsets(features)
+        offsets, _ = bucket_offsets(features)
         inputs[NUMERIC_BUCKETS_KEY] = tf.keras.Input(
             shape=(len(bucketed),), name=NUMERIC_BUCKETS_KEY, dtype=tf.int64)
-        encoded.append(OneHot(total)(inputs[NUMERIC_BUCKETS_KEY]))
+        encoded.append(BucketOneHot(offsets, [features[name].buckets for name in bucketed])(
+            inputs[NUMERIC_BUCKETS_KEY]))
     for key, size in sizes.items():
         inputs[key] = tf.keras.Input(shape=(1,), name=key, dtype=tf.int64)
         encoded.append(OneHot(size)(inputs[key]))
