@@ -32,6 +32,14 @@ VOCABULARY_SIZE = 1000
 # An INT column whose int_domain is within [0, this) is categorical (hour of day, day
 # of week, area codes); larger or unbounded domains are numeric.
 MAX_CATEGORY_VALUES = 100
+# Most columns a CSV file may have. CsvExampleGen, StatisticsGen and the first run's
+# schema inference pay for every cell in Python, and saving the model traces a few ops
+# per column for each serving signature: at 2,000 numeric columns x 10k rows the
+# schema inference alone took 941 s on the 2-core machine, far beyond the 6-minute
+# target. The limit is the widest data measured to run end to end (499 numeric columns
+# and a label x 10k rows: 7.3 min on the shared machine, bench/WIDE.md);
+# pipeline/data.py refuses wider files before any of that work.
+MAX_COLUMNS = 500
 
 
 class Encoding(enum.Enum):

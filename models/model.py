@@ -135,6 +135,35 @@ class OneHot(tf.keras.layers.Layer):
         return {**super().get_config(), "size": self.size}
 
 
+class BucketOneHot(tf.keras.layers.Layer):
+    """The multi-hot vector of the numeric columns' bucket ids [batch, columns] (column
+    i's id in [offsets[i], offsets[i] + counts[i]), models.features.bucket_offsets):
+    each column's one-hot vector side by side, the vector `OneHot(sum(counts))` gives.
+    Built per column (one_hot of id - offset, at most max(counts) wide) instead of one
+    one-hot of every id over all ids: that was a [batch, columns, columns x buckets]
+    tensor, 2.5 GB per batch of 256 at 500 columns, growing with the square of the
+    column count (bench/WIDE.md). TFLite builtins only (one_hot, reshape, gather)."""
+
+    def __init__(self, offsets, counts, **kwargs):
+        super().__init__(**kwargs)
+        self.offsets, self.counts = [int(o) for o in offsets], [int(c) for c in counts]
+
+    def call(self, ids):
+        width = max(self.counts)
+        local = ids - tf.constant(self.offsets, dtype=ids.dtype)
+        hot = tf.one_hot(local, width, dtype=self.compute_dtype)
+        flat = tf.reshape(hot, [-1, len(self.offsets) * width])
+        if all(count == width for count in self.counts):
+            return flat
+        # Columns with fewer buckets: drop the padding positions.
+        keep = [index * width + bucket for index, count in enumerate(self.counts)
+                for bucket in range(count)]
+        return tf.gather(flat, keep, axis=1)
+
+    def get_config(self):
+        return {**super().get_config(), "offsets": self.offsets, "counts": self.counts}
+
+
 def build_model(model_inputs: ModelInputs, sizes: Mapping[str, int], seed: int = 0,
                 label_scale: tuple[float, float] = (0.0, 1.0),
                 hyperparameters: Hyperparameters = Hyperparameters()) -> tf.keras.Model:
@@ -156,10 +185,11 @@ def build_model(model_inputs: ModelInputs, sizes: Mapping[str, int], seed: int =
         encoded.append(inputs[NUMERIC_KEY])
     bucketed = bucketed_columns(features)
     if bucketed:
-        _, total = bucket_offsets(features)
+        offsets, _ = bucket_offsets(features)
         inputs[NUMERIC_BUCKETS_KEY] = tf.keras.Input(
             shape=(len(bucketed),), name=NUMERIC_BUCKETS_KEY, dtype=tf.int64)
-        encoded.append(OneHot(total)(inputs[NUMERIC_BUCKETS_KEY]))
+        encoded.append(BucketOneHot(offsets, [features[name].buckets for name in bucketed])(
+            inputs[NUMERIC_BUCKETS_KEY]))
     for key, size in sizes.items():
         inputs[key] = tf.keras.Input(shape=(1,), name=key, dtype=tf.int64)
         encoded.append(OneHot(size)(inputs[key]))
@@ -248,6 +278,15 @@ def train_steps(configured: int, raw: tf.data.Dataset) -> int:
     return capped_steps(configured, count_rows(raw, rows_needed(configured)))
 
 
+def transform_function(layer):
+    """The Transform layer's `call`, not the layer itself: a (tf_keras) layer called as
+    a layer records its input signature, and saving the model then traces it once more
+    for Keras, pruning the whole Transform graph to the raw columns each time (the
+    Trainer's largest cost on wide data: bench/WIDE.md). Nothing loads the model as a
+    Keras model; serving, TFMA and TFLite call its signatures."""
+    return layer.call
+
+
 def _present(value: tf.Tensor) -> tf.Tensor:
     """Which entries of a JSON-signature input carry a value (see MISSING_VALUES)."""
     if value.dtype.is_floating:
@@ -283,6 +322,7 @@ def _signatures(model: tf.keras.Model, inputs: ModelInputs,
     compute the label from raw examples.
     """
     model.tft_layer = tf_transform_output.transform_features_layer()
+    transform = transform_function(model.tft_layer)
     raw_spec = tf_transform_output.raw_feature_spec()
     # Raw column -> TF name. Inside TF functions columns go by their TF names; only the
     # Transform graph and tf.Example parsing see the CSV names.
@@ -302,7 +342,7 @@ def _signatures(model: tf.keras.Model, inputs: ModelInputs,
         for column, spec in optional_spec.items()}])
     def score(features):
         raw = {column: features[name] for column, name in names.items()}
-        return {output: model(model.tft_layer(raw))}
+        return {output: model(transform(raw))}
 
     @tf.function(input_signature=[json_spec])
     def serve_json(features):
@@ -315,7 +355,7 @@ def _signatures(model: tf.keras.Model, inputs: ModelInputs,
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)])
     def transform_features(serialized):
-        return model.tft_layer(tf.io.parse_example(serialized, raw_spec))
+        return transform(tf.io.parse_example(serialized, raw_spec))
 
     return {
         JSON_SIGNATURE: serve_json,
@@ -340,8 +380,9 @@ def run_fn(fn_args: FnArgs) -> None:
     hyperparameters = trainer_hyperparameters(fn_args)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     raw = _raw_batches(fn_args, fn_args.train_files, tf_transform_output, seed)
-    train = training_batches(raw, tf_transform_output.transform_features_layer(),
-                             inputs.label.name, seed)
+    train = training_batches(
+        raw, transform_function(tf_transform_output.transform_features_layer()),
+        inputs.label.name, seed)
     label_scale = (0.0, 1.0)
     if inputs.label.task != CLASSIFICATION:
         label_scale = _label_scale(train)

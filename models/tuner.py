@@ -34,6 +34,7 @@ from models.model import (
     count_rows,
     rows_needed,
     training_batches,
+    transform_function,
 )
 from models.preprocessing import INPUTS_KEY
 
@@ -116,7 +117,7 @@ def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
     seed = int(config.get("seed", 0))
     inputs = ModelInputs.from_json(config[INPUTS_KEY])
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
-    layer = tf_transform_output.transform_features_layer()
+    layer = transform_function(tf_transform_output.transform_features_layer())
     raw = _raw_batches(fn_args, fn_args.train_files, tf_transform_output, seed)
     train = training_batches(raw, layer, inputs.label.name, seed)
 

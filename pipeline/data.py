@@ -16,7 +16,7 @@ import math
 import re
 from pathlib import Path
 
-from models.features import CLASSIFICATION, REGRESSION
+from models.features import CLASSIFICATION, MAX_COLUMNS, REGRESSION
 from models.signatures import input_name
 from pipeline import safe_files, uris
 
@@ -548,9 +548,14 @@ def _check_delimiter(path: Path, header: list[str]) -> None:
 
 
 def check_column_names(path: Path, header: list[str]) -> None:
-    """DataError, in one sentence, for a header the pipeline cannot take: a name with a
-    comma, a column without a name, two columns of the same name, or two whose model input
-    names (models.signatures.input_name) are the same. Any other name is fine."""
+    """DataError, in one sentence, for a header the pipeline cannot take: more than
+    MAX_COLUMNS columns, a name with a comma, a column without a name, two columns of
+    the same name, or two whose model input names (models.signatures.input_name) are
+    the same. Any other name is fine."""
+    if len(header) > MAX_COLUMNS:
+        raise DataError(f"{path} has {len(header):,} columns, more than the {MAX_COLUMNS:,} "
+                        "this pipeline runs in reasonable time on one machine (README: Wide "
+                        "data); keep only the columns the model needs in the CSV files")
     with path.open(encoding=ENCODING) as handle:
         line = handle.readline()
     # CsvExampleGen splits the header line at every comma (tfx.utils.io_utils.

@@ -214,3 +214,33 @@ def test_one_hot_layer_equals_category_encoding():
     assert np.array_equal(
         OneHot(8)(several).numpy(),
         tf.keras.layers.CategoryEncoding(8, output_mode="multi_hot")(several).numpy())
+
+
+def test_bucket_one_hot_equals_the_one_hot_of_all_ids():
+    """BucketOneHot gives OneHot(total)'s multi-hot vector of the bucket ids, for equal
+    bucket counts and for unequal ones (padding dropped), without its
+    [batch, columns, total] intermediate (bench/WIDE.md)."""
+    from models.model import BucketOneHot, OneHot
+
+    rng = np.random.default_rng(0)
+    for counts in ([10, 10, 10, 10], [3, 10, 1, 7]):
+        offsets = np.cumsum([0, *counts[:-1]])
+        ids = np.stack([offset + rng.integers(0, count, size=64)
+                        for offset, count in zip(offsets, counts, strict=True)], axis=1)
+        expected = OneHot(sum(counts))(ids).numpy()
+        assert np.array_equal(BucketOneHot(offsets, counts)(ids).numpy(), expected)
+
+
+def test_a_wide_models_bucket_encoding_grows_linearly_with_the_columns():
+    """The bucket layer's largest tensor is [batch, columns, buckets]: 2,000 columns fit
+    one step in memory (the one-hot over all ids would be 10 GB per 256 rows)."""
+    from models.model import BucketOneHot
+
+    inputs = _wide_inputs(2000, 10)
+    layer = next(layer for layer in build_model(inputs, {}).layers
+                 if isinstance(layer, BucketOneHot))
+    ids = tf.constant(np.arange(2000, dtype=np.int64)[np.newaxis].repeat(256, axis=0) * 10)
+    graph = tf.function(layer.call).get_concrete_function(ids).graph
+    largest = max(np.prod([d or 1 for d in op.outputs[0].shape])
+                  for op in graph.get_operations() if op.outputs and op.outputs[0].shape.rank)
+    assert largest <= 256 * 2000 * 10

@@ -267,3 +267,19 @@ def test_the_taxi_tflite_model_answers_rest_bodies_with_missing_and_unseen_value
     assert np.allclose(answer, expected, atol=1e-5)
     # The rows score differently: the features reach the network.
     assert len({round(float(score), 4) for score in expected[:, 0]}) > 8
+
+
+def test_the_taxi_model_holds_no_keras_trace_of_the_transform_layer(taxi_model):
+    """Saving traced the (tf_keras) Transform layer once more when the signatures had
+    called it as a layer: a copy of the pruned Transform graph that nothing calls, and
+    the largest part of the Trainer's time on wide data (bench/WIDE.md). The
+    signatures call its `call` (models.model.transform_function), so there is none."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    model_dir, _ = taxi_model
+    saved = saved_model_pb2.SavedModel()
+    saved.ParseFromString((model_dir / "saved_model.pb").read_bytes())
+    names = [function.signature.name
+             for function in saved.meta_graphs[0].graph_def.library.function]
+    assert names and not [name for name in names
+                          if "call_and_return_conditional_losses" in name]
