@@ -4,11 +4,13 @@ The tests are the steps of one scenario and run in file order: a first run, a re
 an unreachable gate, an edit of the model code. The later steps reuse the first run's
 output directory, which is what makes "fully cached" and "re-executed" observable.
 
-The runs from the model edit on start fresh processes in a copy of the code (the edit
-is theirs); the first three run the same code, unedited, through the CLI in this
-process (tests/conftest.py, `cli_in_process`): the fingerprints that decide what is
-cached are of the code's content, and the curated schema is read from a snapshot in
-the output directory, so the fresh runs find the in-process runs' work.
+The runs start fresh processes in a copy of the code (the model edits are theirs),
+except the cached rerun and the unreachable threshold, which run the same code,
+unedited, through the CLI in this process (tests/conftest.py, `cli_in_process`; a
+fresh process spends more on starting than these runs on their work): the
+fingerprints that decide what is cached are of the code's content, and the curated
+schema is read from a snapshot in the output directory, so both find each other's
+work.
 """
 
 import csv
@@ -79,7 +81,7 @@ def versions(ws):
 
 @pytest.fixture(scope="module")
 def first_run(workspace):
-    summary, progress = run_cli(workspace, *GATE, in_process=True)
+    summary, progress = run_cli(workspace, *GATE)
     return summary, progress
 
 
