@@ -243,9 +243,18 @@ def _taxi_sample(rows):
     return [serialize_example(row) for row in sample]
 
 
-def test_the_taxi_model_converts_with_builtin_ops_and_scores_like_its_saved_model(taxi_model):
+@pytest.fixture(scope="module")
+def taxi_export(taxi_model):
+    """`tflite.export` of the taxi model on its sample: the checked model and the report
+    (one conversion for the two tests below)."""
     model_dir, rows = taxi_model
-    model, report = tflite.export(model_dir, _taxi_sample(rows))
+    return tflite.export(model_dir, _taxi_sample(rows))
+
+
+def test_the_taxi_model_converts_with_builtin_ops_and_scores_like_its_saved_model(
+        taxi_model, taxi_export):
+    model_dir, _ = taxi_model
+    model, report = taxi_export
     assert model is not None, report.get("reason")
     assert report["written"] and report["ops"] == "TFLITE_BUILTINS"
     assert report["max_difference"] <= 1e-5
@@ -255,14 +264,16 @@ def test_the_taxi_model_converts_with_builtin_ops_and_scores_like_its_saved_mode
     assert {"payment_type", "company", "trip_miles", "trip_start_hour"} <= set(inputs)
 
 
-def test_the_taxi_tflite_model_answers_rest_bodies_with_missing_and_unseen_values(taxi_model):
+def test_the_taxi_tflite_model_answers_rest_bodies_with_missing_and_unseen_values(
+        taxi_model, taxi_export):
     model_dir, rows = taxi_model
+    model, report = taxi_export
+    assert model is not None, report.get("reason")
     inputs = serving.signature_inputs(model_dir, "serving_default")
     body = {"instances": serving.json_instances(_taxi_sample(rows), inputs)}
     saved_model = tf.saved_model.load(str(model_dir))
     expected = np.array(serving.predict_json(saved_model, inputs, body)["predictions"])
-    answer = np.array(tflite.predict_json(tflite.load(tflite.convert(model_dir)), inputs,
-                                          body)["predictions"])
+    answer = np.array(tflite.predict_json(tflite.load(model), inputs, body)["predictions"])
     assert answer.shape == expected.shape == (16, 1)
     assert np.allclose(answer, expected, atol=1e-5)
     # The rows score differently: the features reach the network.

@@ -83,6 +83,9 @@ def test_portable_profile_through_a_job_service_gives_the_direct_runners_results
     write_taxi_sample(data, rows=GOOD_TAXI_ROWS)
     args = list(GOOD_TAXI_ARGS)
     del args[args.index("--beam"):args.index("--beam-workers") + 2]
+    # No TFLite copy in either run: the subject is the runner (test_tflite_e2e checks
+    # the copy of the shared run); it costs each cold run about 9 s of CPU.
+    args.append("--no-tflite")
     direct_run = run_pipeline_in_process(data, tmp_path / "direct", *args, "--json")
     assert direct_run.returncode == 0, direct_run.stderr[-3000:]
     with _beam_service("apache_beam.runners.worker.worker_pool_main", "--service_port",

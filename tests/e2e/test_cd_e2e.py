@@ -26,13 +26,15 @@ ROWS = 2000
 
 def _make(target: str, root, case: str, **settings) -> subprocess.CompletedProcess:
     """`make TARGET` from the checkout, as a workflow step: the case's output dir and
-    model store, its own GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files."""
+    model store, its own GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files. The run makes no
+    TFLite copy (`--no-tflite`): the subject is the targets (tests/e2e/test_tflite_e2e.py
+    checks the copy)."""
     env = {**os.environ, "OUTPUT_DIR": str(root / "out"),
            "RUN_SUMMARY": str(root / f"{case}-summary.json"),
            "MODEL_STORE": str(root / f"{case}-store"),
            "GITHUB_OUTPUT": str(root / f"{case}-{target}.output"),
            "GITHUB_STEP_SUMMARY": str(root / f"{case}-{target}.md"),
-           "DATA_DIR": str(root / "data"), "ARGS": "--train-steps 50",
+           "DATA_DIR": str(root / "data"), "ARGS": "--train-steps 50 --no-tflite",
            "MIN_AUC": "0.5", "MIN_ACCURACY": "0.5", "MAX_REGRESSION": "",
            **settings}
     return subprocess.run(["make", "--no-print-directory", target], cwd=REPO_ROOT, env=env,

@@ -17,7 +17,9 @@ from tests.conftest import cli_in_process, run_pipeline_in_process
 
 pytestmark = pytest.mark.e2e
 
-FAST = ["--train-steps", "50", "--min-auc", "0.5", "--min-accuracy", "0.5", "--json"]
+# No TFLite copy: the subject is the drift check (tests/e2e/test_tflite_e2e.py).
+FAST = ["--train-steps", "50", "--min-auc", "0.5", "--min-accuracy", "0.5", "--no-tflite",
+        "--json"]
 
 
 def _write(path, header, rows):

@@ -4,6 +4,11 @@ directories, and cold-run determinism, each on the real LocalDagRunner.
 Module order matters: `first` is a cold run on data A; the kill chain then runs on
 data B in the same output directory, so every component has new work while version 1
 stays in the serving folder.
+
+A run whose subject is a process (killed, holding or waiting for the lock, refused
+with one line, in a mount namespace) is a fresh one; the runs after a kill, a deleted
+pipeline root or a moved database, whose subject is what the run finds on disk, go
+through the CLI in this process (tests/conftest.py, `cli_in_process`).
 """
 
 import json
@@ -20,12 +25,15 @@ import tensorflow as tf
 
 from pipeline import metadata, serving
 from pipeline.config import REPO_ROOT
-from tests.conftest import run_pipeline, write_taxi_sample
+from tests.conftest import run_pipeline, run_pipeline_in_process, write_taxi_sample
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
+# No TFLite copy (`--no-tflite`): what is under test is the process and the files a run
+# leaves, not the copy (tests/e2e/test_tflite_e2e.py); it costs a cold taxi run about
+# 9 s of CPU (15 %), and this module makes six of them.
 ARGS = ("--train-steps", "60", "--min-auc", "0.5", "--min-accuracy", "0.5",
-        "--max-regression", "1")
+        "--max-regression", "1", "--no-tflite")
 # Same seed, data and settings: cold runs measured within 2e-4 AUC of each other on the
 # full data; this allows for the smaller eval split here.
 AUC_TOLERANCE = 0.01
@@ -38,6 +46,12 @@ def _args(data, out, *extra):
 
 def _run(data, out, *extra):
     result = run_pipeline(data, out, *ARGS, "--json", *extra)
+    return result, (json.loads(result.stdout) if result.returncode == 0 else None)
+
+
+def _run_here(data, out):
+    """`_run` through the CLI in this process."""
+    result = run_pipeline_in_process(data, out, *ARGS, "--json")
     return result, (json.loads(result.stdout) if result.returncode == 0 else None)
 
 
@@ -120,7 +134,7 @@ def test_killed_during_each_component_loses_nothing(ws, first):
         done |= _finished(text)
         _assert_versions_complete(model_dir, first_version)
         assert serving.versions(model_dir) == [first_version]
-    result, final = _run(ws / "data-b", out)
+    result, final = _run_here(ws / "data-b", out)
     assert result.returncode == 0, result.stderr[-2000:]
     states = {c["id"]: c["state"] for c in final["components"]}
     reused = {node for node in done if node not in ("Pusher", "LatestBlessedModelResolver")}
@@ -184,7 +198,7 @@ def test_deleted_pipeline_root_with_surviving_metadata_reruns_everything(concurr
     out = concurrent["out"]
     versions_before = serving.versions(out / "serving" / "big_tipper")
     shutil.rmtree(out / "tfx")
-    result, summary = _run(out.parent / "data-a", out)
+    result, summary = _run_here(out.parent / "data-a", out)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "artifacts of the previous run are gone from disk" in result.stderr
     states = {c["id"]: c["state"] for c in summary["components"]}
@@ -205,7 +219,7 @@ def test_corrupt_metadata_is_refused_then_recovered_as_documented(ws, concurrent
     assert f"mv {out / 'metadata.db'}" in result.stderr
     assert "Traceback" not in result.stderr
     (out / "metadata.db").rename(out / "metadata.db.broken")  # the documented recovery
-    result, summary = _run(ws / "data-a", out)
+    result, summary = _run_here(ws / "data-a", out)
     assert result.returncode == 0, result.stderr[-2000:]
     assert serving.versions(out / "serving" / "big_tipper")[:-1] == versions_before
 

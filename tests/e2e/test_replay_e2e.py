@@ -16,6 +16,8 @@ from tests.e2e.test_monitor_e2e import GATE, _read, concept_drift, write_span
 pytestmark = pytest.mark.e2e
 
 ROWS = 3000
+# No TFLite copy: the subject is the policy's loop (tests/e2e/test_tflite_e2e.py).
+RUN_ARGS = [*GATE, "--no-tflite"]
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +31,7 @@ def replayed(tmp_path_factory):
     write_span(data, 3, header, concept_drift(rows[2 * ROWS:]))
     result = cli_in_process(
         "replay", "--data-dir", str(data), "--output-dir", str(root / "out"), "--policy",
-        "on-decay", "--max-decay", "0.05", "--run-args", " ".join(GATE), "--json")
+        "on-decay", "--max-decay", "0.05", "--run-args", " ".join(RUN_ARGS), "--json")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
     return json.loads(result.stdout)

@@ -2,7 +2,12 @@
 stopped, and the run prints the exact `--tolerate` rules (which let the same data
 through) and the `schema-update` command; `schema-diff` shows the new value and nothing
 of the curation; `--dry-run` writes nothing; the printed `schema-update` merges the
-value into the curated schema, and the same data then passes the gate untolerated."""
+value into the curated schema, and the same data then passes the gate untolerated.
+
+The schema commands run in fresh processes in a copy of the code, whose curated
+schema they edit (their output is the subject: no TensorFlow start-up noise); the
+three runs go through the CLI in this process (tests/conftest.py) with the default
+schema path pointed at that copy's, as a run started in the copy would read it."""
 
 import csv
 import shlex
@@ -12,12 +17,14 @@ import sys
 
 import pytest
 
+from pipeline import config
 from pipeline.config import REPO_ROOT
-from tests.conftest import run_pipeline, write_taxi_sample
+from tests.conftest import run_pipeline_in_process, write_taxi_sample
 
 pytestmark = pytest.mark.e2e
 
-FAST = ["--train-steps", "50", "--min-auc", "0.5", "--min-accuracy", "0.5"]
+# No TFLite copy: the subject is the gate and the schema (tests/e2e/test_tflite_e2e.py).
+FAST = ["--train-steps", "50", "--min-auc", "0.5", "--min-accuracy", "0.5", "--no-tflite"]
 
 
 def _cli(code, *args):
@@ -26,7 +33,7 @@ def _cli(code, *args):
                           capture_output=True, text=True, timeout=300)
 
 
-def test_new_category_is_reviewed_into_the_curated_schema(tmp_path):
+def test_new_category_is_reviewed_into_the_curated_schema(tmp_path, monkeypatch):
     code = tmp_path / "code"
     for part in ("pipeline", "models", "schema"):
         shutil.copytree(REPO_ROOT / part, code / part,
@@ -39,8 +46,9 @@ def test_new_category_is_reviewed_into_the_curated_schema(tmp_path):
         row[column] = "Mobile"
     with path.open("w", newline="") as handle:
         csv.writer(handle).writerows(rows)
+    monkeypatch.setattr(config, "DEFAULT_SCHEMA_PATH", code / "schema" / "schema.pbtxt")
 
-    blocked = run_pipeline(data, out, *FAST, code_dir=code)
+    blocked = run_pipeline_in_process(data, out, *FAST)
     assert blocked.returncode == 3, blocked.stderr[-2000:]
     assert "ENUM_TYPE_UNEXPECTED_STRING_VALUES" in blocked.stdout
     hints = blocked.stdout[blocked.stdout.index("what now:"):].splitlines()
@@ -51,7 +59,7 @@ def test_new_category_is_reviewed_into_the_curated_schema(tmp_path):
                        f"--output-dir {out}")
     assert any(f"fix or remove {data / 'span-1'}" in line for line in hints)
 
-    tolerated = run_pipeline(data, out, *FAST, *tolerate, code_dir=code)
+    tolerated = run_pipeline_in_process(data, out, *FAST, *tolerate)
     assert tolerated.returncode == 0, tolerated.stdout[-2000:] + tolerated.stderr[-2000:]
     assert "anomalies:  0 blocking, 2 tolerated" in tolerated.stdout
 
@@ -80,6 +88,6 @@ def test_new_category_is_reviewed_into_the_curated_schema(tmp_path):
     assert '"Mobile"' in after and after.startswith("# Curated schema")
     assert "int_domain" in after and 'not_in_environment: "SERVING"' in after  # curation kept
 
-    passed = run_pipeline(data, out, *FAST, code_dir=code)
+    passed = run_pipeline_in_process(data, out, *FAST)
     assert passed.returncode == 0, passed.stdout[-2000:] + passed.stderr[-2000:]
     assert "anomalies:  0 blocking, 0 tolerated" in passed.stdout
