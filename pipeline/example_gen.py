@@ -254,6 +254,43 @@ def csv_to_examples(pipeline, exec_properties: dict, split_pattern: str):
             | "ToExamples" >> beam.ParDo(_ToExamples(), names, types))
 
 
+def record_batch(block: pa.RecordBatch, names: list[str], types: dict) -> pa.RecordBatch:
+    """A block's rows as tfx_bsl's decoder makes a record batch of their tf.Examples
+    (`_file_examples`): a column per name in the examples' order (by name, as they are
+    serialized), each row's list of 0 or 1 values, a column empty in every row as nulls
+    (a feature of no kind)."""
+    columns = []
+    for name in sorted(names):
+        if types[name] == ColumnType.UNKNOWN:
+            columns.append(pa.nulls(block.num_rows))
+            continue
+        lists = _lists(block.column(name), types[name])
+        values = (pc.cast(lists.values, pa.large_binary())
+                  if types[name] == ColumnType.STRING else lists.values)
+        columns.append(pa.LargeListArray.from_arrays(pc.cast(lists.offsets, pa.int64()),
+                                                     values))
+    return pa.RecordBatch.from_arrays(columns, sorted(names))
+
+
+class _ToRecordBatches(beam.DoFn):
+    def process(self, path: str, names: list[str], types: dict):
+        for block in _blocks(path, names):
+            yield record_batch(block, names, types)
+
+
+@beam.ptransform_fn
+def csv_to_record_batches(pipeline, exec_properties: dict, split_pattern: str):
+    """The split's CSV files as the record batches TFDV computes statistics of when it
+    reads the examples `csv_to_examples` makes (`record_batch`), without making them:
+    no tf.Example is built, serialized and decoded again. The statistics are those of
+    the examples, but for the sketches behind quantile histograms, which depend on how
+    the rows are batched."""
+    files, names, types, _ = _typed_files(pipeline, exec_properties, split_pattern)
+    return (files
+            | "FilePaths" >> beam.Values()
+            | "ToRecordBatches" >> beam.ParDo(_ToRecordBatches(), names, types))
+
+
 class _WriteSplits(beam.DoFn):
     """Converts one CSV file and writes each of its examples to its split's folder, in
     file order: one gzipped TFRecord file per split and input file, named as Beam's

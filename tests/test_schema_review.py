@@ -317,6 +317,36 @@ def test_first_schema_makes_columns_with_empty_cells_optional(tmp_path):
         "churned": [anomalies_pb2.AnomalyInfo.FEATURE_TYPE_LOW_NUMBER_VALUES]}
 
 
+def test_first_statistics_infer_the_schema_of_the_examples(tmp_path):
+    """The first run's statistics, made without building examples, infer the schema
+    TFDV infers from the examples CsvExampleGen makes (feature order included)."""
+    import apache_beam as beam
+    import tensorflow_data_validation as tfdv
+    from tfx_bsl.public import tfxio
+
+    from pipeline.example_gen import Executor
+    from pipeline.schema_review import example_statistics
+
+    rows = _churn_rows(300, empty_every=7)
+    _write_csv(tmp_path / "data.csv", rows)
+    with (tmp_path / "data.csv").open("a") as handle:
+        handle.write("5,99999999999999999999,basic,no\n")  # an integer beyond int64
+    output = str(tmp_path / "examples.stats")
+    with beam.Pipeline() as pipeline:
+        _ = (pipeline
+             | Executor().GetInputSourceToExamplePTransform()(
+                 {"input_base": str(tmp_path)}, "*.csv")
+             | tfxio.TFExampleBeamRecord(physical_format="inmem").BeamSource()
+             | tfdv.GenerateStatistics(tfdv.StatsOptions())
+             | tfdv.WriteStatisticsToBinaryFile(output))
+    of_examples = tfdv.infer_schema(tfdv.load_stats_binary(output), infer_feature_shape=False)
+
+    ours = example_statistics(tmp_path)
+
+    assert ours.datasets[0].num_examples == len(rows) + 1
+    assert tfdv.infer_schema(ours, infer_feature_shape=False) == of_examples
+
+
 def test_first_schema_of_a_file_with_a_byte_order_mark(tmp_path):
     """Excel's "CSV UTF-8" starts with a byte-order mark; the first column keeps its
     name in the schema (as in the examples CsvExampleGen makes: test_example_gen.py)."""
