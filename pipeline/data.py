@@ -316,7 +316,7 @@ def _decoded_lines(path: Path):
     is longer than MAX_LINE_BYTES; NotRegularFile (an OSError) for a folder, a device
     or a named pipe, which a data folder's .csv files must not be (a URI's objects are
     read through TFX's filesystem layer, which has neither)."""
-    opened = path.open("rb") if uris.is_uri(path) else safe_files.open_regular(path)
+    opened = _opened(path)
     with opened as handle:
         for number, line in enumerate(iter(lambda: handle.readline(MAX_LINE_BYTES + 1), b""),
                                       start=1):
@@ -397,7 +397,7 @@ def _rows_pass(path: Path, excluded: tuple[str, ...]) -> bool:
         return False
     numbers = {name: True for name in header if name not in excluded}
     try:
-        opened = path.open("rb") if uris.is_uri(path) else safe_files.open_regular(path)
+        opened = _opened(path)
         with opened as handle:
             reader = arrow_csv.open_csv(
                 handle,
@@ -514,9 +514,16 @@ def _starts_with_byte_order_mark(path: Path) -> bool:
         return handle.read(len(BYTE_ORDER_MARK)) == BYTE_ORDER_MARK
 
 
+def _opened(path: Path):
+    """The file, binary; NotRegularFile (an OSError) for a local folder, device or named
+    pipe, found without waiting for a writer at the pipe (a URI's objects are read
+    through TFX's filesystem layer, which has neither)."""
+    return path.open("rb") if uris.is_uri(path) else safe_files.open_regular(path)
+
+
 def _read_header(path: Path) -> list[str]:
     try:
-        with path.open(newline="", encoding=ENCODING) as handle:
+        with io.TextIOWrapper(_opened(path), encoding=ENCODING, newline="") as handle:
             rows = csv.reader(handle)
             header = next(rows, None)
             first_row = next(rows, None)

@@ -142,8 +142,9 @@ SHARED_RUN_MODULES = ("tests/e2e/test_beam_e2e.py", "tests/e2e/test_bad_input_e2
 # (the other end-to-end modules, then the unit modules), so the last unit of work to
 # finish is a short one.
 SLOWEST_MODULES = ("tests/e2e/test_reliability_e2e.py", "tests/e2e/test_pipeline_e2e.py",
-                   "tests/test_preprocessing.py", "tests/test_serving.py",
-                   "tests/test_kubeflow_v2.py", "tests/test_code_fingerprints.py")
+                   "tests/test_preprocessing.py", "tests/test_tflite.py",
+                   "tests/test_serving.py", "tests/test_tuner.py",
+                   "tests/test_code_fingerprints.py", "tests/test_kubeflow_v2.py")
 
 
 def _work_unit(nodeid: str) -> str:
