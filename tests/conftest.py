@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -131,16 +132,19 @@ def run_pipeline_in_process(data_dir: Path, output_dir: Path,
                           str(output_dir), *args)
 
 
-# The modules that use `good_taxi_run`. On several workers (`make test`, TEST_WORKERS)
-# they are one unit of work, so the session fixture is built once and only one of them
-# adds runs to its output directory at a time, as in a serial run (`pytest_collection_
-# modifyitems` refuses a module that uses it and is not listed here).
-SHARED_RUN_MODULES = ("tests/e2e/test_beam_e2e.py", "tests/e2e/test_bad_input_e2e.py",
-                      "tests/e2e/test_tflite_e2e.py")
-# The modules that take longest (measured, bench/SUITE.md), end to end then unit,
-# longest first: on several workers they start first, then the rest in collection order
-# (the other end-to-end modules, then the unit modules), so the last unit of work to
-# finish is a short one.
+# The session fixtures that make a pipeline run several end-to-end modules start from,
+# each with the unit of work of the modules that use it. On several workers (`make test`,
+# TEST_WORKERS) the modules of a unit run on one worker, one after the other, so each
+# fixture is built once and one module at a time adds runs to its output directory, as
+# in a serial run (`pytest_collection_modifyitems` refuses a module that uses one of
+# them and is not listed in its unit).
+SHARED_RUNS = {"good_taxi_run": "taxi-2000", "make_train_run": "taxi-2000",
+               "taxi_3000_run": "taxi-3000"}
+SHARED_RUN_MODULES = {
+    "taxi-2000": ("tests/e2e/test_beam_e2e.py", "tests/e2e/test_bad_input_e2e.py",
+                  "tests/e2e/test_tflite_e2e.py", "tests/e2e/test_cd_e2e.py"),
+    "taxi-3000": ("tests/e2e/test_pipeline_e2e.py", "tests/e2e/test_monitor_e2e.py"),
+}
 SLOWEST_MODULES = ("tests/e2e/test_reliability_e2e.py", "tests/e2e/test_pipeline_e2e.py",
                    "tests/test_preprocessing.py", "tests/test_tflite.py",
                    "tests/test_serving.py", "tests/test_tuner.py",
@@ -148,19 +152,21 @@ SLOWEST_MODULES = ("tests/e2e/test_reliability_e2e.py", "tests/e2e/test_pipeline
 
 
 def _work_unit(nodeid: str) -> str:
-    """The unit of work a test belongs to on several workers: its module, or one unit for
-    the modules that share `good_taxi_run`."""
+    """The unit of work a test belongs to on several workers: its module, or the unit of
+    the modules that share a run (`SHARED_RUN_MODULES`)."""
     module = nodeid.split("::", 1)[0]
-    return "good_taxi_run" if module in SHARED_RUN_MODULES else module
+    return next((unit for unit, modules in SHARED_RUN_MODULES.items() if module in modules),
+                module)
 
 
 def pytest_collection_modifyitems(config, items):
-    strays = sorted({item.nodeid.split("::", 1)[0] for item in items
-                     if "good_taxi_run" in getattr(item, "fixturenames", ())}
-                    - set(SHARED_RUN_MODULES))
-    if strays:
-        raise pytest.UsageError(f"{', '.join(strays)} use good_taxi_run: add them to "
-                                "SHARED_RUN_MODULES in tests/conftest.py")
+    for fixture, unit in SHARED_RUNS.items():
+        strays = sorted({item.nodeid.split("::", 1)[0] for item in items
+                         if fixture in getattr(item, "fixturenames", ())}
+                        - set(SHARED_RUN_MODULES[unit]))
+        if strays:
+            raise pytest.UsageError(f"{', '.join(strays)} use {fixture}: add them to "
+                                    f"SHARED_RUN_MODULES[{unit!r}] in tests/conftest.py")
     if hasattr(config, "workerinput"):
         # An xdist worker: the scheduler hands out units in collection order.
         slowest = {module: rank for rank, module in enumerate(SLOWEST_MODULES)}
@@ -212,3 +218,92 @@ def good_taxi_run(tmp_path_factory):
     result = run_pipeline(data, out, *GOOD_TAXI_ARGS, "--json", timeout=1800)
     assert result.returncode == 0, result.stderr[-3000:]
     return {"data": data, "out": out, "summary": json.loads(result.stdout)}
+
+
+# The settings of the shared `make train` run (`make_train_run`), as the train-deploy
+# workflow passes them (tests/e2e/test_cd_e2e.py): the in-memory DirectRunner on 2,000
+# taxi rows, without the TFLite copy (the subjects of its users are the make targets and
+# the Beam runner; tests/e2e/test_tflite_e2e.py checks the copy, which costs a cold run
+# about 9 s of CPU).
+MAKE_TRAIN_ROWS = 2000
+MAKE_SETTINGS = {"ARGS": "--train-steps 50 --no-tflite", "MIN_AUC": "0.5",
+                 "MIN_ACCURACY": "0.5", "MAX_REGRESSION": ""}
+# The same settings as `pipeline run` flags (the Makefile's `train` recipe).
+MAKE_TRAIN_FLAGS = (*MAKE_SETTINGS["ARGS"].split(), "--min-auc", MAKE_SETTINGS["MIN_AUC"],
+                    "--min-accuracy", MAKE_SETTINGS["MIN_ACCURACY"])
+
+
+def run_make(target: str, root: Path, case: str, **settings) -> subprocess.CompletedProcess:
+    """`make TARGET` from the checkout, as a workflow step: ROOT's output dir and data,
+    the case's model store, its own GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files, and
+    `MAKE_SETTINGS` unless `settings` say otherwise."""
+    env = {**os.environ, "OUTPUT_DIR": str(root / "out"),
+           "RUN_SUMMARY": str(root / f"{case}-summary.json"),
+           "MODEL_STORE": str(root / f"{case}-store"),
+           "GITHUB_OUTPUT": str(root / f"{case}-{target}.output"),
+           "GITHUB_STEP_SUMMARY": str(root / f"{case}-{target}.md"),
+           "DATA_DIR": str(root / "data"), **MAKE_SETTINGS, **settings}
+    return subprocess.run(["make", "--no-print-directory", target], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="session")
+def make_train_run(tmp_path_factory):
+    """`make train` on 2,000 taxi rows (`MAKE_SETTINGS`), case "blessed": the first step
+    of tests/e2e/test_cd_e2e.py, which goes on with `evaluate`, `deploy` and a stricter
+    floor in the same folder, and the in-memory DirectRunner's results that
+    tests/e2e/test_beam_e2e.py compares the portable runner's with (it reads only the
+    data and this summary). The fixture does not assert: test_cd_e2e checks the step."""
+    root = tmp_path_factory.mktemp("cd")
+    write_taxi_sample(root / "data", rows=MAKE_TRAIN_ROWS)
+    train = run_make("train", root, "blessed")
+    summary = (json.loads((root / "blessed-summary.json").read_text())
+               if train.returncode == 0 else None)
+    return {"root": root, "data": root / "data", "train": train, "summary": summary}
+
+
+# The settings of the shared 3,000-row taxi run (`taxi_3000_run`).
+TAXI_3000_ROWS = 3000
+TAXI_3000_ARGS = ("--train-steps", "150", "--min-auc", "0.8", "--min-accuracy", "0.8")
+
+
+class SharedRun:
+    """A cold run's folder (`data/`, `out/`), lent to one module at a time at the path the
+    run was made in, each time as the run left it: ML Metadata, models.config and the
+    summaries hold absolute paths, so a copy elsewhere would point back here."""
+
+    def __init__(self, root: Path, result: subprocess.CompletedProcess):
+        self.root, self.result = root, result
+        self.summary = json.loads(result.stdout)
+        # copytree keeps the files' modification times, which CsvExampleGen's input
+        # fingerprint reads: the restored span is the same span to the cache.
+        self._as_run = root.with_name(f"{root.name}-as-run")
+        shutil.copytree(root, self._as_run, symlinks=True)
+        self._user = None
+
+    @contextlib.contextmanager
+    def checkout(self, user: str):
+        """The folder as the run left it, for USER (a module) until the block ends;
+        whatever an earlier user added is gone."""
+        assert self._user is None, f"{self._user} still uses {self.root}"
+        shutil.rmtree(self.root)
+        shutil.copytree(self._as_run, self.root, symlinks=True)
+        self._user = user
+        try:
+            yield {"data": self.root / "data", "out": self.root / "out",
+                   "result": self.result, "summary": self.summary}
+        finally:
+            self._user = None
+
+
+@pytest.fixture(scope="session")
+def taxi_3000_run(tmp_path_factory):
+    """One cold run on 3,000 taxi rows (150 steps, floors 0.8, the TFLite copy) in a
+    fresh process: tests/e2e/test_pipeline_e2e.py's first run and the model
+    tests/e2e/test_monitor_e2e.py judges. Both add runs, versions and monitor results
+    that their assertions count, so each takes the folder through `checkout`."""
+    root = tmp_path_factory.mktemp("taxi-3000")
+    write_taxi_sample(root / "data", rows=TAXI_3000_ROWS)
+    result = run_pipeline(root / "data", root / "out", *TAXI_3000_ARGS, "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return SharedRun(root, result)

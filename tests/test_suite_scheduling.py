@@ -1,7 +1,8 @@
 """How `make test` shares the tests between xdist workers (tests/conftest.py): a module is
-one unit of work, the modules sharing `good_taxi_run` are one unit together, the slowest
-modules start first, and a module that uses `good_taxi_run` unlisted is refused. The
-scheduler runs here on two stand-in workers, as xdist's controller drives it."""
+one unit of work, the modules sharing a session's run (`good_taxi_run`, ...) are one
+unit together, the slowest modules start first, and a module that uses a shared run
+unlisted is refused. The scheduler runs here on two stand-in workers, as xdist's
+controller drives it."""
 
 from types import SimpleNamespace
 
@@ -9,7 +10,11 @@ import pytest
 
 from tests import conftest
 
-SHARED = conftest.SHARED_RUN_MODULES
+UNITS = conftest.SHARED_RUN_MODULES
+# A module of each unit, and one of the fixtures its unit shares.
+SHARED = {module: next(fixture for fixture, unit in conftest.SHARED_RUNS.items()
+                       if unit == name)
+          for name, modules in UNITS.items() for module in modules}
 SLOWEST = conftest.SLOWEST_MODULES
 
 
@@ -33,7 +38,7 @@ def _item(nodeid, *fixtures):
 
 def _collection():
     """A worker's collection, in the order the collection hook leaves it."""
-    items = [_item(f"{module}::test_{index}", *(("good_taxi_run",) if module in SHARED else ()))
+    items = [_item(f"{module}::test_{index}", *((SHARED[module],) if module in SHARED else ()))
              for module in sorted({*SHARED, *SLOWEST, "tests/e2e/test_cd_e2e.py",
                                    "tests/e2e/test_drift_e2e.py", "tests/test_cli.py",
                                    "tests/test_gate.py"})
@@ -74,16 +79,22 @@ def test_each_module_runs_on_one_worker_and_the_shared_run_modules_on_the_same_o
     modules = _run(_collection())
     gw0, gw1 = set(modules["gw0"]), set(modules["gw1"])
     assert not gw0 & gw1
-    assert set(SHARED) <= gw0 or set(SHARED) <= gw1
+    for modules in UNITS.values():
+        assert set(modules) <= gw0 or set(modules) <= gw1
 
 
 def test_the_slowest_modules_start_first():
     modules = _run(_collection())
     end_to_end = [module for module in SLOWEST if "/e2e/" in module]
     assert {modules["gw0"][0], modules["gw1"][0]} == set(end_to_end[:2])
-    # On each worker, the slowest modules it ran came before the others, longest first.
+    # On each worker, the units with the slowest modules came before the others, longest
+    # first (a unit of modules that share a run ranks as its slowest module).
+    def rank(module):
+        unit = UNITS.get(conftest._work_unit(module), (module,))
+        return min(SLOWEST.index(name) if name in SLOWEST else len(SLOWEST) for name in unit)
+
     for ran in modules.values():
-        ranks = [SLOWEST.index(module) if module in SLOWEST else len(SLOWEST) for module in ran]
+        ranks = [rank(module) for module in ran]
         assert ranks == sorted(ranks)
 
 
@@ -93,8 +104,9 @@ def test_a_serial_run_keeps_the_collection_order():
     assert [item.nodeid for item in items] == [f"{module}::test" for module in sorted(SLOWEST)]
 
 
-def test_a_module_using_the_shared_run_unlisted_is_refused():
-    items = [_item("tests/e2e/test_new_e2e.py::test", "good_taxi_run"),
+@pytest.mark.parametrize("fixture", list(conftest.SHARED_RUNS))
+def test_a_module_using_a_shared_run_unlisted_is_refused(fixture):
+    items = [_item("tests/e2e/test_new_e2e.py::test", fixture),
              _item("tests/test_gate.py::test")]
-    with pytest.raises(pytest.UsageError, match="test_new_e2e.py use good_taxi_run"):
+    with pytest.raises(pytest.UsageError, match=f"test_new_e2e.py use {fixture}"):
         conftest.pytest_collection_modifyitems(SimpleNamespace(), items)

@@ -18,13 +18,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import REPO_ROOT
-from tests.conftest import (
-    GOOD_TAXI_ARGS,
-    GOOD_TAXI_ROWS,
-    run_pipeline,
-    run_pipeline_in_process,
-    write_taxi_sample,
-)
+from tests.conftest import GOOD_TAXI_ROWS, MAKE_TRAIN_FLAGS, MAKE_TRAIN_ROWS, run_pipeline
 
 pytestmark = pytest.mark.e2e
 
@@ -75,33 +69,31 @@ def _beam_service(module: str, port_flag: str, log: Path):
             process.wait()
 
 
-def test_portable_profile_through_a_job_service_gives_the_direct_runners_results(tmp_path):
+def test_portable_profile_through_a_job_service_gives_the_direct_runners_results(
+        make_train_run, tmp_path):
     # Compared with the in-memory DirectRunner, not with the shared multi-processing run:
     # two worker processes write two shards per split where one worker writes one, and
-    # the Trainer reads the rows in another order (AUC 0.8805 there, 0.8818 here).
-    data = tmp_path / "data"
-    write_taxi_sample(data, rows=GOOD_TAXI_ROWS)
-    args = list(GOOD_TAXI_ARGS)
-    del args[args.index("--beam"):args.index("--beam-workers") + 2]
-    # No TFLite copy in either run: the subject is the runner (test_tflite_e2e checks
-    # the copy of the shared run); it costs each cold run about 9 s of CPU.
-    args.append("--no-tflite")
-    direct_run = run_pipeline_in_process(data, tmp_path / "direct", *args, "--json")
-    assert direct_run.returncode == 0, direct_run.stderr[-3000:]
+    # the Trainer reads the rows in another order (AUC 0.8805 there, 0.8818 here). The
+    # DirectRunner's run is the session's `make train` (tests/conftest.py,
+    # `make_train_run`, which tests/e2e/test_cd_e2e.py checks), on the same data and
+    # settings; neither run makes the TFLite copy (test_tflite_e2e checks the copy of
+    # the shared run; it costs each cold run about 9 s of CPU).
+    assert make_train_run["train"].returncode == 0, make_train_run["train"].stderr[-3000:]
+    data, direct = make_train_run["data"], make_train_run["summary"]
     with _beam_service("apache_beam.runners.worker.worker_pool_main", "--service_port",
                        tmp_path / "worker-pool.log") as pool, \
             _beam_service("apache_beam.runners.portability.local_job_service_main", "--port",
                           tmp_path / "job-service.log") as jobs:
-        result = run_pipeline(data, tmp_path / "portable", *args, "--beam", "portable",
-                              "--job-endpoint", f"localhost:{jobs}",
+        result = run_pipeline(data, tmp_path / "portable", *MAKE_TRAIN_FLAGS, "--beam",
+                              "portable", "--job-endpoint", f"localhost:{jobs}",
                               "--beam-environment", "EXTERNAL",
                               "--beam-environment-config", f"localhost:{pool}", "--json",
                               timeout=1800)
         assert result.returncode == 0, result.stderr[-3000:]
         jobs_log = (tmp_path / "job-service.log").read_text()
-    portable, direct = json.loads(result.stdout), json.loads(direct_run.stdout)
+    portable = json.loads(result.stdout)
     assert {c["state"] for c in portable["components"]} == {"executed"}
-    assert sum(portable["rows"].values()) == GOOD_TAXI_ROWS
+    assert sum(portable["rows"].values()) == MAKE_TRAIN_ROWS
     assert portable["rows"] == direct["rows"]
     assert portable["metrics"]["auc"] == pytest.approx(direct["metrics"]["auc"], abs=1e-3)
     assert portable["pushed"]

@@ -4,11 +4,12 @@ data. A blessed model is published to the model store; a stricter AUC floor on t
 outputs (cached up to the Evaluator) is not blessed and deploys nothing, with exit code
 6; a run the data gate stops deploys nothing, with exit code 3.
 
-Three pipeline runs in all, one of which trains."""
+Three pipeline runs in all, one of which trains: the blessed case's `make train` is the
+session's `make_train_run` (tests/conftest.py), whose results tests/e2e/test_beam_e2e.py
+also compares the portable runner's with."""
 
 import csv
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,28 +18,9 @@ import pytest
 
 from pipeline.config import REPO_ROOT
 from pipeline.exit_codes import EXIT_DATA_BLOCKED, EXIT_NOT_BLESSED
-from tests.conftest import write_taxi_sample
+from tests.conftest import run_make, write_taxi_sample
 
 pytestmark = pytest.mark.e2e
-
-ROWS = 2000
-
-
-def _make(target: str, root, case: str, **settings) -> subprocess.CompletedProcess:
-    """`make TARGET` from the checkout, as a workflow step: the case's output dir and
-    model store, its own GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files. The run makes no
-    TFLite copy (`--no-tflite`): the subject is the targets (tests/e2e/test_tflite_e2e.py
-    checks the copy)."""
-    env = {**os.environ, "OUTPUT_DIR": str(root / "out"),
-           "RUN_SUMMARY": str(root / f"{case}-summary.json"),
-           "MODEL_STORE": str(root / f"{case}-store"),
-           "GITHUB_OUTPUT": str(root / f"{case}-{target}.output"),
-           "GITHUB_STEP_SUMMARY": str(root / f"{case}-{target}.md"),
-           "DATA_DIR": str(root / "data"), "ARGS": "--train-steps 50 --no-tflite",
-           "MIN_AUC": "0.5", "MIN_ACCURACY": "0.5", "MAX_REGRESSION": "",
-           **settings}
-    return subprocess.run(["make", "--no-print-directory", target], cwd=REPO_ROOT, env=env,
-                          capture_output=True, text=True, timeout=900)
 
 
 def _outputs(path) -> dict[str, str]:
@@ -51,11 +33,12 @@ def _outputs(path) -> dict[str, str]:
     return values
 
 
-def _chain(root, case: str, **settings) -> dict:
-    """train, then evaluate and deploy whatever train's code: what each returned and
-    wrote."""
-    steps = {target: _make(target, root, case, **settings)
-             for target in ("train", "evaluate", "deploy")}
+def _chain(root, case: str, train=None, **settings) -> dict:
+    """train (unless TRAIN is its result already), then evaluate and deploy whatever
+    train's code: what each returned and wrote."""
+    steps = {"train": train or run_make("train", root, case, **settings)}
+    steps |= {target: run_make(target, root, case, **settings)
+              for target in ("evaluate", "deploy")}
     return {"steps": steps, "root": root, "store": root / f"{case}-store",
             "evaluate": _outputs(root / f"{case}-evaluate.output"),
             "summary": (root / f"{case}-evaluate.md").read_text(),
@@ -63,10 +46,10 @@ def _chain(root, case: str, **settings) -> dict:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cd")
-    write_taxi_sample(root / "data", rows=ROWS)
-    return _chain(root, "blessed")
+def trained(make_train_run):
+    """The session's `make train` on 2,000 taxi rows (case "blessed"), then `evaluate`
+    and `deploy`."""
+    return _chain(make_train_run["root"], "blessed", train=make_train_run["train"])
 
 
 @pytest.fixture(scope="module")

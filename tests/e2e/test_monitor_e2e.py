@@ -1,9 +1,10 @@
-"""`monitor` end to end: one taxi model trained on 3,000 rows (one pipeline run for the
-whole module), judged through the CLI on spans made from its own training rows: a
-random resample (healthy), the same inputs with labels that follow another rule
-(decayed), shifted fares (drifted), no label column (drift only); and the refusal
-when nothing is served. The results are recorded in ML Metadata and listed by `runs`,
-`show` and `models`. The run and the commands go through the CLI in the test process
+"""`monitor` end to end: one taxi model trained on 3,000 rows (the session's
+`taxi_3000_run`, tests/conftest.py, which tests/e2e/test_pipeline_e2e.py starts from
+too; its folder as that run left it), judged through the CLI on spans made from its
+own training rows: a random resample (healthy), the same inputs with labels that follow
+another rule (decayed), shifted fares (drifted), no label column (drift only); and the
+refusal when nothing is served. The results are recorded in ML Metadata and listed by
+`runs`, `show` and `models`. The commands go through the CLI in the test process
 (tests/conftest.py, `cli_in_process`); the two refusals, whose subject is the one line
 a real process writes, run in fresh processes."""
 
@@ -17,12 +18,11 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import REPO_ROOT
-from tests.conftest import cli_in_process, run_pipeline_in_process, write_taxi_sample
+from tests.conftest import TAXI_3000_ROWS, cli_in_process
 
 pytestmark = pytest.mark.e2e
 
-ROWS = 3000
-GATE = ["--train-steps", "150", "--min-auc", "0.8", "--min-accuracy", "0.8"]
+ROWS = TAXI_3000_ROWS
 # Spans of the module's cases folder (`cases`), one per case.
 CONCEPT, RESAMPLE, UNLABELLED, FARES = 1, 2, 3, 4
 
@@ -88,22 +88,20 @@ def refused(output_dir: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, taxi_3000_run):
     """A taxi model trained and pushed on 3,000 rows, and a folder of case spans."""
-    root = tmp_path_factory.mktemp("monitor")
-    train, out, cases = root / "train", root / "out", root / "cases"
-    write_taxi_sample(train, rows=ROWS)
-    result = run_pipeline_in_process(train, out, *GATE, "--json")
-    assert result.returncode == 0, result.stderr[-3000:]
-    summary = json.loads(result.stdout)
-    assert summary["pushed"], summary
-    header, rows = _read(train / "span-1" / "data.csv")
-    resample = random.Random(0).choices(rows, k=ROWS)
-    write_span(cases, CONCEPT, header, concept_drift(rows))
-    write_span(cases, RESAMPLE, header, resample)
-    write_span(cases, UNLABELLED, [name for name in header if name != "tips"], resample)
-    write_span(cases, FARES, header, shifted_fares(resample))
-    return {"out": out, "cases": cases, "train": train, "summary": summary}
+    cases = tmp_path_factory.mktemp("monitor") / "cases"
+    with taxi_3000_run.checkout(__name__) as run:
+        train, summary = run["data"], run["summary"]
+        assert summary["pushed"], summary
+        header, rows = _read(train / "span-1" / "data.csv")
+        assert len(rows) == ROWS
+        resample = random.Random(0).choices(rows, k=ROWS)
+        write_span(cases, CONCEPT, header, concept_drift(rows))
+        write_span(cases, RESAMPLE, header, resample)
+        write_span(cases, UNLABELLED, [name for name in header if name != "tips"], resample)
+        write_span(cases, FARES, header, shifted_fares(resample))
+        yield {"out": run["out"], "cases": cases, "train": train, "summary": summary}
 
 
 @pytest.fixture(scope="module")

@@ -4,13 +4,15 @@ The tests are the steps of one scenario and run in file order: a first run, a re
 an unreachable gate, an edit of the model code. The later steps reuse the first run's
 output directory, which is what makes "fully cached" and "re-executed" observable.
 
-The runs start fresh processes in a copy of the code (the model edits are theirs),
-except the cached rerun and the unreachable threshold, which run the same code,
-unedited, through the CLI in this process (tests/conftest.py, `cli_in_process`; a
-fresh process spends more on starting than these runs on their work): the
-fingerprints that decide what is cached are of the code's content, and the curated
-schema is read from a snapshot in the output directory, so both find each other's
-work.
+The first run is the session's 3,000-row run (tests/conftest.py, `taxi_3000_run`: a
+fresh process with the checkout's code, which tests/e2e/test_monitor_e2e.py judges
+too), its folder as that run left it. The later runs start fresh processes in a copy of
+the code (the model edits are theirs), except the cached rerun and the unreachable
+threshold, which run the same code, unedited, through the CLI in this process
+(tests/conftest.py, `cli_in_process`; a fresh process spends more on starting than
+these runs on their work): the fingerprints that decide what is cached are of the
+code's content, and the curated schema is read from a snapshot in the output
+directory, so runs from either copy of the code find each other's work.
 """
 
 import csv
@@ -30,11 +32,11 @@ from pipeline import metadata, serving
 from pipeline.config import REPO_ROOT
 from pipeline.summary import print_summary
 from tests.conftest import (
+    TAXI_3000_ARGS,
     cli_in_process,
     run_pipeline,
     run_pipeline_in_process,
     serialize_example,
-    write_taxi_sample,
 )
 
 pytestmark = pytest.mark.e2e
@@ -49,15 +51,15 @@ GATE = ["--min-auc", "0.8", "--min-accuracy", "0.8"]
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory):
-    """A copy of the code (so a test can edit models/), data and an output dir."""
-    root = tmp_path_factory.mktemp("e2e")
-    code = root / "code"
+def workspace(tmp_path_factory, taxi_3000_run):
+    """The session's 3,000-row run as it left it (its data and output dir, and what the
+    run printed) and a copy of the code, so a test can edit models/."""
+    code = tmp_path_factory.mktemp("e2e") / "code"
     for part in ("pipeline", "models", "schema"):
         shutil.copytree(REPO_ROOT / part, code / part,
                         ignore=shutil.ignore_patterns("__pycache__"))
-    write_taxi_sample(root / "data", rows=3000)
-    return {"code": code, "data": root / "data", "out": root / "out"}
+    with taxi_3000_run.checkout(__name__) as run:
+        yield {"code": code, "data": run["data"], "out": run["out"], "first": run["result"]}
 
 
 def run_cli(ws, *extra, in_process=False):
@@ -81,8 +83,11 @@ def versions(ws):
 
 @pytest.fixture(scope="module")
 def first_run(workspace):
-    summary, progress = run_cli(workspace, *GATE)
-    return summary, progress
+    """The first run's summary and progress lines (tests/conftest.py, `TAXI_3000_ARGS`:
+    150 steps and these floors, `GATE`)."""
+    assert [*TAXI_3000_ARGS[2:]] == GATE
+    result = workspace["first"]
+    return json.loads(result.stdout), result.stderr
 
 
 def test_first_run_executes_every_component_once(first_run, workspace):

@@ -1,9 +1,12 @@
 """Crash safety: SIGKILL during every component, concurrent runs, damaged or full output
 directories, and cold-run determinism, each on the real LocalDagRunner.
 
-Module order matters: `first` is a cold run on data A; the kill chain then runs on
-data B in the same output directory, so every component has new work while version 1
-stays in the serving folder.
+Module order matters: `concurrent` starts with run A, a cold run on data A that holds
+the output directory's lock while B is refused and C waits; the kill chain then runs on
+data B in the same output directory, so every component has new work while A's version
+stays in the serving folder. The second cold run on data A that A is compared with is
+the recovery from a corrupt database, which starts a new history and re-executes every
+component.
 
 A run whose subject is a process (killed, holding or waiting for the lock, refused
 with one line, in a mount namespace) is a fresh one; the runs after a kill, a deleted
@@ -19,6 +22,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import tensorflow as tf
@@ -100,56 +104,9 @@ def ws(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def first(ws):
-    result, summary = _run(ws / "data-a", ws / "out")
-    assert result.returncode == 0, result.stderr[-2000:]
-    log = (ws / "out" / "logs")
-    order = _started(next(log.glob("run-*.log")).read_text())
-    return summary, order
-
-
-def test_killed_during_each_component_loses_nothing(ws, first):
-    summary, order = first
-    out, model_dir = ws / "out", ws / "out" / "serving" / "big_tipper"
-    first_version = summary["pushed_version"]
-    assert len(order) >= 11 and order[-1] == "Pusher"
-    done: set[str] = set()  # components that completed in an earlier killed run
-    for target in order:
-        before = set((out / "logs").glob("run-*.log"))
-        process = _start(ws / "data-b", out)
-        log = _new_log(out, before)
-        deadline = time.monotonic() + 600
-        while f"Component {target} is running." not in log.read_text():
-            assert process.poll() is None, f"run ended before {target}: {process.stderr.read()}"
-            assert time.monotonic() < deadline, f"{target} never started"
-            time.sleep(0.01)
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-        text = log.read_text()
-        store = metadata.open_store(out / "metadata.db")  # still readable after SIGKILL
-        run_id = metadata.latest_run_id(store)
-        # Resolvers query ML Metadata on every run; they have no cache entry.
-        for node in (set(_started(text)) & done) - {"LatestBlessedModelResolver"}:
-            assert metadata.node_state(store, "taxi", node, run_id) == "cached", (target, node)
-        done |= _finished(text)
-        _assert_versions_complete(model_dir, first_version)
-        assert serving.versions(model_dir) == [first_version]
-    result, final = _run_here(ws / "data-b", out)
-    assert result.returncode == 0, result.stderr[-2000:]
-    states = {c["id"]: c["state"] for c in final["components"]}
-    reused = {node for node in done if node not in ("Pusher", "LatestBlessedModelResolver")}
-    assert reused and all(states[node] == "cached" for node in reused), states
-    assert final["pushed"] and final["pushed_version"] > first_version
-    _assert_versions_complete(model_dir, first_version)
-    assert [p.name for p in model_dir.iterdir() if not p.name.isdigit()] == []
-    scores = tf.saved_model.load(final["pushed_path"]).signatures["from_examples"]
-    assert scores(examples=tf.constant([b""]))["probability"].shape == (1, 1)
-
-
-@pytest.fixture(scope="module")
 def concurrent(ws):
     """Run A holds the lock; B refuses at once; C (--wait) queues behind A."""
-    out = ws / "out-concurrent"
+    out = ws / "out"
     a = _start(ws / "data-a", out)
     lock = out / ".run.lock"
     deadline = time.monotonic() + 120
@@ -187,11 +144,44 @@ def test_waiting_run_starts_after_the_first_and_both_succeed(concurrent):
         a_summary["pushed_version"]]
 
 
-def test_two_cold_runs_agree_within_the_stated_tolerance(first, concurrent):
-    a_summary = json.loads(concurrent["a"][1])
-    auc_first, auc_second = first[0]["metrics"]["auc"], a_summary["metrics"]["auc"]
-    assert abs(auc_first - auc_second) <= AUC_TOLERANCE
-    assert first[0]["rows"] == a_summary["rows"]  # the hash split is exact
+def test_killed_during_each_component_loses_nothing(ws, concurrent):
+    summary = json.loads(concurrent["a"][1])
+    # The component order, as run A (cold) started them.
+    order = _started(Path(summary["log"]).read_text())
+    out, model_dir = concurrent["out"], concurrent["out"] / "serving" / "big_tipper"
+    first_version = summary["pushed_version"]
+    assert len(order) >= 11 and order[-1] == "Pusher"
+    done: set[str] = set()  # components that completed in an earlier killed run
+    for target in order:
+        before = set((out / "logs").glob("run-*.log"))
+        process = _start(ws / "data-b", out)
+        log = _new_log(out, before)
+        deadline = time.monotonic() + 600
+        while f"Component {target} is running." not in log.read_text():
+            assert process.poll() is None, f"run ended before {target}: {process.stderr.read()}"
+            assert time.monotonic() < deadline, f"{target} never started"
+            time.sleep(0.01)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        text = log.read_text()
+        store = metadata.open_store(out / "metadata.db")  # still readable after SIGKILL
+        run_id = metadata.latest_run_id(store)
+        # Resolvers query ML Metadata on every run; they have no cache entry.
+        for node in (set(_started(text)) & done) - {"LatestBlessedModelResolver"}:
+            assert metadata.node_state(store, "taxi", node, run_id) == "cached", (target, node)
+        done |= _finished(text)
+        _assert_versions_complete(model_dir, first_version)
+        assert serving.versions(model_dir) == [first_version]
+    result, final = _run_here(ws / "data-b", out)
+    assert result.returncode == 0, result.stderr[-2000:]
+    states = {c["id"]: c["state"] for c in final["components"]}
+    reused = {node for node in done if node not in ("Pusher", "LatestBlessedModelResolver")}
+    assert reused and all(states[node] == "cached" for node in reused), states
+    assert final["pushed"] and final["pushed_version"] > first_version
+    _assert_versions_complete(model_dir, first_version)
+    assert [p.name for p in model_dir.iterdir() if not p.name.isdigit()] == []
+    scores = tf.saved_model.load(final["pushed_path"]).signatures["from_examples"]
+    assert scores(examples=tf.constant([b""]))["probability"].shape == (1, 1)
 
 
 def test_deleted_pipeline_root_with_surviving_metadata_reruns_everything(concurrent):
@@ -208,20 +198,43 @@ def test_deleted_pipeline_root_with_surviving_metadata_reruns_everything(concurr
     assert serving.versions(out / "serving" / "big_tipper")[:-1] == versions_before
 
 
-def test_corrupt_metadata_is_refused_then_recovered_as_documented(ws, concurrent):
+@pytest.fixture(scope="module")
+def recovered(ws, concurrent):
+    """A copy of the output directory whose database is damaged: the refused run, then
+    the run after the documented recovery (the database moved away)."""
     out = ws / "out-corrupt"
     shutil.copytree(concurrent["out"], out)
     versions_before = serving.versions(out / "serving" / "big_tipper")
     (out / "metadata.db").write_bytes(b"this is not an SQLite database" * 100)
-    result, _ = _run(ws / "data-a", out)
-    assert result.returncode == 2
-    assert "is not a readable ML Metadata database" in result.stderr
-    assert f"mv {out / 'metadata.db'}" in result.stderr
-    assert "Traceback" not in result.stderr
+    refused, _ = _run(ws / "data-a", out)
     (out / "metadata.db").rename(out / "metadata.db.broken")  # the documented recovery
     result, summary = _run_here(ws / "data-a", out)
+    return {"out": out, "versions_before": versions_before, "refused": refused,
+            "result": result, "summary": summary}
+
+
+def test_corrupt_metadata_is_refused_then_recovered_as_documented(recovered):
+    out, refused = recovered["out"], recovered["refused"]
+    assert refused.returncode == 2
+    assert "is not a readable ML Metadata database" in refused.stderr
+    assert f"mv {out / 'metadata.db'}" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    result = recovered["result"]
     assert result.returncode == 0, result.stderr[-2000:]
-    assert serving.versions(out / "serving" / "big_tipper")[:-1] == versions_before
+    assert serving.versions(out / "serving" / "big_tipper")[:-1] == \
+        recovered["versions_before"]
+
+
+def test_two_cold_runs_agree_within_the_stated_tolerance(concurrent, recovered):
+    """Run A and the recovery's run: the same data and settings, no cache and no
+    baseline, one in a fresh process and one in this one."""
+    a_summary, recovery = json.loads(concurrent["a"][1]), recovered["summary"]
+    assert recovered["result"].returncode == 0, recovered["result"].stderr[-2000:]
+    assert {c["state"] for c in recovery["components"]} == {"executed"}
+    assert recovery["baseline_metrics"] == {}
+    auc_first, auc_second = a_summary["metrics"]["auc"], recovery["metrics"]["auc"]
+    assert abs(auc_first - auc_second) <= AUC_TOLERANCE
+    assert a_summary["rows"] == recovery["rows"]  # the hash split is exact
 
 
 def _in_mount_namespace(script):

@@ -10,14 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import cli_in_process, write_taxi_sample
-from tests.e2e.test_monitor_e2e import GATE, _read, concept_drift, write_span
+from tests.conftest import TAXI_3000_ARGS, cli_in_process, write_taxi_sample
+from tests.e2e.test_monitor_e2e import _read, concept_drift, write_span
 
 pytestmark = pytest.mark.e2e
 
 ROWS = 3000
-# No TFLite copy: the subject is the policy's loop (tests/e2e/test_tflite_e2e.py).
-RUN_ARGS = [*GATE, "--no-tflite"]
+# test_monitor_e2e's settings (150 steps, floors 0.8), without the TFLite copy: the
+# subject is the policy's loop (tests/e2e/test_tflite_e2e.py).
+RUN_ARGS = [*TAXI_3000_ARGS, "--no-tflite"]
 
 
 @pytest.fixture(scope="module")
