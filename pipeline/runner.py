@@ -105,11 +105,16 @@ def run(cfg: Config, *, verbose: bool = False, progress_to_stderr: bool = False,
 
 
 def _run_exclusive(cfg: Config, verbose: bool, progress_to_stderr: bool) -> dict:
+    notes = sys.stderr if progress_to_stderr else sys.stdout
     missing = workspace.missing_artifacts(cfg.locations.metadata_path)
     if missing:
         print(f"note: {missing} artifacts of the previous run are gone from disk; the "
-              "components that made them run again", file=sys.stderr if progress_to_stderr
-              else sys.stdout, flush=True)
+              "components that made them run again", file=notes, flush=True)
+    orphaned = workspace.set_aside_orphaned_root(cfg.locations)
+    if orphaned:
+        print(f"note: {cfg.locations.metadata_path} records no run, so the outputs in "
+              f"{cfg.locations.pipeline_root} belong to no history; moved to {orphaned} "
+              "(delete it when you no longer need them)", file=notes, flush=True)
     cfg.locations.log_dir.mkdir(parents=True, exist_ok=True)
     cfg = dataclasses.replace(cfg, locations=dataclasses.replace(
         cfg.locations, schema_path=snapshot_schema(cfg)))

@@ -93,8 +93,9 @@ def check_metadata(metadata_path: Path) -> None:
         raise OutputDirError(
             f"{metadata_path} is not a readable ML Metadata database ({error}). Recovery: "
             f"mv {metadata_path} {metadata_path}.broken and run again; the next run starts "
-            "a new history and re-executes every component, and the versions already in "
-            "serving/ are kept") from None
+            "a new history and re-executes every component (the old outputs in tfx/ are "
+            "moved to tfx.orphaned-<time>), and the versions already in serving/ are "
+            "kept") from None
 
 
 def missing_artifacts(metadata_path: Path) -> int:
@@ -114,6 +115,46 @@ def missing_artifacts(metadata_path: Path) -> int:
             missing += sum(1 for artifact in artifacts
                            if artifact.uri and not uris.exists(artifact.uri))
     return missing
+
+
+def set_aside_orphaned_root(locations) -> Path | None:
+    """Moves a pipeline root that no ML Metadata history records (metadata.db moved away,
+    as the recovery from a damaged one says, or deleted) to `tfx.orphaned-<time>` beside
+    it, and returns where; None when there is nothing to move.
+
+    TFX numbers a new history's executions from 1 and writes each output to
+    <root>/<component>/<output>/<execution id>, so a new history on top of the old
+    folders fails in its first component ("file already exists"). Nothing is deleted:
+    the old outputs stay readable until the user removes them. A URI root is not moved
+    (a store's rename copies every object): the user is asked to move it."""
+    if metadata_history_exists(locations.metadata_path):
+        return None
+    root = locations.pipeline_root_location
+    if uris.is_uri(root):
+        if uris.children(root):
+            raise OutputDirError(
+                f"{root} holds the outputs of a history {locations.metadata_path} no "
+                "longer records, and a new history would write over them: move or delete "
+                f"{root} and run again")
+        return None
+    root = Path(root)
+    if not root.is_dir() or not any(root.iterdir()):
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    target = root.with_name(f"{root.name}.orphaned-{stamp}")
+    if target.exists():
+        target = root.with_name(f"{target.name}-{os.getpid()}")
+    root.rename(target)
+    return target
+
+
+def metadata_history_exists(metadata_path: Path) -> bool:
+    """Whether the ML Metadata file exists and records at least one run."""
+    if not metadata_path.exists():
+        return False
+    from pipeline import metadata
+
+    return metadata.latest_run_id(metadata.open_store(metadata_path)) is not None
 
 
 @contextlib.contextmanager

@@ -144,6 +144,54 @@ def test_waiting_run_starts_after_the_first_and_both_succeed(concurrent):
         a_summary["pushed_version"]]
 
 
+@pytest.fixture(scope="module")
+def recovered(ws, concurrent):
+    """A copy of the output directory whose database is damaged: the refused run, then
+    the run after the documented recovery (the database moved away)."""
+    out = ws / "out-corrupt"
+    shutil.copytree(concurrent["out"], out)
+    versions_before = serving.versions(out / "serving" / "big_tipper")
+    (out / "metadata.db").write_bytes(b"this is not an SQLite database" * 100)
+    refused, _ = _run(ws / "data-a", out)
+    # Before the kill chain (this module's order): the old history's executions are
+    # numbered from 1, as the new history's will be.
+    old_outputs = sorted(p.relative_to(out / "tfx") for p in (out / "tfx").glob("*/*/1"))
+    (out / "metadata.db").rename(out / "metadata.db.broken")  # the documented recovery
+    result, summary = _run_here(ws / "data-a", out)
+    return {"out": out, "versions_before": versions_before, "refused": refused,
+            "result": result, "summary": summary, "old_outputs": old_outputs}
+
+
+def test_corrupt_metadata_is_refused_then_recovered_as_documented(recovered):
+    out, refused = recovered["out"], recovered["refused"]
+    assert refused.returncode == 2
+    assert "is not a readable ML Metadata database" in refused.stderr
+    assert f"mv {out / 'metadata.db'}" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    result = recovered["result"]
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert serving.versions(out / "serving" / "big_tipper")[:-1] == \
+        recovered["versions_before"]
+    # The old history's outputs (which the new one's execution ids would collide with)
+    # are kept, moved aside whole, and the run says where.
+    assert recovered["old_outputs"], "the copy held no outputs numbered 1"
+    (orphaned,) = out.glob("tfx.orphaned-*")
+    assert f"moved to {orphaned}" in result.stderr
+    assert all((orphaned / path).is_dir() for path in recovered["old_outputs"])
+
+
+def test_two_cold_runs_agree_within_the_stated_tolerance(concurrent, recovered):
+    """Run A and the recovery's run: the same data and settings, no cache and no
+    baseline, one in a fresh process and one in this one."""
+    a_summary, recovery = json.loads(concurrent["a"][1]), recovered["summary"]
+    assert recovered["result"].returncode == 0, recovered["result"].stderr[-2000:]
+    assert {c["state"] for c in recovery["components"]} == {"executed"}
+    assert recovery["baseline_metrics"] == {}
+    auc_first, auc_second = a_summary["metrics"]["auc"], recovery["metrics"]["auc"]
+    assert abs(auc_first - auc_second) <= AUC_TOLERANCE
+    assert a_summary["rows"] == recovery["rows"]  # the hash split is exact
+
+
 def test_killed_during_each_component_loses_nothing(ws, concurrent):
     summary = json.loads(concurrent["a"][1])
     # The component order, as run A (cold) started them.
@@ -196,45 +244,6 @@ def test_deleted_pipeline_root_with_surviving_metadata_reruns_everything(concurr
     # The baseline's files are gone: the model is judged by the floors alone, not crashed on.
     assert summary["baseline_metrics"] == {} and summary["pushed"]
     assert serving.versions(out / "serving" / "big_tipper")[:-1] == versions_before
-
-
-@pytest.fixture(scope="module")
-def recovered(ws, concurrent):
-    """A copy of the output directory whose database is damaged: the refused run, then
-    the run after the documented recovery (the database moved away)."""
-    out = ws / "out-corrupt"
-    shutil.copytree(concurrent["out"], out)
-    versions_before = serving.versions(out / "serving" / "big_tipper")
-    (out / "metadata.db").write_bytes(b"this is not an SQLite database" * 100)
-    refused, _ = _run(ws / "data-a", out)
-    (out / "metadata.db").rename(out / "metadata.db.broken")  # the documented recovery
-    result, summary = _run_here(ws / "data-a", out)
-    return {"out": out, "versions_before": versions_before, "refused": refused,
-            "result": result, "summary": summary}
-
-
-def test_corrupt_metadata_is_refused_then_recovered_as_documented(recovered):
-    out, refused = recovered["out"], recovered["refused"]
-    assert refused.returncode == 2
-    assert "is not a readable ML Metadata database" in refused.stderr
-    assert f"mv {out / 'metadata.db'}" in refused.stderr
-    assert "Traceback" not in refused.stderr
-    result = recovered["result"]
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert serving.versions(out / "serving" / "big_tipper")[:-1] == \
-        recovered["versions_before"]
-
-
-def test_two_cold_runs_agree_within_the_stated_tolerance(concurrent, recovered):
-    """Run A and the recovery's run: the same data and settings, no cache and no
-    baseline, one in a fresh process and one in this one."""
-    a_summary, recovery = json.loads(concurrent["a"][1]), recovered["summary"]
-    assert recovered["result"].returncode == 0, recovered["result"].stderr[-2000:]
-    assert {c["state"] for c in recovery["components"]} == {"executed"}
-    assert recovery["baseline_metrics"] == {}
-    auc_first, auc_second = a_summary["metrics"]["auc"], recovery["metrics"]["auc"]
-    assert abs(auc_first - auc_second) <= AUC_TOLERANCE
-    assert a_summary["rows"] == recovery["rows"]  # the hash split is exact
 
 
 def _in_mount_namespace(script):
