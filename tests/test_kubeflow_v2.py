@@ -17,7 +17,7 @@ from pipeline.definition import create_pipeline
 from tests.conftest import cli_in_process
 
 ROOT = "gs://taxi-bucket/runs"
-IMAGE = "europe-docker.pkg.dev/my-project/tfx/taxi-pipeline:0123abc"
+IMAGE = "registry.example/my-project/tfx/taxi-pipeline:0123abc"
 FLAGS = ["--pipeline-root", ROOT, "--image", IMAGE, "--train-steps", "123", "--min-auc", "0.91",
          "--min-accuracy", "0.8", "--max-regression", "0.01", "--tolerate", "company"]
 RESOLVER = "LatestBlessedModelResolver"
