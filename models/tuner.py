@@ -7,8 +7,9 @@ standardized label, gets larger learning rates to try) and the size of the train
 split (small data gets smaller layers and more dropout; the step counts are around
 what the untuned Trainer trains for, which small data caps). Its first trial is the
 untuned model (every hyperparameter at its default), so the best trial is never worse
-than the default on the objective. Each trial trains on the train split and is scored
-on the eval split, by the task's metric (`objective_for`).
+than the default on the objective. Each trial trains on the training rows and is scored
+by the task's metric (`objective_for`) on the pipeline's "tune" split: rows the trials
+do not train on and the Evaluator does not judge by (pipeline/definition.py, TUNE).
 """
 
 import keras_tuner

@@ -171,23 +171,43 @@ def _fingerprint_config(fingerprint: str) -> example_gen_pb2.CustomConfig:
 
 # The split of the training rows that Transform does not analyze (pipeline/scale.py).
 TRAIN_MORE = "train_more"
+# With --tune, the training rows the Tuner scores its trials on: not the rows the
+# trials train on, nor the eval split the Evaluator judges the chosen model by (scored
+# there, the search would pick the trial that best fits those rows, and the gate would
+# see a flattered model).
+TUNE = "tune"
+
+
+def _training_splits(cfg: Config) -> list[tuple[str, int]]:
+    """The training splits and their hash buckets: train, or for large data train (the
+    rows Transform analyzes) and train_more; with tuning, one bucket of the last of
+    them becomes the Tuner's `TUNE` split, so the analyzed rows stay the same."""
+    if not cfg.analyzed_buckets:
+        splits = [("train", cfg.train_buckets)]
+    else:
+        splits = [("train", cfg.analyzed_buckets),
+                  (TRAIN_MORE, cfg.train_buckets - cfg.analyzed_buckets)]
+    if cfg.tuning.enabled:
+        name, buckets = splits[-1]
+        splits[-1:] = [(name, buckets - 1), (TUNE, 1)]
+    return [(name, buckets) for name, buckets in splits if buckets]
 
 
 def _split_buckets(cfg: Config) -> list[tuple[str, int]]:
-    """ExampleGen's hash split: train and eval, or for large data train (the rows
-    Transform analyzes), train_more and eval. The eval buckets come last either way, so
-    the eval rows do not depend on the analyzed share."""
-    if not cfg.analyzed_buckets:
-        return [("train", cfg.train_buckets), ("eval", cfg.eval_buckets)]
-    return [("train", cfg.analyzed_buckets),
-            (TRAIN_MORE, cfg.train_buckets - cfg.analyzed_buckets),
-            ("eval", cfg.eval_buckets)]
+    """ExampleGen's hash split: the training splits (`_training_splits`), then eval.
+    The eval buckets come last either way, so the eval rows depend neither on the
+    analyzed share nor on tuning."""
+    return [*_training_splits(cfg), ("eval", cfg.eval_buckets)]
 
 
-def _train_args(cfg: Config) -> trainer_pb2.TrainArgs:
-    """The Trainer's and the Tuner's steps, over every training split."""
-    splits = ["train", TRAIN_MORE] if cfg.analyzed_buckets else []
-    return trainer_pb2.TrainArgs(num_steps=cfg.train_steps, splits=splits)
+def _train_args(cfg: Config, exclude: str | None = None) -> trainer_pb2.TrainArgs:
+    """The Trainer's steps over every training split (after a search, the Tuner's rows
+    too), or the Tuner's over all of them but `exclude`."""
+    splits = [name for name, _ in _training_splits(cfg) if name != exclude]
+    # TFX's default is ["train"]; left implicit, so the Trainer's cache key is the one
+    # it always had.
+    return trainer_pb2.TrainArgs(num_steps=cfg.train_steps,
+                                 splits=[] if splits == ["train"] else splits)
 
 
 def _example_gen(cfg: Config, span: int | None) -> SpreadsheetCsvExampleGen:
@@ -357,7 +377,8 @@ def tf1_transform_graph(cfg: Config) -> bool:
 
 def _tuner(cfg: Config, examples, transform, curated_schema, code_config: dict) -> Tuner:
     """TFX's Tuner: `cfg.tuning.trials` models of models/tuner.py's search space, each
-    trained on the train split and scored on the eval split by the task's objective.
+    trained on the training splits but `TUNE` and scored on `TUNE` by the task's
+    objective.
     Its custom_config holds the models/ fingerprint, the inputs and the trials, so a
     change of code, schema, label or budget tunes again (and so do new examples)."""
     objective, direction = objective_for(cfg.label)
@@ -366,8 +387,8 @@ def _tuner(cfg: Config, examples, transform, curated_schema, code_config: dict) 
         examples=examples,
         transform_graph=transform.outputs["transform_graph"],
         schema=curated_schema.outputs["schema"],
-        train_args=_train_args(cfg),
-        eval_args=trainer_pb2.EvalArgs(),
+        train_args=_train_args(cfg, exclude=TUNE),
+        eval_args=trainer_pb2.EvalArgs(splits=[TUNE]),
         custom_config={**code_config, "seed": cfg.seed, TRIALS_KEY: cfg.tuning.trials,
                        OBJECTIVE_KEY: objective, DIRECTION_KEY: direction},
     )

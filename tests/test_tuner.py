@@ -216,6 +216,41 @@ def test_tuning_puts_the_tuner_between_transform_and_trainer(tmp_path):
     assert "Tuner" not in untuned and "hyperparameters" not in untuned["Trainer"].inputs
 
 
+def _splits(component, key: str) -> list:
+    return json.loads(component.exec_properties[key] or "{}").get("splits", [])
+
+
+@pytest.mark.parametrize(("buckets", "expected"), [
+    ({}, [("train", 3), ("tune", 1), ("eval", 1)]),
+    # Large data: the tune bucket comes out of train_more, so Transform analyzes the
+    # same rows.
+    ({"train_buckets": 75, "eval_buckets": 1, "analyzed_buckets": 10},
+     [("train", 10), ("train_more", 64), ("tune", 1), ("eval", 1)]),
+])
+def test_the_tuner_scores_its_trials_on_rows_neither_trained_on_nor_evaluated(
+        tmp_path, buckets, expected):
+    cfg = dataclasses.replace(make_config(output_dir=tmp_path / "out", tune=True), **buckets)
+    components = _components(cfg)
+    output = json.loads(components["CsvExampleGen"].exec_properties["output_config"])
+    splits = [(split["name"], split["hash_buckets"])
+              for split in output["split_config"]["splits"]]
+    assert splits == expected
+    untuned = json.loads(_components(dataclasses.replace(cfg, tuning=Tuning()))[
+        "CsvExampleGen"].exec_properties["output_config"])
+    # The eval split is the last bucket of the same total either way: the same rows.
+    assert untuned["split_config"]["splits"][-1] == output["split_config"]["splits"][-1]
+    assert sum(s["hash_buckets"] for s in untuned["split_config"]["splits"]) == sum(
+        buckets for _, buckets in expected)
+    training = [name for name, _ in expected if name != "eval"]
+    tuner, trainer = components["Tuner"], components["Trainer"]
+    assert _splits(tuner, "eval_args") == ["tune"]
+    assert (_splits(tuner, "train_args") or ["train"]) == [n for n in training if n != "tune"]
+    # The chosen network then trains on every training row, the tune split's too.
+    assert _splits(trainer, "train_args") == training
+    # Transform analyzes "train" only (its default), never the tune rows.
+    assert not components["Transform"].exec_properties.get("splits_config")
+
+
 # --- reading the Tuner's artifacts back ---------------------------------------------------
 
 

@@ -75,6 +75,11 @@ def test_the_tuner_runs_between_transform_and_trainer_and_lists_its_trials(tuned
     order = [row["id"] for row in summary["components"]]
     assert states["Tuner"] == "executed"
     assert order.index("Transform") < order.index("Tuner") < order.index("Trainer")
+    # The trials were scored on a split of their own, about a fifth of the rows; the
+    # Evaluator judged the chosen model on the eval rows alone.
+    rows = summary["rows"]
+    assert set(rows) == {"train", "tune", "eval"} and 60 < rows["tune"] < 180
+    assert summary["metrics"]["example_count"] == rows["eval"]
     tuning = summary["tuning"]
     assert (tuning["objective"], tuning["direction"]) == ("val_auc", "max")
     assert len(tuning["trials"]) == 2
