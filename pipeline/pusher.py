@@ -4,9 +4,8 @@ TFX's Pusher copies the model file by file into `<base>/<version>/`, so a model 
 polling the folder can load a half-copied version, and nothing checks that the copy
 serves. This component keeps Pusher's inputs, blessing checks and PushedModel output,
 adds the eval examples its warm-up requests are made of, and publishes through
-`pipeline.serving.publish`: stage, write warm-up requests, check in a fresh process
-while this one makes the checked TFLite copy (`pipeline.tflite`; a mismatch publishes
-nothing), add it, rename.
+`pipeline.serving.publish`: stage, write warm-up requests and the checked TFLite copy
+(`pipeline.tflite`; a mismatch publishes nothing), check in a fresh process, rename.
 It also writes TF Serving's `models.config` next to the serving folder, keeping the
 version policy a `rollback` set.
 """
@@ -88,17 +87,11 @@ class Executor(pusher_executor.Executor):
             SAMPLE_SPLIT, serving.SAMPLE_SIZE, config.get("hidden_columns", []))
         model_dir = self.GetModelPath(input_dict)
         model_dir = model_dir if uris.is_uri(model_dir) else Path(model_dir)
-        tflite_report = {}
-
-        def tflite_files() -> dict[Path, bytes]:
-            # Runs while the fresh process checks the version (serving.publish).
-            tflite_model, report = export_tflite(uris.as_path(model_dir), sample)
-            tflite_report.update(report)
-            return {tflite.TFLITE_FILE: tflite_model} if tflite_model else {}
-
+        tflite_model, tflite_report = (export_tflite(uris.as_path(model_dir), sample)
+                                       if config.get("tflite") else (None, None))
         version, report = serving.publish(
             model_dir, model_serving_dir, model_name, sample,
-            tflite_files if config.get("tflite") else None)
+            {tflite.TFLITE_FILE: tflite_model} if tflite_model else None)
         if tflite_report:
             # The run summary reads the TFLite outcome from the check's report.
             report["tflite"] = tflite_report

@@ -6,12 +6,9 @@ scoring with a pushed version.
 The check runs as `python -m pipeline.serving check VERSION_DIR REFERENCE_DIR` in a
 fresh process that imports TensorFlow and nothing from TFX, as a model server would.
 The runner starts that process as soon as the Trainer has a new model
-(`prestart_check`), so the Pusher does not wait for its TensorFlow import. The files
-a version gets beyond what TF Serving loads (the TFLite copy) are made in the Pusher's
-process while that check runs, so on two cores the two overlap instead of adding up.
+(`prestart_check`), so the Pusher does not wait for its TensorFlow import.
 """
 
-import concurrent.futures
 import csv
 import json
 import os
@@ -21,7 +18,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from models.signatures import (
@@ -493,19 +489,12 @@ def run_check(version_dir: Path, reference_dir: Path) -> dict:
         return {"problems": [f"the check process exited {process.returncode}: {tail}"]}
 
 
-# Makes the files a version gets beyond what TF Serving loads, by path inside the
-# version (see `publish`).
-ExtraFiles = Callable[[], dict[Path, bytes]]
-
-
 def publish(model_dir: Path, model_serving_dir: Path, model_name: str,
-            sample: list[bytes], extra_files: ExtraFiles | None = None
+            sample: list[bytes], extra_files: dict[Path, bytes] | None = None
             ) -> tuple[int, dict]:
     """Copies a SavedModel into `<model_serving_dir>/<version>/` with warm-up requests
-    (and the files `extra_files()` returns, by path inside the version), checks it in a
-    fresh process, and only then makes it visible with one rename. `extra_files` runs
-    in this process while the check runs in the other; what it raises publishes
-    nothing either.
+    (and `extra_files`, by path inside the version), checks it in a fresh process, and
+    only then makes it visible with one rename.
 
     Raises ServingCheckFailed (nothing published) when the check finds a problem.
     A serving folder given as a URI is published to by `_publish_to_uri`.
@@ -537,31 +526,24 @@ def publish(model_dir: Path, model_serving_dir: Path, model_name: str,
 
 
 def _assemble(model_dir: Path, staging: Path, version: int, model_name: str,
-              sample: list[bytes], extra_files: ExtraFiles | None) -> dict:
-    """Copies the model into the local folder `staging` with its warm-up requests,
-    checks it (ServingCheckFailed: not servable) while `extra_files` makes its other
-    files, and adds those."""
+              sample: list[bytes], extra_files: dict[Path, bytes] | None) -> dict:
+    """Copies the model into the local folder `staging` with its warm-up requests and
+    `extra_files`, and checks it (ServingCheckFailed: not servable)."""
     shutil.copytree(model_dir, staging, dirs_exist_ok=True)
     write_warmup(staging, warmup_logs(sample, staging, model_name))
-    # The check loads what TF Serving loads, which the extra files are not part of, so
-    # they are written after it: nothing changes in the folder while it is read. On
-    # leaving the block the check has ended, also when extra_files raised.
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        checked = pool.submit(run_check, staging, model_dir)
-        extra = extra_files() if extra_files else {}
-        report = checked.result()
+    for relative, content in (extra_files or {}).items():
+        (staging / relative).parent.mkdir(parents=True, exist_ok=True)
+        safe_files.write_bytes(staging / relative, content)
+    report = run_check(staging, model_dir)
     if report["problems"]:
         raise ServingCheckFailed(
             f"version {version} is not servable, so it was not pushed: "
             + "; ".join(report["problems"]))
-    for relative, content in extra.items():
-        (staging / relative).parent.mkdir(parents=True, exist_ok=True)
-        safe_files.write_bytes(staging / relative, content)
     return report
 
 
 def _publish_to_uri(model_dir: str, model_serving_dir: str, model_name: str,
-                    sample: list[bytes], extra_files: ExtraFiles | None
+                    sample: list[bytes], extra_files: dict[Path, bytes] | None
                     ) -> tuple[int, dict]:
     """`publish` to a serving folder that is a URI (a shared mount as file://, gs://),
     through TFX's filesystem layer. The version is assembled and checked in a local

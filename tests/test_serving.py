@@ -3,7 +3,6 @@ the fresh-process servable check and the atomic publish."""
 
 import math
 import shutil
-import threading
 import time
 from pathlib import Path
 
@@ -267,54 +266,6 @@ def test_json_signature_that_scores_differently_is_not_published(tmp_path, check
         serving.publish(skewed, tmp_path / "serving" / "m", "m", SAMPLE)
     assert serving.versions(tmp_path / "serving" / "m") == []
     assert [reference for _, reference in check_in_process] == [skewed]
-
-
-def test_extra_files_are_made_while_the_check_runs_and_added_after_it(
-        tmp_path, good_model, monkeypatch):
-    # Each side waits for the other to have started: run one after the other, they
-    # never meet and the barrier breaks.
-    both_running = threading.Barrier(2, timeout=30)
-    seen = {}
-
-    def run_check(version_dir, reference_dir):
-        both_running.wait()
-        seen["extra at check"] = (version_dir / "assets.extra" / "x.bin").exists()
-        return {"problems": []}
-
-    def extra_files():
-        both_running.wait()
-        return {Path("assets.extra") / "x.bin": b"extra"}
-
-    monkeypatch.setattr(serving, "run_check", run_check)
-    model_dir = tmp_path / "serving" / "m"
-    version, _ = serving.publish(good_model, model_dir, "m", SAMPLE, extra_files)
-    # The check reads a folder nothing writes to; the version has the file all the same.
-    assert seen == {"extra at check": False}
-    assert (model_dir / str(version) / "assets.extra" / "x.bin").read_bytes() == b"extra"
-
-
-@pytest.mark.parametrize("failing", ["extra files", "check"])
-def test_a_failure_on_either_side_publishes_nothing_after_the_check_ended(
-        tmp_path, good_model, monkeypatch, failing):
-    ended = []
-
-    def run_check(version_dir, reference_dir):
-        time.sleep(0.5)
-        ended.append(version_dir)
-        return {"problems": ["injected by the test"] if failing == "check" else []}
-
-    def extra_files():
-        if failing == "extra files":
-            raise serving.ServingCheckFailed("injected extra-file failure")
-        return {Path("assets.extra") / "x.bin": b"extra"}
-
-    monkeypatch.setattr(serving, "run_check", run_check)
-    model_dir = tmp_path / "serving" / "m"
-    with pytest.raises(serving.ServingCheckFailed, match="injected"):
-        serving.publish(good_model, model_dir, "m", SAMPLE, extra_files)
-    # publish returned only once the check had ended, and left nothing behind.
-    assert len(ended) == 1
-    assert list(model_dir.iterdir()) == []
 
 
 def _staged(tmp_path, model):
