@@ -6,9 +6,10 @@ untuned scores on its objective, and the seconds of each run and of the Tuner.
     scripts/in-env python bench/tuner.py [--datasets taxi,breast-cancer,wine,diabetes]
                                          [--trials N] [--work-dir DIR]
 
-The Tuner scores its trials on the eval split, the split the Evaluator measures: the
-tuned metric is the best of N looks at that split, an optimistic number (see README:
-Tuning). The machine's load average is printed with the numbers.
+The Tuner scores its trials on the run's "tune" split, rows the Evaluator does not
+measure (see README: Tuning); results from before that split (bench/ and the README's
+table) scored them on the eval split, an optimistic number. The machine's load average
+is printed with the numbers.
 """
 
 import argparse
