@@ -32,12 +32,47 @@ class NoInferredSchema(Exception):
     """No run has produced an inferred schema yet."""
 
 
-def example_statistics(folder: Path) -> statistics_pb2.DatasetFeatureStatisticsList:
-    """TFDV's statistics of the tf.Examples CsvExampleGen makes of the folder's CSV
-    files, in this process: of the record batches tfx_bsl would decode from those
-    examples, made straight from the CSV blocks (`example_gen.csv_to_record_batches`;
-    building, serializing and decoding every example took a third of the time). The
-    schema TFDV infers from them is the examples' (tests/test_schema_review.py).
+def inference_options() -> tfdv.StatsOptions:
+    """TFDV's default statistics (`tfdv.StatsOptions()`: BasicStatsGenerator and
+    TopKUniquesStatsGenerator with its top-k and rank-histogram sizes) without the
+    quantile sketches: no median, histograms or value-count histograms, which schema
+    inference does not read (types, presence, value counts, string uniques and top
+    values, min and max are what TFDV's inference and `bootstrap` read). Every numeric
+    cell went into a sketch, Beam pickled each column's sketch between stages and TFDV
+    made two histograms of 1,000 quantiles per column: about 40 % of the inference at
+    2,000 columns, and without them it takes about half the time (bench/WIDE.md).
+    `StatsOptions` has no field for this in TFDV 1.21 (its `per_feature_stats_config`
+    does not reach the default generators), so the two generators are given here,
+    sized as the defaults are (tests/test_schema_review.py compares the statistics
+    with the defaults')."""
+    from tensorflow_data_validation import types
+    from tensorflow_data_validation.statistics.generators.basic_stats_generator import (
+        BasicStatsGenerator,
+    )
+    from tensorflow_data_validation.statistics.generators.top_k_uniques_stats_generator import (
+        TopKUniquesStatsGenerator,
+    )
+
+    defaults = tfdv.StatsOptions()
+    no_sketches = types.PerFeatureStatsConfig([], types.PerFeatureStatsConfig.INCLUDE)
+    return tfdv.StatsOptions(add_default_generators=False, generators=[
+        BasicStatsGenerator(feature_config=no_sketches),
+        TopKUniquesStatsGenerator(
+            num_top_values=defaults.num_top_values,
+            frequency_threshold=defaults.frequency_threshold,
+            weighted_frequency_threshold=defaults.weighted_frequency_threshold,
+            num_rank_histogram_buckets=defaults.num_rank_histogram_buckets),
+    ])
+
+
+def example_statistics(folder: Path, options: tfdv.StatsOptions | None = None
+                       ) -> statistics_pb2.DatasetFeatureStatisticsList:
+    """TFDV's statistics (`options`, by default `inference_options()`) of the
+    tf.Examples CsvExampleGen makes of the folder's CSV files, in this process: of the
+    record batches tfx_bsl would decode from those examples, made straight from the
+    CSV blocks (`example_gen.csv_to_record_batches`; building, serializing and
+    decoding every example took a third of the time). The schema TFDV infers from them
+    is the examples' (tests/test_schema_review.py).
 
     Not TFDV's CSV statistics: those count an empty cell as a missing value, while
     CsvExampleGen stores it as a list of 0 values, so a schema inferred from them asks
@@ -52,7 +87,7 @@ def example_statistics(folder: Path) -> statistics_pb2.DatasetFeatureStatisticsL
             _ = (pipeline
                  | "CsvToRecordBatches" >> csv_to_record_batches(
                      {"input_base": str(folder)}, "*.csv")
-                 | "Statistics" >> tfdv.GenerateStatistics(tfdv.StatsOptions())
+                 | "Statistics" >> tfdv.GenerateStatistics(options or inference_options())
                  | "Write" >> tfdv.WriteStatisticsToBinaryFile(output))
         return tfdv.load_stats_binary(output)
 
@@ -60,7 +95,8 @@ def example_statistics(folder: Path) -> statistics_pb2.DatasetFeatureStatisticsL
 def bootstrap(csv_files: list[Path], label: Label, path: Path) -> schema_pb2.Schema:
     """Infers a schema from CSV files with TFDV and writes it to `path` for review.
 
-    The statistics are those of the examples the pipeline reads (example_statistics).
+    The statistics are those of the examples the pipeline reads (example_statistics),
+    without the quantile sketches the inference does not read (inference_options).
     On top of TFDV's inference: a column with empty cells is optional, holding at most
     one value (TFDV leaves its valency open); an INT column whose values lie in
     [0, 100) gets that int_domain (so the model treats it as categorical,

@@ -365,6 +365,57 @@ def test_first_schema_of_a_file_with_a_byte_order_mark(tmp_path):
     assert _anomalies(schema, rows) == {}
 
 
+def _without_sketch_output(statistics):
+    """A copy of `statistics` without what TFDV derives from its quantile sketches:
+    the median, the numeric histograms and the value-count histograms."""
+    result = type(statistics)()
+    result.CopyFrom(statistics)
+    for dataset in result.datasets:
+        for feature in dataset.features:
+            kind = feature.WhichOneof("stats")
+            getattr(feature, kind).common_stats.ClearField("num_values_histogram")
+            if kind == "num_stats":
+                feature.num_stats.ClearField("median")
+                feature.num_stats.ClearField("histograms")
+    return result
+
+
+def test_first_statistics_are_the_defaults_without_the_quantile_sketches(tmp_path,
+                                                                         monkeypatch):
+    """The first run's statistics (`inference_options`) hold every statistic of TFDV's
+    defaults but the sketches' output (string top values and uniques, rank
+    histograms, presence, value counts, min/max/mean of a spreadsheet-like CSV with a
+    byte-order mark, empty cells, small integers, an ID column and a string label),
+    and `bootstrap` writes the same schema, byte for byte, from either."""
+    import tensorflow_data_validation as tfdv
+
+    from models.features import Label
+    from pipeline import schema_review
+
+    rows = ["age,plan,score,customer_id,churned"] + [
+        f"{'' if i % 11 == 0 else i % 37},{'' if i % 13 == 0 else 'abc'[i % 3]},"
+        f"{i * 0.37 - 5:.2f},C{1000 + i},{'yes' if i % 4 else 'no'}" for i in range(150)]
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "data.csv").write_text("\ufeff" + "\r\n".join(rows) + "\r\n", newline="")
+
+    ours = schema_review.example_statistics(data)
+    defaults = schema_review.example_statistics(data, tfdv.StatsOptions())
+    assert _without_sketch_output(ours) == _without_sketch_output(defaults)
+    # The sketches are off (what makes the inference cheaper), and the comparison
+    # above is not vacuous: the defaults' statistics have string top values.
+    features = {f.path.step[0]: f for f in ours.datasets[0].features}
+    assert not any(f.num_stats.histograms for f in features.values())
+    assert len(features["plan"].string_stats.top_values) == 3
+    assert features["customer_id"].string_stats.unique == 150
+
+    bootstrap = schema_review.bootstrap
+    bootstrap([data / "data.csv"], Label("churned"), tmp_path / "ours.pbtxt")
+    monkeypatch.setattr(schema_review, "inference_options", tfdv.StatsOptions)
+    bootstrap([data / "data.csv"], Label("churned"), tmp_path / "defaults.pbtxt")
+    assert (tmp_path / "ours.pbtxt").read_bytes() == (tmp_path / "defaults.pbtxt").read_bytes()
+
+
 def _schema_update(taxi, tmp_path, monkeypatch, *flags):
     """`schema-update FLAGS` against a copy of the curated taxi schema and taxi data
     with a new payment type: the exit code, the output, the copy's text before."""
