@@ -62,12 +62,14 @@ def _unsupported_ops(message: str) -> list[str]:
     return sorted(found)
 
 
-def convert(saved_model_dir: Path) -> bytes:
-    """The `serving_default` signature of a SavedModel as a TFLite flatbuffer with
-    builtin ops only; NotConvertible when that is impossible."""
+def convert(saved_model_dir: Path, saved_model=None) -> bytes:
+    """The `serving_default` signature of a SavedModel (`saved_model`: the same folder
+    already loaded, to spare loading it again) as a TFLite flatbuffer with builtin ops
+    only; NotConvertible when that is impossible."""
     import tensorflow as tf
 
-    saved_model = tf.saved_model.load(str(saved_model_dir))
+    if saved_model is None:
+        saved_model = tf.saved_model.load(str(saved_model_dir))
     # From the loaded signature, not from_saved_model: that path left the Keras
     # model's weights as resource variables nothing initializes in the TFLite model,
     # whose scores were then NaN; a concrete function's are frozen into constants.
@@ -158,15 +160,17 @@ def export(saved_model_dir: Path, serialized_examples: list[bytes]) -> tuple[byt
     import tensorflow as tf
 
     started = time.perf_counter()
+    # Loaded once for the conversion and the comparison: at 200 inputs each load took
+    # about 3 s of the Pusher's 15 (bench/WIDE.md).
+    saved_model = tf.saved_model.load(str(saved_model_dir))
     try:
-        model = convert(saved_model_dir)
+        model = convert(saved_model_dir, saved_model)
     except NotConvertible as error:
         return None, {"written": False, "reason": str(error)}
     inputs = serving.signature_inputs(saved_model_dir, JSON_SIGNATURE)
     try:
         runner = load(model)
-        worst, excess = differences(runner, tf.saved_model.load(str(saved_model_dir)),
-                                    inputs, serialized_examples)
+        worst, excess = differences(runner, saved_model, inputs, serialized_examples)
     except (RuntimeError, ValueError) as error:
         # The converter wrote ops the interpreter cannot prepare or invoke.
         return None, {"written": False, "reason": "tf.lite.Interpreter cannot run the "

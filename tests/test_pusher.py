@@ -232,7 +232,7 @@ def test_an_unconvertible_model_is_published_without_tflite_and_says_why(
 def test_a_tflite_model_that_scores_differently_publishes_nothing(push, check, monkeypatch,
                                                                   tmp_path):
     skewed = tflite.convert(_save_model(tmp_path / "skewed", offset=0.25))
-    monkeypatch.setattr(tflite, "convert", lambda saved_model_dir: skewed)
+    monkeypatch.setattr(tflite, "convert", lambda saved_model_dir, saved_model=None: skewed)
     run, serving_dir = push
     with pytest.raises(serving.ServingCheckFailed, match="TFLite model's scores differ"):
         run(blessed=1)

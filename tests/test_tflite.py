@@ -78,7 +78,7 @@ def test_tflite_answers_a_rest_body_as_the_saved_model_does(models):
 
 def test_a_tflite_model_that_scores_differently_is_refused(models, monkeypatch):
     skewed = tflite.convert(models["skewed"])
-    monkeypatch.setattr(tflite, "convert", lambda saved_model_dir: skewed)
+    monkeypatch.setattr(tflite, "convert", lambda saved_model_dir, saved_model=None: skewed)
     with pytest.raises(serving.ServingCheckFailed, match=r"differ .* by up to 0\.25"):
         tflite.export(models["good"], SAMPLE)
 
