@@ -240,7 +240,7 @@ def test_the_tuner_scores_its_trials_on_rows_neither_trained_on_nor_evaluated(
     # The eval split is the last bucket of the same total either way: the same rows.
     assert untuned["split_config"]["splits"][-1] == output["split_config"]["splits"][-1]
     assert sum(s["hash_buckets"] for s in untuned["split_config"]["splits"]) == sum(
-        buckets for _, buckets in expected)
+        count for _, count in expected)
     training = [name for name, _ in expected if name != "eval"]
     tuner, trainer = components["Tuner"], components["Trainer"]
     assert _splits(tuner, "eval_args") == ["tune"]
