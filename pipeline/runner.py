@@ -11,7 +11,15 @@ import time
 import traceback
 from pathlib import Path
 
-from pipeline import artifact_files, metadata, quiet, safe_files, serving, workspace
+from pipeline import (
+    artifact_files,
+    beam_construction,
+    metadata,
+    quiet,
+    safe_files,
+    serving,
+    workspace,
+)
 from pipeline.config import Config
 
 _RUNNING = "Component %s is running."
@@ -128,6 +136,7 @@ def _run_exclusive(cfg: Config, verbose: bool, progress_to_stderr: bool) -> dict
         from pipeline.definition import create_pipeline
 
         absl_logging.set_verbosity(absl_logging.INFO)
+        beam_construction.install()
         progress = _Progress(cfg, err if progress_to_stderr else out)
         absl_logger = logging.getLogger("absl")
         absl_logger.addHandler(progress)

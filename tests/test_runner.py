@@ -13,7 +13,7 @@ import pytest
 from absl import logging as absl_logging
 from tfx.orchestration.local import local_dag_runner
 
-from pipeline import runner, serving, workspace
+from pipeline import beam_construction, runner, serving, workspace
 from pipeline.config import make_config
 from tests.test_inspection import RUN_ID, recorded_store  # noqa: F401 - a fixture
 
@@ -113,6 +113,17 @@ def test_progress_can_go_to_stderr(cfg, fake_runner, prestarts, capfd, monkeypat
     runner.run(cfg, progress_to_stderr=True)
     out, err = capfd.readouterr()
     assert out == "" and "Trainer" in err
+
+
+def test_beam_construction_caches_are_installed_before_the_pipeline_runs(
+        cfg, fake_runner, prestarts, monkeypatch):
+    order = []
+    monkeypatch.setattr(beam_construction, "install", lambda: order.append("install"))
+    run = FakeRunner.run
+    monkeypatch.setattr(FakeRunner, "run",
+                        lambda self, pipeline: order.append("run") or run(self, pipeline))
+    runner.run(cfg)
+    assert order == ["install", "run"]
 
 
 def test_the_pipeline_imports_the_schema_snapshot(cfg, fake_runner, prestarts):
